@@ -1,0 +1,3 @@
+from rain.cli import main
+
+main()

@@ -1,0 +1,70 @@
+"""`rain governor SERVER:PORT`: a worker node running tasks with its CPUs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tomllib
+
+from rain.cli.common import UserError, parse_listen, parse_server_address, run_service, setup_logging, write_ready_file
+
+logger = logging.getLogger("rain.governor")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("governor", help="run a governor (worker) attached to a server")
+    p.add_argument("server", metavar="SERVER_HOST:PORT", help="address of the Rain server")
+    p.add_argument("--cpus", type=int, default=None, help="CPUs to offer (default: all of the machine)")
+    p.add_argument("--workdir", help="directory for stored objects and task scratch dirs")
+    p.add_argument("--logdir", help="directory for the log file")
+    p.add_argument("--listen", help="[ADDR:]PORT of the data port (default: a free port)")
+    p.add_argument("--ready-file", help="file created once the governor is registered at the server")
+    p.add_argument("--config", help="TOML file; its `plugins = [...]` list is loaded after --plugin")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE", help="extra plugin module")
+    p.set_defaults(run=run)
+
+
+def config_plugins(path: str | None) -> list[str]:
+    if not path:
+        return []
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"cannot read config file {path!r}: {exc}") from None
+    plugins = data.get("plugins", [])
+    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+        raise UserError(f"config file {path!r}: 'plugins' must be a list of module names")
+    return plugins
+
+
+async def serve(args: argparse.Namespace) -> None:
+    from rain.core.governor.main import GovernorConfig, default_workdir, serve_governor
+    from rain.plugins.loading import PluginError, build_plugin_manager, collect_task_types
+
+    try:
+        pm = build_plugin_manager([*args.plugin, *config_plugins(args.config)])
+        task_types = collect_task_types(pm)
+    except PluginError as exc:
+        raise UserError(str(exc)) from None
+    cpus = args.cpus if args.cpus is not None else (os.cpu_count() or 1)
+    if cpus < 0:
+        raise UserError(f"invalid --cpus {cpus}")
+    host, port = parse_listen(args.listen, 0)
+    workdir = os.path.abspath(args.workdir or default_workdir())
+    config = GovernorConfig(parse_server_address(args.server), cpus, workdir, host, port)
+    import trio
+
+    async with trio.open_nursery() as nursery:
+        try:
+            governor_id = await nursery.start(serve_governor, config, task_types)
+        except (ConnectionError, OSError) as exc:
+            raise UserError(str(exc)) from None
+        print(f"rain governor {governor_id} registered", flush=True)
+        write_ready_file(args.ready_file, {"governor_id": governor_id})
+
+
+def run(args: argparse.Namespace) -> int:
+    setup_logging(args.logdir, f"governor-{os.getpid()}")
+    return run_service(serve, args)

@@ -1,0 +1,126 @@
+"""`rain start`: a server and governors as child processes, stopped together.
+
+Children run in their own process groups (so a terminal's Ctrl+C reaches only us) and are
+stopped by us: SIGTERM to each group, SIGKILL if it does not end in time. `rain start` is
+ready (its ready file written) only when every governor has registered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+from typing import Any
+
+import trio
+
+from rain.cli.common import UserError, run_service, setup_logging, write_ready_file
+
+logger = logging.getLogger("rain.start")
+STOP_GRACE = 5.0
+READY_TIMEOUT = 60.0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("start", help="start a server and local governors in the foreground")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--simple", action="store_true", help="one server and one local governor")
+    mode.add_argument("--local-governors", metavar="N[,N...]", help="local governors with N cpus each")
+    mode.add_argument("--governor-host-file", metavar="FILE", help="hosts to start governors on (via ssh)")
+    p.add_argument("--listen", help="[ADDR:]PORT of the server (default 7210)")
+    p.add_argument("--http-listen", help="[ADDR:]PORT of the monitoring HTTP server")
+    p.add_argument("--cpus", type=int, help="cpus of the --simple governor")
+    p.add_argument("--logdir", help="directory for the logs of all processes")
+    p.add_argument("--workdir", help="base directory for the governors' work dirs")
+    p.add_argument("--ready-file", help="file created once the server and all governors are ready")
+    p.set_defaults(run=run)
+
+
+async def stop_process_group(process: trio.Process) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    with trio.move_on_after(STOP_GRACE):
+        await process.wait()
+        return
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    await process.wait()
+
+
+async def wait_ready(path: str, process: trio.Process, what: str) -> dict[str, Any]:
+    """Polls for the child's ready file; a child that dies first is an error."""
+    with trio.move_on_after(READY_TIMEOUT):
+        while True:
+            if os.path.exists(path):
+                with open(path) as f:
+                    return json.load(f)
+            if process.returncode is not None:
+                raise UserError(f"{what} exited with code {process.returncode} before it was ready")
+            await trio.sleep(0.02)
+    raise UserError(f"{what} was not ready within {READY_TIMEOUT:.0f} s")
+
+
+async def run_child(argv: list[str], *, task_status: trio.TaskStatus[trio.Process] = trio.TASK_STATUS_IGNORED) -> None:
+    async with trio.open_nursery() as nursery:
+        process = await nursery.start(lambda **kw: trio.run_process(
+            argv, check=False, start_new_session=True, deliver_cancel=stop_process_group, **kw))
+        task_status.started(process)
+
+
+def governor_cpus(args: argparse.Namespace) -> list[int | None]:
+    if args.simple:
+        return [args.cpus]
+    if args.governor_host_file:
+        raise UserError("--governor-host-file is not supported by this version; use --local-governors")
+    try:
+        cpus = [int(n) for n in args.local_governors.split(",")]
+    except ValueError:
+        raise UserError(f"invalid --local-governors {args.local_governors!r}") from None
+    if any(n < 1 for n in cpus):
+        raise UserError("--local-governors needs positive cpu counts")
+    return list(cpus)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    cpus = governor_cpus(args)
+    rain = [sys.executable, "-m", "rain"]
+    common = ["--logdir", args.logdir] if args.logdir else []
+    with tempfile.TemporaryDirectory(prefix="rain-start-") as tmp:
+        async with trio.open_nursery() as nursery:
+            server_ready = os.path.join(tmp, "server.ready")
+            server_argv = [*rain, "server", "--ready-file", server_ready, *common]
+            if args.listen:
+                server_argv += ["--listen", args.listen]
+            if args.http_listen:
+                server_argv += ["--http-listen", args.http_listen]
+            server = await nursery.start(run_child, server_argv)
+            info = await wait_ready(server_ready, server, "the server")
+            address = f"127.0.0.1:{info['port']}"
+            governors = []
+            for i, n in enumerate(cpus):
+                ready = os.path.join(tmp, f"governor-{i}.ready")
+                argv = [*rain, "governor", address, "--ready-file", ready, "--listen", "127.0.0.1:0", *common]
+                if n is not None:
+                    argv += ["--cpus", str(n)]
+                if args.workdir:
+                    argv += ["--workdir", os.path.join(args.workdir, f"governor-{i}")]
+                governors.append((ready, await nursery.start(run_child, argv)))
+            ids = [(await wait_ready(ready, proc, "a governor"))["governor_id"] for ready, proc in governors]
+            print(f"rain is ready: server at {address}, governors {', '.join(ids)}", flush=True)
+            write_ready_file(args.ready_file, {"port": info["port"], "address": address,
+                                               "http_port": info.get("http_port"), "governors": ids})
+            await server.wait()
+            raise UserError(f"the server exited with code {server.returncode}")
+
+
+def run(args: argparse.Namespace) -> int:
+    setup_logging(args.logdir, "start")
+    return run_service(serve, args)

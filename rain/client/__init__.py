@@ -1,0 +1,15 @@
+"""The Rain client API: build task graphs, submit them, wait and fetch results."""
+
+from rain.client import tasks
+from rain.client.client import Client
+from rain.client.data import DataObject, blob, directory, pickled
+from rain.client.input_output import Input, InputDir, Output, OutputDir
+from rain.client.session import Session
+from rain.client.task import Task
+from rain.common.errors import RainException, RainWarning, SessionException, TaskException
+
+__all__ = [
+    "Client", "Session", "DataObject", "Task", "blob", "pickled", "directory", "tasks",
+    "Input", "InputDir", "Output", "OutputDir",
+    "RainException", "TaskException", "SessionException", "RainWarning",
+]

@@ -1,0 +1,70 @@
+"""`Client`: one connection to a Rain server, the factory of sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rain.client.connection import Connection
+from rain.client.session import Session
+from rain.common.errors import RainException
+from rain.common.ids import ID
+from rain.core.protocol import messages as m
+
+DEFAULT_PORT = 7210
+
+
+class Client:
+    """A connection to a Rain server.
+
+    >>> with Client("localhost", 7210) as client:
+    ...     with client.new_session() as session: ...
+    """
+
+    def __init__(self, address: str = "localhost", port: int | None = None) -> None:
+        if port is None:
+            host, sep, port_text = address.rpartition(":")
+            if sep and port_text.isdigit():
+                address, port = host, int(port_text)
+            else:
+                port = DEFAULT_PORT
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise RainException(f"invalid port {port!r}")
+        self._connection = Connection(address, port)
+        self._sessions: list[Session] = []
+
+    @property
+    def connection(self) -> Connection:
+        if self._connection is None:
+            raise RainException("the client is closed")
+        return self._connection
+
+    def new_session(self, name: str = "Unnamed Session", default: bool = False) -> Session:
+        if not isinstance(name, str):
+            raise RainException(f"session name must be a string, got {name!r}")
+        reply = self.connection.request(m.NewSession, name=name)
+        session = Session(self, reply.value, default=default, name=name)  # type: ignore[attr-defined]
+        self._sessions.append(session)
+        return session
+
+    def get_server_info(self) -> dict[str, Any]:
+        info = self.connection.request(m.GetServerInfo).value  # type: ignore[attr-defined]
+        for gov in info["governors"]:
+            for key in ("tasks", "objects", "objects_to_delete"):
+                gov[key] = [ID.from_wire(i) for i in gov[key]]
+        return info
+
+    def close(self) -> None:
+        if self._connection is not None:
+            for session in self._sessions:
+                session._mark_closed()
+            self._connection.close()
+            self._connection = None  # type: ignore[assignment]
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Client {self._connection.address if self._connection else 'closed'}>"

@@ -1,0 +1,104 @@
+"""The client's blocking connection: a socket, the shared sans-IO framing and codec.
+
+The client is synchronous and has no background thread: a request is sent, then frames are
+read until the reply with the same request id arrives. Replies to other requests met on the
+way (several may be in flight) are kept until asked for.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from rain.common.errors import RainException, SessionException, TaskException
+from rain.core.protocol import messages as m
+from rain.core.protocol.codec import decode, encode
+from rain.core.protocol.framing import FrameReader, ProtocolError
+
+RECEIVE_SIZE = 1024 * 1024
+CONNECT_TIMEOUT = 10.0
+
+
+class Connection:
+    def __init__(self, host: str, port: int, role: str = "client") -> None:
+        self.address = f"{host}:{port}"
+        try:
+            self._sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
+        except OSError as exc:
+            raise RainException(f"cannot connect to rain server at {self.address}: {exc.strerror or exc}") from None
+        self._sock.settimeout(None)
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._reader = FrameReader()
+        self._next_id = 1
+        self._replies: dict[int, m.Message] = {}
+        self.send(m.Hello(m.PROTOCOL_VERSION, role))
+        reply = self.receive()
+        if isinstance(reply, m.Error):
+            raise RainException(f"server at {self.address} refused the connection: {reply.message}")
+        if not isinstance(reply, m.Hello):
+            raise RainException(f"{self.address} is not a rain server (got {reply.kind!r})")
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def send(self, msg: m.Message) -> None:
+        try:
+            self._sock.sendall(encode(msg))
+        except OSError as exc:
+            raise RainException(f"connection to {self.address} lost: {exc}") from None
+
+    def receive(self) -> m.Message:
+        while True:
+            try:
+                frame = self._reader.next_frame()
+            except ProtocolError as exc:
+                raise RainException(f"invalid data from {self.address}: {exc}") from None
+            if frame is not None:
+                try:
+                    return decode(frame)
+                except ProtocolError as exc:
+                    raise RainException(f"invalid message from {self.address}: {exc}") from None
+            try:
+                data = self._sock.recv(RECEIVE_SIZE)
+            except OSError as exc:
+                raise RainException(f"connection to {self.address} lost: {exc}") from None
+            if not data:
+                raise RainException(f"connection to {self.address} closed")
+            self._reader.feed(data)
+
+    def new_request_id(self) -> int:
+        rid = self._next_id
+        self._next_id += 1
+        return rid
+
+    def request(self, cls: type[m.Message], **fields: Any) -> m.Message:
+        """Sends `cls(request_id, **fields)` and returns its reply; an Error reply raises."""
+        rid = self.new_request_id()
+        self.send(cls(request_id=rid, **fields))
+        return self.reply(rid)
+
+    def reply(self, request_id: int) -> m.Message:
+        msg = self._replies.pop(request_id, None)
+        while msg is None:
+            received = self.receive()
+            rid = getattr(received, "request_id", None)
+            if rid == request_id:
+                msg = received
+            elif rid is not None:
+                self._replies[rid] = received
+            elif isinstance(received, m.Error):
+                raise RainException(f"server error: {received.message}")
+        if isinstance(msg, m.Error):
+            raise error_from_reply(msg)
+        return msg
+
+
+def error_from_reply(msg: m.Error) -> RainException:
+    if msg.category == "task":
+        exc: RainException = TaskException(msg.message)
+    elif msg.category == "session":
+        exc = SessionException(msg.message)
+    else:
+        exc = RainException(msg.message)
+    exc.task_id = msg.task_id  # type: ignore[attr-defined]
+    return exc

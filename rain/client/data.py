@@ -1,0 +1,151 @@
+"""`DataObject` and the constant factories `blob`, `pickled`, `directory`."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from rain.client.session import Session, get_active_session
+from rain.common.attributes import ObjectInfo, ObjectSpec
+from rain.common.content_types import check_content_type, encode_value
+from rain.common.dirtar import pack_directory
+from rain.common.errors import RainException
+from rain.common.ids import ID
+from rain.common.states import DataObjectState, DataType
+
+if TYPE_CHECKING:
+    from rain.client.task import Task
+    from rain.common.data_instance import DataInstance
+
+
+class DataObject:
+    """A node of the graph holding data: a constant, or the output of a task."""
+
+    __slots__ = ("_spec", "_session", "_info", "_state", "_keep", "_data", "_size_hint", "__weakref__")
+
+    def __init__(self, label: str | None = None, session: Session | None = None,
+                 data_type: DataType | str = DataType.BLOB, content_type: str | None = None) -> None:
+        session = session or get_active_session()
+        data_type = DataType.from_value(data_type)
+        self._spec = ObjectSpec(session._new_id(), label, check_content_type(content_type), data_type.value)
+        self._session = session
+        self._info: ObjectInfo | None = None
+        self._state: DataObjectState | None = None
+        self._keep = False
+        self._data: bytes | None = None
+        self._size_hint: int | None = None
+        session._register_object(self)
+
+    @property
+    def id(self) -> ID:
+        return self._spec.id
+
+    @property
+    def spec(self) -> ObjectSpec:
+        return self._spec
+
+    @property
+    def info(self) -> ObjectInfo | None:
+        return self._info
+
+    @property
+    def state(self) -> DataObjectState | None:
+        return self._state
+
+    @property
+    def label(self) -> str | None:
+        return self._spec.label
+
+    @property
+    def data_type(self) -> DataType:
+        return DataType(self._spec.data_type)
+
+    @property
+    def session(self) -> Session:
+        return self._session
+
+    @property
+    def content_type(self) -> str | None:
+        """The final content type if known, else the one from the spec."""
+        if self._info is not None and self._info.content_type:
+            return self._info.content_type
+        return self._spec.content_type
+
+    def keep(self) -> None:
+        if self._state is not None:
+            raise RainException(f"{self!r} is already submitted; keep() must be called before submit")
+        self._keep = True
+
+    def unkeep(self) -> None:
+        self._session.unkeep([self])
+
+    def is_kept(self) -> bool:
+        return self._keep
+
+    def fetch(self) -> DataInstance:
+        return self._session.fetch(self)
+
+    def wait(self) -> None:
+        self._session.wait([self])
+
+    def update(self) -> None:
+        self._session.update([self])
+
+    def _mark_finished(self) -> None:
+        if self._state == DataObjectState.unfinished:
+            self._state = DataObjectState.finished
+
+    def _to_wire(self) -> dict[str, Any]:
+        return {"spec": self._spec.to_wire(), "keep": self._keep, "data": self._data, "size_hint": self._size_hint}
+
+    def __repr__(self) -> str:
+        return f"<DataObject {self._spec.id} {self._spec.label!r} {self._spec.data_type}>"
+
+
+def to_dataobj_or_task(value: Any, allow_task: bool = False) -> Any:
+    """A DataObject (a task stands for its single output), or with `allow_task` a Task as is."""
+    from rain.client.task import Task
+
+    if isinstance(value, DataObject):
+        return value
+    if isinstance(value, Task):
+        return value if allow_task else value.output
+    raise RainException(f"expected a DataObject or a Task, got {value!r}")
+
+
+def to_dataobj(value: Any) -> DataObject:
+    return to_dataobj_or_task(value)  # type: ignore[no-any-return]
+
+
+def _constant(data: bytes, label: str, content_type: str | None, data_type: DataType) -> DataObject:
+    obj = DataObject(label, data_type=data_type, content_type=content_type)
+    obj._data = data
+    return obj
+
+
+def blob(value: Any, label: str = "const", content_type: str | None = None, encode: str | None = None) -> DataObject:
+    """A constant blob: bytes as is, str as utf-8 text, any value with `encode=`."""
+    if content_type is not None and encode is not None:
+        raise RainException("specify at most one of content_type and encode")
+    if encode is not None:
+        check_content_type(encode)
+        return _constant(encode_value(value, encode), label, encode, DataType.BLOB)
+    check_content_type(content_type)
+    if isinstance(value, str):
+        if content_type is not None and content_type != "text" and not content_type.startswith("text-"):
+            raise RainException(f"a str value needs a text content type, not {content_type!r}")
+        return _constant(encode_value(value, content_type or "text"), label, content_type or "text", DataType.BLOB)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return _constant(bytes(value), label, content_type, DataType.BLOB)
+    raise RainException(f"blob value must be bytes or str (or use encode=), got {type(value).__name__}")
+
+
+def pickled(val: Any, label: str = "pickle") -> DataObject:
+    return blob(val, label, encode="pickle")
+
+
+def directory(path: str, label: str = "const_dir") -> DataObject:
+    """A constant dir object made from a directory on the client's filesystem."""
+    if not os.path.isdir(path):
+        raise RainException(f"directory {path!r} does not exist")
+    return _constant(pack_directory(path), label, None, DataType.DIRECTORY)

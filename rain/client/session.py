@@ -1,0 +1,269 @@
+"""`Session`: a container for one task graph, and the stack of active sessions.
+
+Tasks and objects are created "in the active session": the innermost `with session:` block (or
+`bind_only()`), else the default session. The session keeps what is not yet submitted and sends
+it as one `Submit` message.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from rain.common.errors import RainException, SessionException, TaskException
+from rain.common.ids import ID
+from rain.common.states import DataObjectState, TaskState
+from rain.core.protocol import messages as m
+
+if TYPE_CHECKING:
+    from rain.client.client import Client
+    from rain.client.data import DataObject
+    from rain.client.task import Task
+    from rain.common.data_instance import DataInstance
+
+_session_stack: list[Session] = []
+_default_session: Session | None = None
+
+
+def get_active_session() -> Session:
+    if _session_stack:
+        return _session_stack[-1]
+    if _default_session is not None and not _default_session.closed:
+        return _default_session
+    raise RainException("no active session: use `with session:` or `session.bind_only()`")
+
+
+class Session:
+    """One task graph on the server (possibly built by several submits).
+
+    Use as a context manager to make it active; the session is closed at the end of the block.
+    `Session(None, n)` builds a graph offline (for tests of graph construction); submitting it
+    raises `RainException`.
+    """
+
+    def __init__(self, client: Client | None, session_id: int, default: bool = False,
+                 name: str = "Unnamed Session") -> None:
+        global _default_session
+        self.client = client
+        self.session_id = session_id
+        self.name = name
+        self.closed = False
+        self._ids = itertools.count(1)
+        self._tasks: list[Task] = []
+        self._objects: list[DataObject] = []
+        self._submitted_tasks: dict[ID, Task] = {}
+        self._submitted_objects: dict[ID, DataObject] = {}
+        self._error: RainException | None = None
+        if default:
+            _default_session = self
+
+    def __repr__(self) -> str:
+        return f"<Session {self.session_id} {self.name!r}>"
+
+    # --- binding --------------------------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        return bool(_session_stack) and _session_stack[-1] is self
+
+    def _push(self) -> None:
+        if self.closed:
+            raise RainException(f"session {self.session_id} is closed and cannot be bound again")
+        _session_stack.append(self)
+
+    def _pop(self) -> None:
+        if not _session_stack or _session_stack[-1] is not self:
+            raise RainException("session binding mismatch: sessions must be unbound in reverse order")
+        _session_stack.pop()
+
+    def __enter__(self) -> Session:
+        self._push()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pop()
+        self.close()
+
+    @contextmanager
+    def bind_only(self) -> Iterator[Session]:
+        """Binds the session for a `with` block without closing it at the end."""
+        self._push()
+        try:
+            yield self
+        finally:
+            self._pop()
+
+    # --- graph construction ---------------------------------------------------------------
+
+    def _new_id(self) -> ID:
+        if self.closed:
+            raise RainException(f"session {self.session_id} is closed")
+        return ID(self.session_id, next(self._ids))
+
+    def _register_task(self, task: Task) -> None:
+        self._tasks.append(task)
+
+    def _register_object(self, obj: DataObject) -> None:
+        self._objects.append(obj)
+
+    @property
+    def task_count(self) -> int:
+        """The number of unsubmitted tasks."""
+        return len(self._tasks)
+
+    @property
+    def dataobj_count(self) -> int:
+        """The number of unsubmitted objects."""
+        return len(self._objects)
+
+    # --- server calls ---------------------------------------------------------------------
+
+    def _connection(self) -> Any:
+        if self.client is None:
+            raise RainException("this session has no client (built offline) and cannot talk to a server")
+        if self.closed:
+            raise SessionException(f"session {self.session_id} is closed")
+        if self._error is not None:
+            raise self._error
+        return self.client.connection
+
+    def _request(self, cls: type[m.Message], **fields: Any) -> m.Message:
+        conn = self._connection()
+        try:
+            return conn.request(cls, session_id=self.session_id, **fields)
+        except TaskException as exc:
+            self._error = self._task_exception(exc)
+            raise self._error from None
+
+    def _task_exception(self, exc: TaskException) -> TaskException:
+        task_id = getattr(exc, "task_id", None)
+        task = self._submitted_tasks.get(ID.from_wire(task_id)) if task_id else None
+        message = str(exc)
+        if task is not None:
+            task._state = TaskState.failed
+            message += f"\nTask {task!r} was created at:\n{task.stack}"
+        return TaskException(message)
+
+    def submit(self) -> None:
+        """Sends every unsubmitted task and object to the server in one message."""
+        tasks, objects = self._tasks, self._objects
+        self._request(
+            m.Submit,
+            tasks=[t.spec.to_wire() for t in tasks],
+            objects=[o._to_wire() for o in objects],
+        )
+        for t in tasks:
+            t._state = TaskState.not_assigned
+            self._submitted_tasks[t.id] = t
+        for o in objects:
+            o._state = DataObjectState.finished if o._data is not None else DataObjectState.unfinished
+            o._data = None
+            self._submitted_objects[o.id] = o
+        self._tasks = []
+        self._objects = []
+
+    def _ids_of(self, items: Iterable[Any]) -> list[Any]:
+        from rain.client.data import to_dataobj_or_task
+
+        nodes = [to_dataobj_or_task(i, allow_task=True) for i in _flatten(items)]
+        for node in nodes:
+            if node._state is None:
+                raise RainException(f"{node!r} is not submitted")
+            if node._session is not self:
+                raise RainException(f"{node!r} belongs to another session")
+        return nodes
+
+    def wait(self, items: Iterable[Any]) -> None:
+        """Waits until every given task / object is finished."""
+        nodes = self._ids_of(items)
+        if not nodes:
+            self._connection()
+            return
+        self._request(m.Wait, ids=[list(n.id) for n in nodes])
+        for node in nodes:
+            node._mark_finished()
+
+    def wait_all(self) -> None:
+        """Waits until every submitted task of the session is finished."""
+        self._request(m.Wait, ids=[], all=True)
+        for task in self._submitted_tasks.values():
+            task._mark_finished()
+
+    def update(self, items: Iterable[Any]) -> None:
+        """Refreshes state and info of the given tasks / objects."""
+        from rain.common.attributes import ObjectInfo, TaskInfo
+
+        nodes = self._ids_of(items)
+        reply = self._request(m.Update, ids=[list(n.id) for n in nodes])
+        for row in reply.tasks:  # type: ignore[attr-defined]
+            task = self._submitted_tasks[ID.from_wire(row[0])]
+            task._state = TaskState(row[1])
+            task._info = TaskInfo.from_wire(row[2])
+        for row in reply.objects:  # type: ignore[attr-defined]
+            obj = self._submitted_objects[ID.from_wire(row[0])]
+            obj._state = DataObjectState(row[1])
+            obj._info = ObjectInfo.from_wire(row[2])
+
+    def fetch(self, dataobj: Any) -> DataInstance:
+        """Waits for the object to finish and downloads its data."""
+        from rain.client.data import to_dataobj_or_task
+        from rain.client.fetching import fetch_data
+
+        obj = to_dataobj_or_task(dataobj)
+        if obj._state is None:
+            raise RainException(f"{obj!r} is not submitted")
+        if obj._session is not self:
+            raise RainException(f"{obj!r} belongs to another session")
+        if not obj._keep:
+            raise RainException(f"{obj!r} is not kept; call keep() before submit to fetch it")
+        reply = self._request(m.Fetch, id=list(obj.id))
+        instance = fetch_data(reply, obj)  # type: ignore[arg-type]
+        obj._info = instance.info
+        obj._state = DataObjectState.finished
+        return instance
+
+    def unkeep(self, objects: Iterable[Any]) -> None:
+        from rain.client.data import to_dataobj_or_task
+
+        objs = [to_dataobj_or_task(o) for o in _flatten(objects)]
+        submitted = [o for o in objs if o._state is not None]
+        for o in objs:
+            if o._state is None:
+                o._keep = False
+        if submitted:
+            self._request(m.Unkeep, ids=[list(o.id) for o in submitted])
+            for o in submitted:
+                o._keep = False
+
+    def close(self) -> None:
+        """Closes the session: its running tasks are cancelled and its objects freed."""
+        global _default_session
+        if self.closed:
+            return
+        if self.client is not None and self.client._connection is not None:
+            try:
+                self.client.connection.request(m.CloseSession, session_id=self.session_id)
+            except SessionException:
+                pass
+        self._mark_closed()
+        if _default_session is self:
+            _default_session = None
+
+    def _mark_closed(self) -> None:
+        self.closed = True
+
+
+def _flatten(items: Any) -> Iterator[Any]:
+    from rain.client.data import DataObject
+    from rain.client.task import Task
+
+    if isinstance(items, (DataObject, Task)):
+        yield items
+        return
+    for item in items:
+        if isinstance(item, (list, tuple, set)):
+            yield from _flatten(item)
+        else:
+            yield item

@@ -1,0 +1,185 @@
+"""`Task`: a node of the graph that runs on a governor, identified by its `task_type` string."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from rain.client.data import DataObject, to_dataobj
+from rain.client.input_output import InputBase, Output, OutputBase
+from rain.client.session import Session, get_active_session
+from rain.common.attributes import TaskInfo, TaskSpec, TaskSpecInput
+from rain.common.data_instance import DataInstance
+from rain.common.errors import RainException
+from rain.common.ids import ID
+from rain.common.labeled_list import LabeledList
+from rain.common.states import TaskState
+
+_OWN_PREFIX = __name__.rsplit(".", 1)[0]
+
+
+def _creation_site() -> tuple[tuple[str, int, str], ...]:
+    """The user's frames that created the task, cheaply (no source lookup until printed)."""
+    frame = sys._getframe(2)
+    sites = []
+    while frame is not None and len(sites) < 8:
+        module = frame.f_globals.get("__name__", "")
+        if not module.startswith(_OWN_PREFIX):
+            sites.append((frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
+        frame = frame.f_back  # type: ignore[assignment]
+    return tuple(reversed(sites))
+
+
+class Task:
+    """A task instance in the graph; particular types are chosen by `task_type`.
+
+    `inputs` is a sequence of data objects, tasks (their single output) or `Input`s; `outputs`
+    a number, or a sequence of labels, `Output`s or `None`s. Outputs become new `DataObject`s.
+    """
+
+    def __init__(self, inputs: Iterable[Any] = (), outputs: Any = None, *, task_type: str | None = None,
+                 config: Any = None, session: Session | None = None, cpus: int = 1,
+                 name: str | None = None, user_spec: dict[str, Any] | None = None) -> None:
+        session = session or get_active_session()
+        task_type = task_type or getattr(type(self), "TASK_TYPE", None)
+        if not isinstance(task_type, str) or not task_type:
+            raise RainException(f"task_type must be a non-empty string, got {task_type!r}")
+        if not isinstance(cpus, int) or isinstance(cpus, bool) or cpus < 0:
+            raise RainException(f"cpus must be a non-negative int, got {cpus!r}")
+        if name is not None and not isinstance(name, str):
+            raise RainException(f"task name must be a str, got {name!r}")
+        self._session = session
+        self._inputs = _make_inputs(inputs, session)
+        self._outputs = _make_outputs(outputs, session)
+        self._spec = TaskSpec(
+            id=session._new_id(),
+            task_type=task_type,
+            config=config,
+            inputs=[TaskSpecInput(o.id, label) for label, o in self._inputs.items()],
+            outputs=[o.id for o in self._outputs],
+            resources={"cpus": cpus},
+            name=name,
+            user=dict(user_spec or {}),
+        )
+        self._state: TaskState | None = None
+        self._info: TaskInfo | None = None
+        self._sites = _creation_site()
+        session._register_task(self)
+
+    # --- attributes -----------------------------------------------------------------------
+
+    @property
+    def id(self) -> ID:
+        return self._spec.id
+
+    @property
+    def spec(self) -> TaskSpec:
+        return self._spec
+
+    @property
+    def info(self) -> TaskInfo | None:
+        return self._info
+
+    @property
+    def state(self) -> TaskState | None:
+        return self._state
+
+    @property
+    def name(self) -> str | None:
+        return self._spec.name
+
+    @property
+    def task_type(self) -> str:
+        return self._spec.task_type
+
+    @property
+    def session(self) -> Session:
+        return self._session
+
+    @property
+    def inputs(self) -> LabeledList[DataObject]:
+        return self._inputs
+
+    @property
+    def outputs(self) -> LabeledList[DataObject]:
+        return self._outputs
+
+    @property
+    def output(self) -> DataObject:
+        if len(self._outputs) != 1:
+            raise RainException(f"{self!r} has {len(self._outputs)} outputs; use .outputs")
+        return self._outputs[0]
+
+    @property
+    def stack(self) -> str:
+        return "".join(f'  File "{f}", line {n}, in {fn}\n' for f, n, fn in self._sites)
+
+    # --- actions --------------------------------------------------------------------------
+
+    def keep_outputs(self) -> None:
+        for o in self._outputs:
+            o.keep()
+
+    def unkeep_outputs(self) -> None:
+        self._session.unkeep(list(self._outputs))
+
+    def fetch_outputs(self) -> list[DataInstance]:
+        return [o.fetch() for o in self._outputs]
+
+    def wait(self) -> None:
+        self._session.wait([self])
+
+    def update(self) -> None:
+        self._session.update([self])
+
+    def _mark_finished(self) -> None:
+        if self._state is not None and self._state != TaskState.failed:
+            self._state = TaskState.finished
+            for o in self._outputs:
+                o._mark_finished()
+
+    def __repr__(self) -> str:
+        name = f" {self._spec.name!r}" if self._spec.name else ""
+        return f"<Task {self._spec.task_type}{name} {self._spec.id}>"
+
+
+def _make_inputs(inputs: Iterable[Any], session: Session) -> LabeledList[DataObject]:
+    if isinstance(inputs, (DataObject, Task, InputBase)):
+        raise RainException("inputs must be a sequence (wrap a single input in a list)")
+    result: LabeledList[DataObject] = LabeledList()
+    pairs = inputs.items() if isinstance(inputs, LabeledList) else ((None, i) for i in inputs)
+    for label, item in pairs:
+        if isinstance(item, InputBase):
+            if item.dataobj is None:
+                raise RainException(f"{item!r} has no data object")
+            label, item = item.label if item.label is not None else label, item.dataobj
+        obj = to_dataobj(item)
+        if obj.session is not session:
+            raise RainException(f"input {obj!r} belongs to another session")
+        result.append(obj, label=label)
+    return result
+
+
+def _make_outputs(outputs: Any, session: Session) -> LabeledList[DataObject]:
+    if outputs is None:
+        outputs = 1
+    if isinstance(outputs, int) and not isinstance(outputs, bool):
+        specs: list[Any] = [None] * outputs
+    elif isinstance(outputs, (str, OutputBase, DataObject)):
+        specs = [outputs]
+    else:
+        specs = list(outputs)
+    result: LabeledList[DataObject] = LabeledList()
+    for i, spec in enumerate(specs):
+        if spec is None:
+            spec = Output(str(i))
+        elif isinstance(spec, str):
+            spec = Output(spec)
+        elif isinstance(spec, DataObject):
+            raise RainException("outputs must be Output specs or labels, not existing data objects")
+        elif not isinstance(spec, OutputBase):
+            raise RainException(f"invalid output specification {spec!r}")
+        obj = spec.with_defaults(str(i)).create_object(session)
+        result.append(obj, label=obj.label)
+    return result

@@ -1,0 +1,8 @@
+"""Pieces shared by client, server, governor and executors."""
+
+from rain.common.data_instance import DataInstance
+from rain.common.ids import ID
+from rain.common.labeled_list import LabeledList
+from rain.common.states import DataObjectState, DataType, TaskState
+
+__all__ = ["DataInstance", "LabeledList", "ID", "TaskState", "DataObjectState", "DataType"]

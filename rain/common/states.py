@@ -1,0 +1,32 @@
+"""Life-cycle states of tasks and objects, and data types; string valued so the wire carries names."""
+
+from __future__ import annotations
+
+import enum
+
+
+class TaskState(str, enum.Enum):
+    not_assigned = "not_assigned"
+    ready = "ready"
+    assigned = "assigned"
+    running = "running"
+    finished = "finished"
+    failed = "failed"
+
+
+class DataObjectState(str, enum.Enum):
+    unfinished = "unfinished"
+    finished = "finished"
+    removed = "removed"
+
+
+class DataType(str, enum.Enum):
+    BLOB = "blob"
+    DIRECTORY = "dir"
+
+    @classmethod
+    def from_value(cls, value: str | DataType) -> DataType:
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(f"invalid data type {value!r} (expected 'blob' or 'dir')") from None

@@ -1,0 +1,91 @@
+"""The governor process: registers at the server, serves its data port, runs tasks.
+
+The governor lives as long as its server connection: when the server goes away, the top
+nursery is cancelled and every running task is cancelled with it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Sequence
+
+import attrs
+import trio
+
+from rain.common.ids import ID
+from rain.core.governor.data_service import handle_data_connection
+from rain.core.governor.reports import Reporter
+from rain.core.governor.runner import TaskRunner
+from rain.core.governor.store import ObjectStore
+from rain.core.protocol import messages as m
+from rain.core.protocol.framing import ProtocolError
+from rain.core.protocol.stream import open_message_stream
+from rain.plugins.api import TaskType
+
+logger = logging.getLogger(__name__)
+
+WILDCARD_HOSTS = ("", "0.0.0.0", "::")
+
+
+@attrs.frozen
+class GovernorConfig:
+    server_address: str
+    cpus: int
+    workdir: str
+    listen_host: str = ""
+    listen_port: int = 0
+
+
+def _data_host(config: GovernorConfig, server_stream: trio.SocketStream) -> str:
+    """The host peers should use: the listen host, or the address we reach the server from."""
+    if config.listen_host not in WILDCARD_HOSTS:
+        return config.listen_host
+    return server_stream.socket.getsockname()[0]
+
+
+async def serve_governor(config: GovernorConfig, task_types: dict[str, TaskType], *,
+                         task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+    store = ObjectStore(config.workdir)
+    listeners = await trio.open_tcp_listeners(config.listen_port, host=config.listen_host or None)
+    port = listeners[0].socket.getsockname()[1]
+    try:
+        conn = await open_message_stream(config.server_address, "governor")
+    except OSError as exc:
+        raise ConnectionError(f"cannot connect to rain server at {config.server_address}: {exc}") from None
+    host = _data_host(config, conn.stream)  # type: ignore[arg-type]
+    data_address = f"{host}:{port}"
+    await conn.send(m.RegisterGovernor(config.cpus, data_address, sorted(task_types)))
+    registered = await conn.receive_expected(m.Registered)
+    assert isinstance(registered, m.Registered)
+    governor_id = registered.governor_id
+    logger.info("governor %s registered at %s (%d cpus)", governor_id, config.server_address, config.cpus)
+    reporter = Reporter()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(trio.serve_listeners, functools.partial(handle_data_connection, store), listeners)
+        nursery.start_soon(reporter.serve, conn)
+        runner = TaskRunner(nursery, store, task_types, reporter, governor_id)
+        task_status.started(governor_id)
+        try:
+            async for msg in conn:
+                if isinstance(msg, m.AssignTasks):
+                    for item in msg.tasks:
+                        runner.start(item)
+                elif isinstance(msg, m.CancelTasks):
+                    runner.cancel(msg.ids, "cancelled by the server")
+                elif isinstance(msg, m.DeleteObjects):
+                    for value in msg.ids:
+                        store.delete(ID.from_wire(value))
+                elif isinstance(msg, m.DropSession):
+                    runner.drop_session(msg.session_id)
+                else:
+                    raise ProtocolError(f"unexpected message {msg.kind!r} from the server")
+        except (ProtocolError, trio.BrokenResourceError) as exc:
+            logger.error("connection to the server failed: %s", exc)
+        logger.info("server connection closed; governor %s stops", governor_id)
+        nursery.cancel_scope.cancel()
+
+
+def default_workdir() -> str:
+    return os.path.join(os.environ.get("TMPDIR", "/tmp"), f"rain-governor-{os.getpid()}")

@@ -1,0 +1,123 @@
+"""Runs assigned tasks as children of the governor's nursery.
+
+Every task has its own cancel scope, so the server can cancel one session's tasks without
+touching the rest; exceptions never escape into the nursery, because one failing task must not
+stop the governor. `Cancelled` is a BaseException, so it passes the `except Exception` boundary
+and the task's `finally` still cleans up.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from typing import Any
+
+import attrs
+import trio
+
+from rain.common.attributes import ObjectInfo, ObjectSpec, TaskSpec
+from rain.common.content_types import is_subtype
+from rain.common.data_instance import DataInstance
+from rain.common.ids import ID
+from rain.core.governor.context import GovernorTaskContext
+from rain.core.governor.reports import Reporter
+from rain.core.governor.store import ObjectStore
+from rain.core.governor.transfers import Transfers
+from rain.plugins.api import TaskError, TaskType
+
+logger = logging.getLogger(__name__)
+
+
+@attrs.define(eq=False)
+class RunningTask:
+    spec: TaskSpec
+    item: dict[str, Any]
+    scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+
+
+class TaskRunner:
+    def __init__(self, nursery: trio.Nursery, store: ObjectStore, task_types: dict[str, TaskType],
+                 reporter: Reporter, governor_id: str) -> None:
+        self._nursery = nursery
+        self._store = store
+        self._transfers = Transfers(store)
+        self._task_types = task_types
+        self._reporter = reporter
+        self._governor_id = governor_id
+        self.running: dict[ID, RunningTask] = {}
+
+    def start(self, item: dict[str, Any]) -> None:
+        spec = TaskSpec.from_wire(item["spec"])
+        running = RunningTask(spec, item)
+        self.running[spec.id] = running
+        self._nursery.start_soon(self._run, running, name=f"task {spec.id}")
+
+    def cancel(self, ids: list[Any], reason: str) -> None:
+        for value in ids:
+            running = self.running.get(ID.from_wire(value))
+            if running is not None:
+                running.scope.cancel()
+
+    def drop_session(self, session_id: int) -> None:
+        for task_id, running in self.running.items():
+            if task_id.session_id == session_id:
+                running.scope.cancel()
+        self._store.drop_session(session_id)
+
+    async def _run(self, running: RunningTask) -> None:
+        spec = running.spec
+        output_specs = [ObjectSpec.from_wire(o) for o in running.item["outputs"]]
+        ctx = GovernorTaskContext(spec, output_specs, self._store.tasks_dir)
+        ctx.info.governor = self._governor_id
+        ctx.info.start_time = time.time()
+        started = time.monotonic()
+        outputs: list[dict[str, Any]] | None = None
+        error: str | None = None
+        try:
+            with running.scope:
+                task_type = self._task_types.get(spec.task_type)
+                if task_type is None:
+                    raise TaskError(f"task type {spec.task_type!r} is not available on governor {self._governor_id}")
+                for inp, item in zip(spec.inputs, running.item["inputs"], strict=True):
+                    stored = await self._transfers.ensure(item)
+                    ctx.inputs.append(stored.instance(), label=inp.label)
+                result = await task_type.run(ctx)
+                outputs = self._store_outputs(ctx, output_specs, result)
+        except TaskError as exc:
+            error = str(exc)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            ctx.debug("%s", traceback.format_exc().rstrip())
+        finally:
+            del self.running[spec.id]
+            ctx.cleanup()
+        ctx.info.duration = time.monotonic() - started
+        ctx.info.debug = "\n".join(filter(None, [ctx.info.debug, ctx.debug_text]))
+        if outputs is not None and error is None:
+            self._reporter.finished({"id": list(spec.id), "info": ctx.info.to_wire(), "outputs": outputs})
+        else:
+            for out in output_specs:
+                self._store.delete(out.id)
+            ctx.info.error = error or "cancelled"
+            self._reporter.failed({"id": list(spec.id), "info": ctx.info.to_wire()})
+
+    def _store_outputs(self, ctx: GovernorTaskContext, specs: list[ObjectSpec],
+                       result: Any) -> list[dict[str, Any]]:
+        instances = list(result) if result is not None else ctx.outputs
+        if len(instances) != len(specs):
+            raise TaskError(f"task produced {len(instances)} outputs, expected {len(specs)}")
+        reports = []
+        for spec, inst in zip(specs, instances, strict=True):
+            if not isinstance(inst, DataInstance):
+                raise TaskError(f"output {spec.label!r} was not set")
+            if inst.data_type.value != spec.data_type:
+                raise TaskError(f"output {spec.label!r} must be a {spec.data_type}, got a {inst.data_type.value}")
+            info = ObjectInfo(content_type=inst.content_type or spec.content_type,
+                              user=dict(inst.info.user) if inst.info else {})
+            if not is_subtype(info.content_type, spec.content_type):
+                raise TaskError(f"output {spec.label!r} has content type {info.content_type!r}, "
+                                f"which is not a subtype of {spec.content_type!r}")
+            stored = self._store.put_instance(spec, info, inst)
+            reports.append({"id": list(spec.id), "info": stored.info.to_wire()})
+        return reports

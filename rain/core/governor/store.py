@@ -1,0 +1,119 @@
+"""A governor's object store: small blobs in memory, large blobs and all dirs as files.
+
+Stored files and trees are made read-only, so tasks that link them cannot change data other
+tasks may read. Objects are keyed by ID; dropping a session removes all of its objects.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+import attrs
+
+from rain.common.attributes import ObjectInfo, ObjectSpec
+from rain.common.data_instance import DataInstance
+from rain.common.dirtar import make_read_only, remove_tree, tree_size
+from rain.common.ids import ID
+
+MEMORY_LIMIT = 256 * 1024
+
+
+@attrs.define(eq=False)
+class StoredObject:
+    spec: ObjectSpec
+    info: ObjectInfo
+    data: bytes | None = None
+    path: str | None = None
+
+    @property
+    def id(self) -> ID:
+        return self.spec.id
+
+    @property
+    def size(self) -> int:
+        return self.info.size or 0
+
+    def instance(self) -> DataInstance:
+        return DataInstance(self.spec.data_type, data=self.data, path=self.path, spec=self.spec,
+                            info=ObjectInfo(**attrs.asdict(self.info)), object_id=self.spec.id)
+
+
+class ObjectStore:
+    def __init__(self, workdir: str) -> None:
+        self.workdir = workdir
+        self.objects_dir = os.path.join(workdir, "objects")
+        self.tasks_dir = os.path.join(workdir, "tasks")
+        self.tmp_dir = os.path.join(workdir, "tmp")
+        for d in (self.objects_dir, self.tasks_dir, self.tmp_dir):
+            os.makedirs(d, exist_ok=True)
+        self.objects: dict[ID, StoredObject] = {}
+        self._counter = 0
+
+    def get(self, oid: ID) -> StoredObject | None:
+        return self.objects.get(oid)
+
+    def path_for(self, oid: ID) -> str:
+        return os.path.join(self.objects_dir, f"{oid.session_id}-{oid.id}")
+
+    def temp_path(self, prefix: str) -> str:
+        self._counter += 1
+        return os.path.join(self.tmp_dir, f"{prefix}-{self._counter}")
+
+    def put_bytes(self, spec: ObjectSpec, info: ObjectInfo, data: bytes) -> StoredObject:
+        info.size = len(data)
+        if spec.data_type == "dir":
+            from rain.common.dirtar import unpack_directory
+
+            path = self.path_for(spec.id)
+            unpack_directory(data, path)
+            make_read_only(path)
+            return self._add(StoredObject(spec, info, path=path))
+        if len(data) <= MEMORY_LIMIT:
+            return self._add(StoredObject(spec, info, data=data))
+        path = self.path_for(spec.id)
+        with open(path, "wb") as f:
+            f.write(data)
+        make_read_only(path)
+        return self._add(StoredObject(spec, info, path=path))
+
+    def put_file(self, spec: ObjectSpec, info: ObjectInfo, path: str) -> StoredObject:
+        """Moves a file or directory (not copied) into the store."""
+        target = self.path_for(spec.id)
+        shutil.move(path, target)
+        make_read_only(target)
+        info.size = tree_size(target)
+        return self._add(StoredObject(spec, info, path=target))
+
+    def put_instance(self, spec: ObjectSpec, info: ObjectInfo, instance: DataInstance) -> StoredObject:
+        if instance.path is not None:
+            if instance.object_id is not None and instance.object_id in self.objects:
+                # A pass-through of a stored object: hard links share the data, nothing moves.
+                copy = self.temp_path("link")
+                if os.path.isdir(instance.path):
+                    shutil.copytree(instance.path, copy, symlinks=True, copy_function=os.link)
+                else:
+                    os.link(instance.path, copy)
+                return self.put_file(spec, info, copy)
+            return self.put_file(spec, info, instance.path)
+        return self.put_bytes(spec, info, instance.data or b"")
+
+    def _add(self, obj: StoredObject) -> StoredObject:
+        old = self.objects.pop(obj.id, None)
+        if old is not None and old.path and old.path != obj.path:
+            remove_tree(old.path)
+        self.objects[obj.id] = obj
+        return obj
+
+    def delete(self, oid: ID) -> None:
+        obj = self.objects.pop(oid, None)
+        if obj is not None and obj.path is not None:
+            remove_tree(obj.path)
+
+    def drop_session(self, session_id: int) -> None:
+        for oid in [i for i in self.objects if i.session_id == session_id]:
+            self.delete(oid)
+
+    def summary(self) -> dict[str, Any]:
+        return {"objects": len(self.objects)}

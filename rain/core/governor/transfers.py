@@ -1,0 +1,89 @@
+"""Brings a task's inputs into the local store: inline constants, or streamed from a peer.
+
+Two tasks needing one remote object share a single transfer: the first starts it, the others
+wait for its completion event. A failed transfer fails only the tasks that needed it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import trio
+
+from rain.common.attributes import ObjectInfo, ObjectSpec
+from rain.core.governor.store import MEMORY_LIMIT, ObjectStore, StoredObject
+from rain.core.protocol import messages as m
+from rain.core.protocol.stream import open_message_stream
+from rain.plugins.api import TaskError
+
+
+class TransferError(TaskError):
+    """An input could not be fetched from the governor that holds it."""
+
+
+async def receive_object(address: str, spec: ObjectSpec, store: ObjectStore) -> StoredObject:
+    conn = await open_message_stream(address, "governor-data")
+    try:
+        await conn.send(m.FetchObject(list(spec.id)))
+        header = await conn.receive_expected(m.ObjectHeader)
+        assert isinstance(header, m.ObjectHeader)
+        info = ObjectInfo.from_wire(header.info)
+        if header.size <= MEMORY_LIMIT and spec.data_type == "blob":
+            parts = []
+            received = 0
+            while received < header.size:
+                chunk = await conn.receive_expected(m.DataChunk)
+                parts.append(chunk.data)  # type: ignore[attr-defined]
+                received += len(chunk.data)  # type: ignore[attr-defined]
+            return store.put_bytes(spec, info, b"".join(parts))
+        path = store.temp_path("recv")
+        received = 0
+        async with await trio.open_file(path, "wb") as f:
+            while received < header.size:
+                chunk = await conn.receive_expected(m.DataChunk)
+                await f.write(chunk.data)  # type: ignore[attr-defined]
+                received += len(chunk.data)  # type: ignore[attr-defined]
+        if spec.data_type == "dir":
+            from rain.common.dirtar import unpack_directory
+
+            tree = store.temp_path("tree")
+            with open(path, "rb") as f2:
+                await trio.to_thread.run_sync(unpack_directory, f2, tree)
+            os.unlink(path)
+            path = tree
+        return store.put_file(spec, info, path)
+    finally:
+        await conn.aclose()
+
+
+class Transfers:
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self._inflight: dict[Any, trio.Event] = {}
+
+    async def ensure(self, item: dict[str, Any]) -> StoredObject:
+        spec = ObjectSpec.from_wire(item["spec"])
+        while True:
+            obj = self.store.get(spec.id)
+            if obj is not None:
+                return obj
+            if item.get("data") is not None:
+                return self.store.put_bytes(spec, ObjectInfo.from_wire(item.get("info")), item["data"])
+            location = item.get("location")
+            if location is None:
+                raise TransferError(f"input {spec.id} is not on this governor and has no location")
+            event = self._inflight.get(spec.id)
+            if event is not None:
+                await event.wait()
+                continue
+            event = self._inflight[spec.id] = trio.Event()
+            try:
+                return await receive_object(location, spec, self.store)
+            except TaskError:
+                raise
+            except Exception as exc:
+                raise TransferError(f"cannot fetch input {spec.id} from {location}: {exc}") from exc
+            finally:
+                del self._inflight[spec.id]
+                event.set()

@@ -1,0 +1,65 @@
+"""Sans-IO framing: a 4-byte big-endian length, then one CBOR item.
+
+The same `FrameReader` serves the trio processes and the blocking client, so only thin I/O
+adapters differ. The size limit is checked from the header alone, before buffering a body.
+"""
+
+from __future__ import annotations
+
+import struct
+
+HEADER = struct.Struct(">I")
+MAX_FRAME_SIZE = 512 * 1024 * 1024
+
+
+class ProtocolError(Exception):
+    """The peer sent something that is not a valid Rain frame or message."""
+
+
+class FrameTooLarge(ProtocolError):
+    """A frame header announced more bytes than the limit allows."""
+
+
+def encode_frame(payload: bytes) -> bytes:
+    return HEADER.pack(len(payload)) + payload
+
+
+class FrameReader:
+    """Accumulates bytes and cuts them into frames.
+
+    Uses one bytearray plus a read offset; the consumed prefix is dropped only when it is large,
+    so many small frames do not cost a quadratic amount of copying.
+    """
+
+    def __init__(self, max_frame_size: int = MAX_FRAME_SIZE) -> None:
+        self._buffer = bytearray()
+        self._offset = 0
+        self._max = max_frame_size
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+
+    def next_frame(self) -> bytes | None:
+        available = len(self._buffer) - self._offset
+        if available < HEADER.size:
+            return None
+        (size,) = HEADER.unpack_from(self._buffer, self._offset)
+        if size > self._max:
+            raise FrameTooLarge(f"frame of {size} bytes exceeds the limit of {self._max}")
+        if available < HEADER.size + size:
+            return None
+        start = self._offset + HEADER.size
+        frame = bytes(self._buffer[start : start + size])
+        self._offset = start + size
+        if self._offset == len(self._buffer):
+            self._buffer.clear()
+            self._offset = 0
+        elif self._offset > 1 << 20:
+            del self._buffer[: self._offset]
+            self._offset = 0
+        return frame
+
+    @property
+    def pending(self) -> int:
+        """Bytes received but not yet returned as frames (non-zero at EOF = truncated frame)."""
+        return len(self._buffer) - self._offset

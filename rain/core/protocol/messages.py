@@ -1,0 +1,227 @@
+"""Every message that crosses a Rain connection, one attrs class per kind.
+
+Fields hold plain CBOR-able values (ints, strings, bytes, lists, maps): nested records such as
+task specs travel in their `to_wire` form and are rebuilt by the receiving handler, which knows
+what it needs. Subclasses register themselves by `kind`, so the codec has one table to consult.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import attrs
+
+PROTOCOL_VERSION = 1
+ROLES = ("client", "governor", "governor-data", "executor", "server")
+
+MESSAGE_TYPES: dict[str, type[Message]] = {}
+
+
+class Message:
+    kind: ClassVar[str]
+    fields: ClassVar[frozenset[str]]
+
+    @classmethod
+    def __attrs_init_subclass__(cls) -> None:
+        if cls.kind in MESSAGE_TYPES:
+            raise TypeError(f"duplicate message kind {cls.kind!r}")
+        cls.fields = frozenset(f.name for f in attrs.fields(cls))
+        MESSAGE_TYPES[cls.kind] = cls
+
+    def to_wire(self) -> dict[str, Any]:
+        body = {name: getattr(self, name) for name in self.fields}
+        body["type"] = self.kind
+        return body
+
+
+def message(kind: str):  # type: ignore[no-untyped-def]
+    """Class decorator: an attrs message class registered under `kind`."""
+
+    def wrap(cls: type) -> type:
+        cls.kind = kind
+        return attrs.define(cls)
+
+    return wrap
+
+
+# --- handshake -------------------------------------------------------------------------------
+
+
+@message("hello")
+class Hello(Message):
+    version: int
+    role: str
+
+
+@message("error")
+class Error(Message):
+    """A refused request (request_id set) or a refused connection (request_id None).
+
+    `category` tells the client which exception to raise: "rain", "task" or "session".
+    """
+
+    request_id: int | None
+    message: str
+    category: str = "rain"
+    task_id: Any = None
+
+
+# --- client -> server ------------------------------------------------------------------------
+
+
+@message("new_session")
+class NewSession(Message):
+    request_id: int
+    name: str
+
+
+@message("close_session")
+class CloseSession(Message):
+    request_id: int
+    session_id: int
+
+
+@message("submit")
+class Submit(Message):
+    """One whole submit: task specs and object records ({spec, keep, data})."""
+
+    request_id: int
+    session_id: int
+    tasks: list[Any]
+    objects: list[Any]
+
+
+@message("wait")
+class Wait(Message):
+    """Answered once every listed task/object is finished (ids empty = the whole session)."""
+
+    request_id: int
+    session_id: int
+    ids: list[Any]
+    all: bool = False
+
+
+@message("update")
+class Update(Message):
+    request_id: int
+    session_id: int
+    ids: list[Any]
+
+
+@message("fetch")
+class Fetch(Message):
+    request_id: int
+    session_id: int
+    id: Any
+
+
+@message("unkeep")
+class Unkeep(Message):
+    request_id: int
+    session_id: int
+    ids: list[Any]
+
+
+@message("get_server_info")
+class GetServerInfo(Message):
+    request_id: int
+
+
+# --- server -> client ------------------------------------------------------------------------
+
+
+@message("ok")
+class Ok(Message):
+    request_id: int
+    value: Any = None
+
+
+@message("updated")
+class Updated(Message):
+    """States and infos: items are [id, state, info] for tasks and objects alike."""
+
+    request_id: int
+    tasks: list[Any]
+    objects: list[Any]
+
+
+@message("fetch_ready")
+class FetchReady(Message):
+    """The object is finished: its data is inline, or at the governor's data address."""
+
+    request_id: int
+    info: Any
+    data_type: str
+    data: bytes | None
+    address: str | None
+
+
+# --- governor <-> server ---------------------------------------------------------------------
+
+
+@message("register_governor")
+class RegisterGovernor(Message):
+    cpus: int
+    data_address: str
+    task_types: list[str]
+
+
+@message("registered")
+class Registered(Message):
+    governor_id: str
+    settings: dict[str, Any]
+
+
+@message("assign_tasks")
+class AssignTasks(Message):
+    """Items: {"spec", "inputs": [{"spec", "info", "location", "data"}], "outputs": [spec]}."""
+
+    tasks: list[Any]
+
+
+@message("cancel_tasks")
+class CancelTasks(Message):
+    ids: list[Any]
+
+
+@message("delete_objects")
+class DeleteObjects(Message):
+    ids: list[Any]
+
+
+@message("drop_session")
+class DropSession(Message):
+    """Cancel every task of the session and delete all its objects."""
+
+    session_id: int
+
+
+@message("tasks_updated")
+class TasksUpdated(Message):
+    """A batch of results: finished items {"id", "info", "outputs": [{"id", "info"}]},
+    failed items {"id", "info"}."""
+
+    finished: list[Any]
+    failed: list[Any]
+
+
+# --- data connections (governor-data role) ---------------------------------------------------
+
+
+@message("fetch_object")
+class FetchObject(Message):
+    id: Any
+
+
+@message("object_header")
+class ObjectHeader(Message):
+    """Precedes the chunks of an object; `size` = total bytes that will follow."""
+
+    data_type: str
+    size: int
+    info: Any
+
+
+@message("data_chunk")
+class DataChunk(Message):
+    data: bytes

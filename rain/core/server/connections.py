@@ -1,0 +1,166 @@
+"""Per-connection handling on the server: hello, then the client or governor protocol.
+
+Error handling: each connection is its own error boundary. A protocol error, a broken stream
+or a hello timeout closes that connection with one log line naming the peer; the server keeps
+serving everyone else. Losing a client closes its sessions; losing a governor fails the
+sessions whose tasks ran there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from rain.common.ids import ID
+from rain.core.protocol import messages as m
+from rain.core.protocol.errors import describe, is_connection_error
+from rain.core.protocol.framing import ProtocolError
+from rain.core.protocol.stream import MessageStream, accept_hello
+from rain.core.server.links import ClientLink, GovernorLink
+from rain.core.server.server import RequestError, Server
+from rain.core.server.state import GovernorState
+
+logger = logging.getLogger(__name__)
+
+
+
+def _peer_name(stream: trio.abc.Stream) -> str:
+    try:
+        host, port = stream.socket.getpeername()[:2]  # type: ignore[attr-defined]
+        return f"{host}:{port}"
+    except (AttributeError, OSError):
+        return "?"
+
+
+async def handle_connection(server: Server, stream: trio.abc.Stream) -> None:
+    conn = MessageStream(stream, _peer_name(stream))
+    try:
+        role = await accept_hello(conn, ("client", "governor"))
+        if role == "client":
+            await _serve_client(server, conn)
+        else:
+            await _serve_governor(server, conn)
+    except Exception as exc:
+        if is_connection_error(exc):
+            logger.warning("connection from %s closed: %s", conn.peer, describe(exc))
+        else:
+            logger.exception("internal error while serving %s; connection closed", conn.peer)
+    finally:
+        await conn.aclose()
+
+
+# --- clients -------------------------------------------------------------------------------
+
+
+def _ids(values: list[Any]) -> list[ID]:
+    try:
+        return [ID.from_wire(v) for v in values]
+    except (TypeError, ValueError) as exc:
+        raise RequestError(f"invalid id in request: {exc}") from None
+
+
+def _new_session(server: Server, link: ClientLink, msg: m.NewSession) -> m.Message:
+    return m.Ok(msg.request_id, server.new_session(link, msg.name))
+
+
+def _close_session(server: Server, link: ClientLink, msg: m.CloseSession) -> m.Message:
+    session = server.sessions.get(msg.session_id)
+    if session is not None and session.client is link:
+        server.close_session(session)
+    return m.Ok(msg.request_id)
+
+
+def _submit(server: Server, link: ClientLink, msg: m.Submit) -> m.Message:
+    server.submit(server.session(link, msg.session_id), msg.tasks, msg.objects)
+    return m.Ok(msg.request_id)
+
+
+def _wait(server: Server, link: ClientLink, msg: m.Wait) -> None:
+    server.wait(server.session(link, msg.session_id), link, msg.request_id, _ids(msg.ids), msg.all)
+
+
+def _update(server: Server, link: ClientLink, msg: m.Update) -> m.Message:
+    reply = server.update(server.session(link, msg.session_id), _ids(msg.ids))
+    reply.request_id = msg.request_id
+    return reply
+
+
+def _fetch(server: Server, link: ClientLink, msg: m.Fetch) -> None:
+    server.fetch(server.session(link, msg.session_id), link, msg.request_id, _ids([msg.id])[0])
+
+
+def _unkeep(server: Server, link: ClientLink, msg: m.Unkeep) -> m.Message:
+    server.unkeep(server.session(link, msg.session_id), _ids(msg.ids))
+    return m.Ok(msg.request_id)
+
+
+def _server_info(server: Server, link: ClientLink, msg: m.GetServerInfo) -> m.Message:
+    return m.Ok(msg.request_id, server.server_info())
+
+
+CLIENT_HANDLERS: dict[type[m.Message], Callable[..., m.Message | None]] = {
+    m.NewSession: _new_session,
+    m.CloseSession: _close_session,
+    m.Submit: _submit,
+    m.Wait: _wait,
+    m.Update: _update,
+    m.Fetch: _fetch,
+    m.Unkeep: _unkeep,
+    m.GetServerInfo: _server_info,
+}
+
+
+async def _serve_client(server: Server, conn: MessageStream) -> None:
+    link = ClientLink(conn)
+    server._event("ClientNew", client=conn.peer)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(link.serve_writer)
+            async for msg in conn:
+                handler = CLIENT_HANDLERS.get(type(msg))
+                if handler is None:
+                    raise ProtocolError(f"unexpected message {msg.kind!r} from a client")
+                try:
+                    reply = handler(server, link, msg)
+                except RequestError as exc:
+                    reply = m.Error(msg.request_id, str(exc), exc.category, exc.task_id)  # type: ignore[attr-defined]
+                if reply is not None:
+                    link.send(reply)
+            nursery.cancel_scope.cancel()
+    finally:
+        link.close()
+        server.client_lost(link)
+        server._event("ClientLost", client=conn.peer)
+
+
+# --- governors -----------------------------------------------------------------------------
+
+
+async def _serve_governor(server: Server, conn: MessageStream) -> None:
+    register = await conn.receive_expected(m.RegisterGovernor)
+    assert isinstance(register, m.RegisterGovernor)
+    link = GovernorLink(conn)
+    gov = GovernorState(register.data_address, int(register.cpus), frozenset(register.task_types), link)
+    try:
+        server.add_governor(gov)
+    except RequestError as exc:
+        await conn.send(m.Error(None, str(exc)))
+        raise ProtocolError(str(exc)) from None
+    logger.info("governor %s registered with %d cpus", gov.id, gov.cpus)
+    try:
+        await conn.send(m.Registered(gov.id, {"delete_timeout": server.delete_timeout,
+                                              "test_mode": server.test_mode}))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(link.serve_writer)
+            async for msg in conn:
+                if not isinstance(msg, m.TasksUpdated):
+                    raise ProtocolError(f"unexpected message {msg.kind!r} from a governor")
+                server.tasks_updated(gov, msg.finished, msg.failed)
+            nursery.cancel_scope.cancel()
+    finally:
+        link.close()
+        server.remove_governor(gov)
+        logger.info("governor %s disconnected", gov.id)

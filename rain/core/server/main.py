@@ -1,0 +1,51 @@
+"""The server process: listeners, the deletion loop and the monitoring HTTP port."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Sequence
+
+import attrs
+import trio
+
+from rain.core.server.connections import handle_connection
+from rain.core.server.http import serve_http
+from rain.core.server.server import Server
+
+logger = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class ServerConfig:
+    delete_timeout: float = 2.0
+    test_mode: bool = False
+    logdir: str | None = None
+    http_host: str = ""
+    http_port: int | None = None
+
+
+@attrs.frozen
+class RunningServer:
+    server: Server
+    http_port: int | None
+
+
+async def serve_deletions(server: Server) -> None:
+    period = min(max(server.delete_timeout / 4, 0.05), 0.5)
+    while True:
+        await trio.sleep(period)
+        server.run_deletions()
+
+
+async def serve_server(config: ServerConfig, listeners: Sequence[trio.SocketListener], *,
+                       task_status: trio.TaskStatus[RunningServer] = trio.TASK_STATUS_IGNORED) -> None:
+    server = Server(delete_timeout=config.delete_timeout, test_mode=config.test_mode)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(trio.serve_listeners, functools.partial(handle_connection, server), listeners)
+        nursery.start_soon(serve_deletions, server)
+        http_port = None
+        if config.http_port is not None:
+            http_port = await nursery.start(serve_http, server, config.http_host, config.http_port)
+        task_status.started(RunningServer(server, http_port))
+        await trio.sleep_forever()

@@ -1,0 +1,42 @@
+"""Placement policy: pure functions over governor and object state.
+
+Policy (see SPEC section 7): a ready task runs only where its CPUs are free and its task type is
+offered. Among those governors it goes where the most bytes of its inputs already are, so a big
+object is never moved for a small one; when no candidate holds any input, the governor with the
+most free CPUs takes it. We never hold a task back for a busy governor that has its data: an
+idle CPU elsewhere is worth more than a transfer on this machine class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rain.core.server.state import GovernorState, TaskNode
+
+
+def local_bytes(task: TaskNode) -> dict[str, int]:
+    """Bytes of the task's inputs per governor that holds them (real or test-mode holders)."""
+    score: dict[str, int] = {}
+    for obj in task.inputs:
+        size = obj.size or 1
+        for gid in obj.holders | obj.test_holders if obj.test_holders else obj.holders:
+            score[gid] = score.get(gid, 0) + size
+    return score
+
+
+def place(task: TaskNode, governors: Iterable[GovernorState]) -> GovernorState | None:
+    """The governor the task should run on now, or None when none can take it now."""
+    cpus = task.cpus
+    task_type = task.spec.task_type
+    candidates = [g for g in governors if g.free_cpus >= cpus and task_type in g.task_types]
+    if not candidates:
+        return None
+    if len(candidates) == 1:
+        return candidates[0]
+    if task.inputs:
+        score = local_bytes(task)
+        if score:
+            best = max(candidates, key=lambda g: (score.get(g.id, 0), g.free_cpus))
+            if score.get(best.id, 0) > 0:
+                return best
+    return max(candidates, key=lambda g: g.free_cpus)

@@ -1,0 +1,457 @@
+"""The server's brain: sessions, graph bookkeeping, scheduling and garbage collection.
+
+Everything here is synchronous and does no I/O: handlers mutate state and push messages into
+the links' outboxes, which the connection tasks flush. Because trio runs one task at a time and
+no handler awaits, no state is ever seen half-updated.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from rain.common.attributes import ObjectInfo, TaskInfo
+from rain.common.ids import ID
+from rain.common.states import DataObjectState, TaskState
+from rain.core.protocol import messages as m
+from rain.core.server.scheduler import place
+from rain.core.server.state import GovernorState, ObjectNode, SessionState, TaskNode, Waiter
+from rain.core.server.submit import ParsedSubmit, SubmitError, parse_submit
+
+logger = logging.getLogger(__name__)
+
+
+class RequestError(Exception):
+    """A client request is refused; `category` selects the client's exception class."""
+
+    def __init__(self, message: str, category: str = "rain", task_id: Any = None) -> None:
+        super().__init__(message)
+        self.category = category
+        self.task_id = task_id
+
+
+class Server:
+    def __init__(self, *, delete_timeout: float = 2.0, test_mode: bool = False,
+                 clock: Callable[[], float] | None = None, events: Any = None) -> None:
+        import time
+
+        self.delete_timeout = delete_timeout
+        self.test_mode = test_mode
+        self.clock = clock or time.monotonic
+        self.events = events
+        self.sessions: dict[int, SessionState] = {}
+        self.governors: dict[str, GovernorState] = {}
+        self.type_counts: Counter[str] = Counter()
+        self.ready: dict[tuple[int, str], deque[TaskNode]] = {}
+        self.free_cpus = 0
+        self._next_session_id = 1
+
+    # --- events ---------------------------------------------------------------------------
+
+    def _event(self, kind: str, **fields: Any) -> None:
+        if self.events is not None:
+            self.events.record(kind, fields)
+
+    # --- sessions -------------------------------------------------------------------------
+
+    def new_session(self, client: Any, name: str) -> int:
+        sid = self._next_session_id
+        self._next_session_id += 1
+        self.sessions[sid] = SessionState(sid, name, client)
+        self._event("SessionNew", session=sid, name=name)
+        return sid
+
+    def session(self, client: Any, session_id: int) -> SessionState:
+        session = self.sessions.get(session_id)
+        if session is None or session.client is not client:
+            raise RequestError(f"session {session_id} is closed or unknown", "session")
+        return session
+
+    def check_alive(self, session: SessionState) -> None:
+        if session.error is not None:
+            raise RequestError(session.error, "task", session.failed_task)
+
+    def close_session(self, session: SessionState, reason: str = "closed") -> None:
+        if session.closed:
+            return
+        session.closed = True
+        self.sessions.pop(session.id, None)
+        self._answer_session_waiters(session, RequestError(f"session {session.id} was {reason}", "session"))
+        if session.error is None:
+            self._drop_session_data(session)
+        self._event("SessionClosed", session=session.id, reason=reason)
+
+    def fail_session(self, session: SessionState, message: str, task: TaskNode | None = None) -> None:
+        if not session.alive:
+            return
+        session.error = message
+        session.failed_task = list(task.id) if task is not None else None
+        self._answer_session_waiters(session, RequestError(message, "task", session.failed_task))
+        self._drop_session_data(session)
+        self._event("SessionFailed", session=session.id, message=message)
+
+    def _drop_session_data(self, session: SessionState) -> None:
+        """Tells every governor to cancel the session's tasks and forget its objects."""
+        sid = session.id
+        for gov in self.governors.values():
+            gov.link.push("drop_session", sid)
+            gov.objects = {i for i in gov.objects if i.session_id != sid}
+            for oid in [i for i in gov.to_delete if i.session_id == sid]:
+                del gov.to_delete[oid]
+        for obj in session.objects.values():
+            obj.holders.clear()
+            obj.data = None
+
+    def client_lost(self, client: Any) -> None:
+        for session in [s for s in self.sessions.values() if s.client is client]:
+            self.close_session(session, "closed because its client disconnected")
+
+    # --- submit ---------------------------------------------------------------------------
+
+    def submit(self, session: SessionState, tasks: list[Any], objects: list[Any]) -> None:
+        self.check_alive(session)
+        offered = set(self.type_counts) if self.governors else None
+        largest = max((g.cpus for g in self.governors.values()), default=None)
+        try:
+            parsed = parse_submit(session, tasks, objects, offered, largest)
+        except SubmitError as exc:
+            raise RequestError(f"submit refused: {exc}") from None
+        self._apply_submit(session, parsed)
+        self.schedule()
+
+    def _apply_submit(self, session: SessionState, parsed: ParsedSubmit) -> None:
+        objects = session.objects
+        for rec in parsed.objects:
+            obj = ObjectNode(rec.spec, session, keep=rec.keep, size=rec.size_hint or 0)
+            if rec.data is not None:
+                obj.data = rec.data
+                obj.size = len(rec.data)
+                obj.state = DataObjectState.finished
+                obj.info = ObjectInfo(size=obj.size, content_type=rec.spec.content_type)
+                if self.test_mode:
+                    self._apply_testing_placement(obj)
+            objects[rec.spec.id] = obj
+        new_tasks = []
+        for spec in parsed.tasks:
+            inputs = [objects[i.id] for i in spec.inputs]
+            outputs = [objects[o] for o in spec.outputs]
+            task = TaskNode(spec, session, inputs, outputs)
+            for out in outputs:
+                out.producer = task
+            for inp in inputs:
+                inp.consumers.append(task)
+                inp.pending_consumers += 1
+                if inp.state != DataObjectState.finished:
+                    task.unfinished_inputs += 1
+            session.tasks[spec.id] = task
+            new_tasks.append(task)
+        session.unfinished_tasks += len(new_tasks)
+        for task in new_tasks:
+            if task.unfinished_inputs == 0:
+                self._make_ready(task)
+        for rec in parsed.objects:
+            self._maybe_release(objects[rec.spec.id])
+
+    def _apply_testing_placement(self, obj: ObjectNode) -> None:
+        testing = obj.spec.user.get("_testing") if isinstance(obj.spec.user, dict) else None
+        if isinstance(testing, dict):
+            obj.test_holders = {str(g) for g in testing.get("governors", ())}
+            obj.size = int(testing.get("size", obj.size))
+
+    # --- scheduling -----------------------------------------------------------------------
+
+    def _make_ready(self, task: TaskNode) -> None:
+        task.state = TaskState.ready
+        key = (task.cpus, task.spec.task_type)
+        queue = self.ready.get(key)
+        if queue is None:
+            queue = self.ready[key] = deque()
+        queue.append(task)
+
+    def schedule(self) -> None:
+        if not self.governors or not self.ready:
+            return
+        governors = self.governors.values()
+        for key in list(self.ready):
+            queue = self.ready[key]
+            task_type = key[1]
+            while queue and self.free_cpus >= key[0]:
+                task = queue[0]
+                if task.state != TaskState.ready or not task.session.alive:
+                    queue.popleft()
+                    continue
+                gov = place(task, governors)
+                if gov is None:
+                    if task_type not in self.type_counts:
+                        queue.popleft()
+                        self.fail_session(task.session, f"task {_describe(task)} cannot run: no governor offers "
+                                                        f"task type {task_type!r} any more")
+                        continue
+                    break
+                queue.popleft()
+                self._assign(task, gov)
+            if not queue:
+                del self.ready[key]
+
+    def _assign(self, task: TaskNode, gov: GovernorState) -> None:
+        task.state = TaskState.assigned
+        task.governor = gov
+        gov.free_cpus -= task.cpus
+        self.free_cpus -= task.cpus
+        gov.running[task.id] = task
+        inputs = []
+        for obj in task.inputs:
+            item: dict[str, Any] = {"spec": obj.spec.to_wire(), "info": obj.info.to_wire()}
+            if gov.id not in obj.holders:
+                if obj.data is not None:
+                    item["data"] = obj.data
+                else:
+                    holder = next(iter(obj.holders), None)
+                    if holder is None:
+                        self.fail_session(task.session, f"input {obj.id} of task {_describe(task)} was lost")
+                        return
+                    item["location"] = self.governors[holder].data_address
+            inputs.append(item)
+        gov.link.push("assign", {
+            "spec": task.spec.to_wire(),
+            "inputs": inputs,
+            "outputs": [o.spec.to_wire() for o in task.outputs],
+        })
+
+    # --- governors ------------------------------------------------------------------------
+
+    def add_governor(self, gov: GovernorState) -> None:
+        if gov.id in self.governors:
+            raise RequestError(f"governor {gov.id} is already registered")
+        self.governors[gov.id] = gov
+        self.type_counts.update(gov.task_types)
+        self.free_cpus += gov.free_cpus
+        self._event("GovernorNew", governor=gov.id, cpus=gov.cpus)
+        self.schedule()
+
+    def remove_governor(self, gov: GovernorState) -> None:
+        if self.governors.get(gov.id) is not gov:
+            return
+        del self.governors[gov.id]
+        self.type_counts.subtract(gov.task_types)
+        self.type_counts = +self.type_counts
+        self.free_cpus -= gov.free_cpus
+        for task in list(gov.running.values()):
+            self.fail_session(task.session, f"governor {gov.id} was lost while running task {_describe(task)}")
+        gov.running.clear()
+        for session in self.sessions.values():
+            for obj in session.objects.values():
+                obj.holders.discard(gov.id)
+        self._event("GovernorLost", governor=gov.id)
+        self.schedule()
+
+    def tasks_updated(self, gov: GovernorState, finished: list[Any], failed: list[Any]) -> None:
+        for item in finished:
+            self._task_finished(gov, item)
+        for item in failed:
+            self._task_failed(gov, item)
+        self.schedule()
+
+    def _release_cpus(self, gov: GovernorState, task_id: ID) -> TaskNode | None:
+        task = gov.running.pop(task_id, None)
+        if task is not None:
+            gov.free_cpus += task.cpus
+            self.free_cpus += task.cpus
+        return task
+
+    def _task_finished(self, gov: GovernorState, item: dict[str, Any]) -> None:
+        task = self._release_cpus(gov, ID.from_wire(item["id"]))
+        if task is None or not task.session.alive:
+            return
+        task.state = TaskState.finished
+        task.info = TaskInfo.from_wire(item.get("info"))
+        self._event("TaskFinished", session=task.session.id, task=task.id.id, governor=gov.id,
+                    duration=task.info.duration)
+        infos = item.get("outputs") or []
+        for obj, out in zip(task.outputs, infos, strict=False):
+            obj.info = ObjectInfo.from_wire(out.get("info"))
+            obj.size = obj.info.size or 0
+            obj.state = DataObjectState.finished
+            obj.holders.add(gov.id)
+            gov.objects.add(obj.id)
+            self._notify(obj)
+            for consumer in obj.consumers:
+                consumer.unfinished_inputs -= 1
+                if consumer.unfinished_inputs == 0 and consumer.state == TaskState.not_assigned:
+                    self._make_ready(consumer)
+        for obj in task.inputs:
+            obj.pending_consumers -= 1
+            if obj.state == DataObjectState.finished:
+                obj.holders.add(gov.id)
+                gov.objects.add(obj.id)
+            self._maybe_release(obj)
+        for obj in task.outputs:
+            self._maybe_release(obj)
+        session = task.session
+        session.unfinished_tasks -= 1
+        self._notify(task)
+        if session.unfinished_tasks == 0 and session.all_waiters:
+            for waiter in session.all_waiters:
+                self._answer(session, waiter, None)
+            session.all_waiters.clear()
+
+    def _task_failed(self, gov: GovernorState, item: dict[str, Any]) -> None:
+        task = self._release_cpus(gov, ID.from_wire(item["id"]))
+        if task is None or not task.session.alive:
+            return
+        task.state = TaskState.failed
+        task.info = TaskInfo.from_wire(item.get("info"))
+        self._event("TaskFailed", session=task.session.id, task=task.id.id, governor=gov.id,
+                    error=task.info.error)
+        message = f"task {_describe(task)} failed on governor {gov.id}: {task.info.error}"
+        if task.info.debug:
+            message += f"\ndebug:\n{task.info.debug}"
+        self.fail_session(task.session, message, task)
+
+    # --- garbage collection ---------------------------------------------------------------
+
+    def _maybe_release(self, obj: ObjectNode) -> None:
+        if obj.state != DataObjectState.finished or obj.needed:
+            return
+        obj.state = DataObjectState.removed
+        obj.data = None
+        deadline = self.clock() + self.delete_timeout
+        for gid in obj.holders:
+            gov = self.governors.get(gid)
+            if gov is None:
+                continue
+            if self.delete_timeout <= 0:
+                gov.objects.discard(obj.id)
+                gov.link.push("delete", list(obj.id))
+            else:
+                gov.to_delete[obj.id] = deadline
+        obj.holders.clear()
+
+    def run_deletions(self) -> None:
+        """Sends the delete lists whose time has come (called periodically)."""
+        now = self.clock()
+        for gov in self.governors.values():
+            if not gov.to_delete:
+                continue
+            due = [oid for oid, deadline in gov.to_delete.items() if deadline <= now]
+            for oid in due:
+                del gov.to_delete[oid]
+                gov.objects.discard(oid)
+                gov.link.push("delete", list(oid))
+
+    def unkeep(self, session: SessionState, ids: Iterable[ID]) -> None:
+        self.check_alive(session)
+        nodes = [self._object(session, oid) for oid in ids]
+        for obj in nodes:
+            obj.keep = False
+            self._maybe_release(obj)
+
+    # --- client queries -------------------------------------------------------------------
+
+    def _object(self, session: SessionState, oid: ID) -> ObjectNode:
+        obj = session.objects.get(oid)
+        if obj is None:
+            raise RequestError(f"object {oid} is not submitted in session {session.id}")
+        return obj
+
+    def _node(self, session: SessionState, nid: ID) -> TaskNode | ObjectNode:
+        node = session.tasks.get(nid) or session.objects.get(nid)
+        if node is None:
+            raise RequestError(f"{nid} is not a submitted task or object of session {session.id}")
+        return node
+
+    def wait(self, session: SessionState, link: Any, request_id: int, ids: list[ID], wait_all: bool) -> None:
+        self.check_alive(session)
+        if wait_all:
+            if session.unfinished_tasks == 0:
+                link.send(m.Ok(request_id))
+            else:
+                waiter = Waiter(link, request_id, 1)
+                session.all_waiters.append(waiter)
+                session.waiters.add(waiter)
+            return
+        nodes = [self._node(session, i) for i in ids]
+        pending = [n for n in nodes if not _is_done(n)]
+        if not pending:
+            link.send(m.Ok(request_id))
+            return
+        waiter = Waiter(link, request_id, len(pending))
+        session.waiters.add(waiter)
+        for node in pending:
+            if node.waiters is None:
+                node.waiters = []
+            node.waiters.append(waiter)
+
+    def fetch(self, session: SessionState, link: Any, request_id: int, oid: ID) -> None:
+        self.check_alive(session)
+        obj = self._object(session, oid)
+        if not obj.keep:
+            raise RequestError(f"object {oid} is not kept; only kept objects can be fetched")
+        if obj.state == DataObjectState.finished:
+            link.send(self._fetch_reply(obj, request_id))
+            return
+        waiter = Waiter(link, request_id, 1, fetch_object=obj)
+        session.waiters.add(waiter)
+        if obj.waiters is None:
+            obj.waiters = []
+        obj.waiters.append(waiter)
+
+    def _fetch_reply(self, obj: ObjectNode, request_id: int) -> m.Message:
+        if obj.data is not None:
+            return m.FetchReady(request_id, obj.info.to_wire(), obj.spec.data_type, obj.data, None)
+        for gid in obj.holders:
+            gov = self.governors.get(gid)
+            if gov is not None:
+                return m.FetchReady(request_id, obj.info.to_wire(), obj.spec.data_type, None, gov.data_address)
+        return m.Error(request_id, f"object {obj.id} is not available on any governor", "rain")
+
+    def update(self, session: SessionState, ids: list[ID]) -> m.Updated:
+        self.check_alive(session)
+        tasks, objects = [], []
+        for nid in ids:
+            node = self._node(session, nid)
+            row = [list(nid), node.state.value, node.info.to_wire()]
+            (tasks if isinstance(node, TaskNode) else objects).append(row)
+        return m.Updated(0, tasks, objects)
+
+    def server_info(self) -> dict[str, Any]:
+        return {"governors": [g.summary() for g in self.governors.values()]}
+
+    # --- waiters --------------------------------------------------------------------------
+
+    def _notify(self, node: TaskNode | ObjectNode) -> None:
+        waiters = node.waiters
+        if not waiters:
+            return
+        node.waiters = None
+        for waiter in waiters:
+            waiter.remaining -= 1
+            if waiter.remaining == 0:
+                self._answer(node.session, waiter, None)
+
+    def _answer(self, session: SessionState, waiter: Waiter, error: RequestError | None) -> None:
+        session.waiters.discard(waiter)
+        if error is not None:
+            waiter.link.send(m.Error(waiter.request_id, str(error), error.category, error.task_id))
+        elif waiter.fetch_object is not None:
+            waiter.link.send(self._fetch_reply(waiter.fetch_object, waiter.request_id))
+        else:
+            waiter.link.send(m.Ok(waiter.request_id))
+
+    def _answer_session_waiters(self, session: SessionState, error: RequestError) -> None:
+        for waiter in list(session.waiters):
+            waiter.remaining = -1
+            self._answer(session, waiter, error)
+        session.all_waiters.clear()
+
+
+def _is_done(node: TaskNode | ObjectNode) -> bool:
+    if isinstance(node, TaskNode):
+        return node.state == TaskState.finished
+    return node.state != DataObjectState.unfinished
+
+
+def _describe(task: TaskNode) -> str:
+    return f"{task.spec.name!r} {task.id}" if task.spec.name else str(task.id)

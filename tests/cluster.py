@@ -1,0 +1,131 @@
+"""Real Rain processes for integration tests, started through the CLI.
+
+Every process runs in its own process group on free loopback ports; readiness is awaited on
+ready files, and teardown kills whole process groups so no test leaves orphans behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from rain.client import Client
+
+READY_TIMEOUT = 30.0
+
+
+class ProcessFailed(Exception):
+    pass
+
+
+def wait_for_file(path: str, process: subprocess.Popen[bytes], timeout: float = READY_TIMEOUT) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(path):
+            with open(path) as f:
+                return json.load(f)
+        if process.poll() is not None:
+            raise ProcessFailed(f"{process.args} exited with code {process.returncode}")
+        time.sleep(0.01)
+    raise ProcessFailed(f"{process.args} not ready within {timeout} s")
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    try:  # children the process may have left in its group
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class Cluster:
+    """A server plus governors; `tmp` holds their ready files, logs and work dirs."""
+
+    def __init__(self, tmp: str, env: dict[str, str] | None = None) -> None:
+        self.tmp = tmp
+        self.env = {**os.environ, **(env or {})}
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.governor_ids: list[str] = []
+        self.governor_processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.port: int | None = None
+        self.http_port: int | None = None
+        self.clients: list[Client] = []
+        self._counter = 0
+
+    def _spawn(self, args: list[str], name: str) -> tuple[subprocess.Popen[bytes], str]:
+        self._counter += 1
+        ready = os.path.join(self.tmp, f"{name}-{self._counter}.ready")
+        log = open(os.path.join(self.tmp, f"{name}-{self._counter}.out"), "wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rain", *args, "--ready-file", ready],
+            stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+        )
+        log.close()
+        self.processes.append(process)
+        return process, ready
+
+    def start_server(self, *extra: str) -> None:
+        process, ready = self._spawn(
+            ["server", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+             "--logdir", os.path.join(self.tmp, "logs"), *extra], "server")
+        info = wait_for_file(ready, process)
+        self.port = info["port"]
+        self.http_port = info["http_port"]
+        self.server_process = process
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start_governor(self, cpus: int = 1, *extra: str) -> str:
+        self._counter += 1
+        workdir = os.path.join(self.tmp, f"gov-work-{self._counter}")
+        process, ready = self._spawn(
+            ["governor", self.address, "--cpus", str(cpus), "--listen", "127.0.0.1:0",
+             "--workdir", workdir, *extra], "governor")
+        governor_id = wait_for_file(ready, process)["governor_id"]
+        self.governor_ids.append(governor_id)
+        self.governor_processes[governor_id] = process
+        return governor_id
+
+    def spawn_governor(self, cpus: int = 1, *extra: str) -> subprocess.Popen[bytes]:
+        """Starts a governor without waiting for it (for tests of failing starts)."""
+        process, _ready = self._spawn(["governor", self.address, "--cpus", str(cpus), *extra], "governor")
+        return process
+
+    def stop_governor(self, governor_id: str) -> None:
+        stop_process(self.governor_processes.pop(governor_id))
+        self.governor_ids.remove(governor_id)
+
+    def client(self) -> Client:
+        client = Client("127.0.0.1", self.port)
+        self.clients.append(client)
+        return client
+
+    def logs(self) -> str:
+        out = []
+        for name in sorted(os.listdir(self.tmp)):
+            if name.endswith(".out"):
+                with open(os.path.join(self.tmp, name), errors="replace") as f:
+                    out.append(f"--- {name}\n{f.read()}")
+        return "\n".join(out)
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
+        for process in reversed(self.processes):
+            stop_process(process)
