@@ -1,0 +1,81 @@
+"""Framing and codec: frames split anywhere, limits, and every kind of malformed payload."""
+
+from __future__ import annotations
+
+import random
+
+import cbor2
+import pytest
+
+from rain.core.protocol import messages as m
+from rain.core.protocol.codec import decode, encode
+from rain.core.protocol.framing import HEADER, FrameReader, FrameTooLarge, ProtocolError, encode_frame
+
+
+def test_round_trip_every_split_point():
+    frames = encode(m.Hello(1, "client")) + encode(m.Ok(7, {"a": [1, 2]}))
+    for split in range(len(frames) + 1):
+        reader = FrameReader()
+        reader.feed(frames[:split])
+        got = []
+        while (f := reader.next_frame()) is not None:
+            got.append(decode(f))
+        reader.feed(frames[split:])
+        while (f := reader.next_frame()) is not None:
+            got.append(decode(f))
+        assert got == [m.Hello(1, "client"), m.Ok(7, {"a": [1, 2]})]
+        assert reader.pending == 0
+
+
+def test_random_chunks_many_frames():
+    rng = random.Random(1234)
+    msgs = [m.Wait(i, 3, [[3, j] for j in range(i % 5)]) for i in range(500)]
+    data = b"".join(encode(msg) for msg in msgs)
+    reader = FrameReader()
+    got = []
+    pos = 0
+    while pos < len(data):
+        n = rng.randint(1, 300)
+        reader.feed(data[pos : pos + n])
+        pos += n
+        while (f := reader.next_frame()) is not None:
+            got.append(decode(f))
+    assert got == msgs
+
+
+def test_oversized_frame_rejected_from_header():
+    reader = FrameReader(max_frame_size=100)
+    reader.feed(HEADER.pack(101))
+    with pytest.raises(FrameTooLarge):
+        reader.next_frame()
+
+
+def test_truncated_frame_is_pending():
+    reader = FrameReader()
+    reader.feed(encode(m.Hello(1, "client"))[:-1])
+    assert reader.next_frame() is None
+    assert reader.pending > 0
+
+
+@pytest.mark.parametrize(
+    "payload,match",
+    [
+        (b"\xff\xff\xff", "invalid CBOR"),
+        (cbor2.dumps([1, 2]), "must be a map"),
+        (cbor2.dumps({"type": "no_such"}), "unknown message type"),
+        (cbor2.dumps({"x": 1}), "unknown message type"),
+        (cbor2.dumps({"type": "hello", "version": 1}), "hello"),
+        (cbor2.dumps({"type": "hello", "version": 1, "role": "client", "extra": 1}), "unexpected fields"),
+    ],
+)
+def test_malformed_payloads(payload, match):
+    with pytest.raises(ProtocolError, match=match):
+        decode(payload)
+
+
+def test_encode_frame_header():
+    assert encode_frame(b"abc") == b"\x00\x00\x00\x03abc"
+
+
+def test_message_kinds_unique():
+    assert len(m.MESSAGE_TYPES) == len({cls.kind for cls in m.MESSAGE_TYPES.values()})
