@@ -2,9 +2,10 @@
 
 Policy (see SPEC section 7): a ready task runs only where its CPUs are free and its task type is
 offered. Among those governors it goes where the most bytes of its inputs already are, so a big
-object is never moved for a small one; when no candidate holds any input, the governor with the
-most free CPUs takes it. We never hold a task back for a busy governor that has its data: an
-idle CPU elsewhere is worth more than a transfer on this machine class.
+object is never moved for a small one; when no candidate holds any input, the tightest fit
+(fewest free CPUs that still suffice) takes it, keeping big holes for big tasks. We never hold a
+task back for a busy governor that has its data: an idle CPU elsewhere is worth more than a
+transfer on this machine class.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def place(task: TaskNode, governors: Iterable[GovernorState]) -> GovernorState |
     if task.inputs:
         score = local_bytes(task)
         if score:
-            best = max(candidates, key=lambda g: (score.get(g.id, 0), g.free_cpus))
+            best = max(candidates, key=lambda g: (score.get(g.id, 0), -g.free_cpus))
             if score.get(best.id, 0) > 0:
                 return best
-    return max(candidates, key=lambda g: g.free_cpus)
+    return min(candidates, key=lambda g: g.free_cpus)

@@ -174,7 +174,7 @@ class Server:
         if not self.governors or not self.ready:
             return
         governors = self.governors.values()
-        for key in list(self.ready):
+        for key in sorted(self.ready, key=lambda k: -k[0]):  # big tasks first, while big holes exist
             queue = self.ready[key]
             task_type = key[1]
             while queue and self.free_cpus >= key[0]:
