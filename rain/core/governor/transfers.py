@@ -6,6 +6,7 @@ wait for its completion event. A failed transfer fails only the tasks that neede
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -16,6 +17,8 @@ from rain.core.governor.store import MEMORY_LIMIT, ObjectStore, StoredObject
 from rain.core.protocol import messages as m
 from rain.core.protocol.stream import open_message_stream
 from rain.plugins.api import TaskError
+
+logger = logging.getLogger(__name__)
 
 
 class TransferError(TaskError):
@@ -79,7 +82,9 @@ class Transfers:
                 continue
             event = self._inflight[spec.id] = trio.Event()
             try:
-                return await receive_object(location, spec, self.store)
+                obj = await receive_object(location, spec, self.store)
+                logger.info("fetched object %s (%d bytes) from %s", spec.id, obj.size, location)
+                return obj
             except TaskError:
                 raise
             except Exception as exc:

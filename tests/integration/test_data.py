@@ -1,0 +1,92 @@
+"""Garbage collection, keep/unkeep and data movement between governors."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from rain.client import RainException, blob, tasks
+
+GC_NOW = {"RAIN_DELETE_LIST_TIMEOUT": "0"}
+
+
+def governor_objects(client):
+    return {g["governor_id"]: (set(g["objects"]), set(g["objects_to_delete"]))
+            for g in client.get_server_info()["governors"]}
+
+
+def wait_until(condition, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+def test_gc_of_unneeded_objects(make_cluster):
+    cluster = make_cluster([1], env=GC_NOW)
+    client = cluster.client()
+    gid = cluster.governor_ids[0]
+    with client.new_session() as s:
+        a, b = blob(b"a"), blob(b"b")
+        t1 = tasks.Concat([a, b])
+        t2 = tasks.Concat([t1, b])
+        t2.output.keep()
+        s.submit()
+        s.wait_all()
+        assert governor_objects(client)[gid] == ({t2.output.id}, set())
+        t2.output.unkeep()
+        assert governor_objects(client)[gid] == (set(), set())
+        with pytest.raises(RainException):
+            t2.output.fetch()
+
+
+def test_delete_list_timeout(make_cluster):
+    cluster = make_cluster([1], env={"RAIN_DELETE_LIST_TIMEOUT": "1"})
+    client = cluster.client()
+    gid = cluster.governor_ids[0]
+    with client.new_session() as s:
+        t = tasks.Concat([blob(b"a"), blob(b"b")])
+        t.output.keep()
+        s.submit()
+        s.wait_all()
+        t.output.unkeep()
+        objects, to_delete = governor_objects(client)[gid]
+        assert t.output.id in to_delete and t.output.id not in objects
+        start = time.monotonic()
+        wait_until(lambda: governor_objects(client)[gid] == (set(), set()))
+        assert 0.8 < time.monotonic() - start < 2.0
+
+
+def test_session_close_leaves_nothing(make_cluster, tmp_path):
+    cluster = make_cluster([1, 1])
+    client = cluster.client()
+    big = os.urandom(3 * 1024 * 1024)
+    with client.new_session() as s:
+        parts = [tasks.Concat([blob(big), blob(str(i))]) for i in range(4)]
+        for p in parts:
+            p.output.keep()
+        s.submit()
+        s.wait_all()
+        assert any(objs for objs, _ in governor_objects(client).values())
+    assert all(objs == set() and dels == set() for objs, dels in governor_objects(client).values())
+    stores = [os.path.join(cluster.tmp, d, "objects") for d in os.listdir(cluster.tmp) if d.startswith("gov-work")]
+    assert len(stores) == 2
+    wait_until(lambda: all(os.listdir(store) == [] for store in stores))
+
+
+def test_transfer_between_governors(make_cluster):
+    cluster = make_cluster([1, 1])
+    client = cluster.client()
+    data = [os.urandom(2 * 1024 * 1024), os.urandom(300 * 1024)]
+    with client.new_session() as s:
+        # two slow producers run at once, so they land on different governors
+        producers = [tasks.Sleep(tasks.Concat([blob(d)]), 0.3) for d in data]
+        joined = tasks.Concat(producers)
+        joined.output.keep()
+        s.submit()
+        assert joined.output.fetch().get_bytes() == data[0] + data[1]
+        s.update(producers + [joined])
+        assert producers[0].info.governor != producers[1].info.governor
+    assert cluster.logs().count("fetched object") == 1
