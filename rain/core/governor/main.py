@@ -65,7 +65,7 @@ async def serve_governor(config: GovernorConfig, task_types: dict[str, TaskType]
     async with trio.open_nursery() as nursery:
         await nursery.start(trio.serve_listeners, functools.partial(handle_data_connection, store), listeners)
         nursery.start_soon(reporter.serve, conn)
-        runner = TaskRunner(nursery, store, task_types, reporter, governor_id)
+        runner = TaskRunner(nursery, store, task_types, reporter, governor_id, config.cpus)
         task_status.started(governor_id)
         try:
             async for msg in conn:

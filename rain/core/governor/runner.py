@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 import traceback
 from typing import Any
 
@@ -34,12 +35,21 @@ class RunningTask:
     spec: TaskSpec
     item: dict[str, Any]
     scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    started: bool = False
 
 
 class TaskRunner:
+    """Starts tasks in arrival order while their CPUs are free.
+
+    The server may send short tasks ahead of free CPUs (so the next one starts the moment a
+    CPU frees, without a round trip); they wait in `_queue`, so CPUs are never overbooked here.
+    """
+
     def __init__(self, nursery: trio.Nursery, store: ObjectStore, task_types: dict[str, TaskType],
-                 reporter: Reporter, governor_id: str) -> None:
+                 reporter: Reporter, governor_id: str, cpus: int) -> None:
         self._nursery = nursery
+        self.free_cpus = cpus
+        self._queue: deque[RunningTask] = deque()
         self._store = store
         self._transfers = Transfers(store)
         self._task_types = task_types
@@ -51,18 +61,39 @@ class TaskRunner:
         spec = TaskSpec.from_wire(item["spec"])
         running = RunningTask(spec, item)
         self.running[spec.id] = running
-        self._nursery.start_soon(self._run, running, name=f"task {spec.id}")
+        self._queue.append(running)
+        self._start_queued()
+
+    def _start_queued(self) -> None:
+        queue = self._queue
+        while queue:
+            head = queue[0]
+            if not head.scope.cancel_called and head.spec.cpus > self.free_cpus:
+                break
+            queue.popleft()
+            if head.scope.cancel_called:  # cancelled while queued: already reported
+                continue
+            head.started = True
+            self.free_cpus -= head.spec.cpus
+            self._nursery.start_soon(self._run, head, name=f"task {head.spec.id}")
+
+    def _cancel(self, running: RunningTask) -> None:
+        running.scope.cancel()
+        if not running.started:  # still queued: it ends here, without ever running
+            del self.running[running.spec.id]
+            self._reporter.failed({"id": list(running.spec.id), "info": {"error": "cancelled"}})
+            self._start_queued()
 
     def cancel(self, ids: list[Any], reason: str) -> None:
         for value in ids:
             running = self.running.get(ID.from_wire(value))
             if running is not None:
-                running.scope.cancel()
+                self._cancel(running)
 
     def drop_session(self, session_id: int) -> None:
-        for task_id, running in self.running.items():
+        for task_id, running in list(self.running.items()):
             if task_id.session_id == session_id:
-                running.scope.cancel()
+                self._cancel(running)
         self._store.drop_session(session_id)
 
     async def _run(self, running: RunningTask) -> None:
@@ -91,6 +122,8 @@ class TaskRunner:
             ctx.debug("%s", traceback.format_exc().rstrip())
         finally:
             del self.running[spec.id]
+            self.free_cpus += spec.cpus
+            self._start_queued()
             ctx.cleanup()
         ctx.info.duration = time.monotonic() - started
         ctx.info.debug = "\n".join(filter(None, [ctx.info.debug, ctx.debug_text]))

@@ -25,11 +25,21 @@ def local_bytes(task: TaskNode) -> dict[str, int]:
     return score
 
 
-def place(task: TaskNode, governors: Iterable[GovernorState]) -> GovernorState | None:
-    """The governor the task should run on now, or None when none can take it now."""
+def place(task: TaskNode, governors: Iterable[GovernorState], queue_ahead: bool = False) -> GovernorState | None:
+    """The governor the task should run on now, or None when none can take it now.
+
+    With `queue_ahead` (tasks known to be short), a governor whose CPUs are all busy may still
+    take the task into its local queue, up to its `queue_capacity`: the task then starts the
+    moment a CPU frees there, without waiting for a round trip through the server.
+    """
     cpus = task.cpus
     task_type = task.spec.task_type
     candidates = [g for g in governors if g.free_cpus >= cpus and task_type in g.task_types]
+    if not candidates and queue_ahead:
+        candidates = [g for g in governors
+                      if g.free_cpus + g.queue_capacity >= cpus and task_type in g.task_types and cpus <= g.cpus]
+        if candidates:
+            return max(candidates, key=lambda g: (g.free_cpus + g.queue_capacity, local_bytes(task).get(g.id, 0)))
     if not candidates:
         return None
     if len(candidates) == 1:

@@ -23,6 +23,10 @@ from rain.core.server.submit import ParsedSubmit, SubmitError, parse_submit
 logger = logging.getLogger(__name__)
 
 
+# Tasks of a type whose average duration is below this may wait in a governor's local queue.
+SHORT_TASK = 0.005
+
+
 class RequestError(Exception):
     """A client request is refused; `category` selects the client's exception class."""
 
@@ -46,6 +50,7 @@ class Server:
         self.type_counts: Counter[str] = Counter()
         self.ready: dict[tuple[int, str], deque[TaskNode]] = {}
         self.free_cpus = 0
+        self.durations: dict[str, float] = {}
         self._next_session_id = 1
 
     # --- events ---------------------------------------------------------------------------
@@ -177,12 +182,13 @@ class Server:
         for key in sorted(self.ready, key=lambda k: -k[0]):  # big tasks first, while big holes exist
             queue = self.ready[key]
             task_type = key[1]
-            while queue and self.free_cpus >= key[0]:
+            queue_ahead = self.durations.get(task_type, SHORT_TASK) < SHORT_TASK
+            while queue:
                 task = queue[0]
                 if task.state != TaskState.ready or not task.session.alive:
                     queue.popleft()
                     continue
-                gov = place(task, governors)
+                gov = place(task, governors, queue_ahead)
                 if gov is None:
                     if task_type not in self.type_counts:
                         queue.popleft()
@@ -267,6 +273,7 @@ class Server:
             return
         task.state = TaskState.finished
         task.info = TaskInfo.from_wire(item.get("info"))
+        self._record_duration(task)
         self._event("TaskFinished", session=task.session.id, task=task.id.id, governor=gov.id,
                     duration=task.info.duration)
         infos = item.get("outputs") or []
@@ -296,6 +303,15 @@ class Server:
             for waiter in session.all_waiters:
                 self._answer(session, waiter, None)
             session.all_waiters.clear()
+
+    def _record_duration(self, task: TaskNode) -> None:
+        """A running average of durations per task type decides which tasks may queue ahead."""
+        duration = task.info.duration
+        if duration is None:
+            return
+        task_type = task.spec.task_type
+        old = self.durations.get(task_type)
+        self.durations[task_type] = duration if old is None else 0.9 * old + 0.1 * duration
 
     def _task_failed(self, gov: GovernorState, item: dict[str, Any]) -> None:
         task = self._release_cpus(gov, ID.from_wire(item["id"]))

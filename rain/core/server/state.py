@@ -15,6 +15,9 @@ from rain.common.ids import ID
 from rain.common.states import DataObjectState, TaskState
 
 
+QUEUE_AHEAD_PER_CPU = 16
+
+
 @attrs.define(eq=False)
 class Waiter:
     """A client request answered when `remaining` reaches zero (or the session fails)."""
@@ -97,12 +100,14 @@ class GovernorState:
     task_types: frozenset[str]
     link: Any
     free_cpus: int = 0
+    queue_capacity: int = 0
     running: dict[ID, TaskNode] = attrs.Factory(dict)
     objects: set[ID] = attrs.Factory(set)
     to_delete: dict[ID, float] = attrs.Factory(dict)
 
     def __attrs_post_init__(self) -> None:
         self.free_cpus = self.cpus
+        self.queue_capacity = QUEUE_AHEAD_PER_CPU * max(self.cpus, 1)
 
     @property
     def data_address(self) -> str:

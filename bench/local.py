@@ -1,0 +1,40 @@
+"""Local Rain processes for benchmarks: a server and N governors started through the CLI."""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import tempfile
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tests.cluster import Cluster  # noqa: E402
+
+
+@contextmanager
+def local_rain(governor_cpus: list[int], env: dict[str, str] | None = None) -> Iterator[Cluster]:
+    with tempfile.TemporaryDirectory(prefix="rain-bench-") as tmp:
+        cluster = Cluster(tmp, env)
+        try:
+            cluster.start_server()
+            for cpus in governor_cpus:
+                cluster.start_governor(cpus)
+            yield cluster
+        finally:
+            cluster.close()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident set size of a live process (VmHWM), in MB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def own_peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
