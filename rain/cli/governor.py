@@ -6,8 +6,12 @@ import argparse
 import logging
 import os
 import tomllib
+from typing import TYPE_CHECKING
 
 from rain.cli.common import UserError, parse_listen, parse_server_address, run_service, setup_logging, write_ready_file
+
+if TYPE_CHECKING:
+    from rain.plugins.api import TaskType
 
 logger = logging.getLogger("rain.governor")
 
@@ -33,21 +37,34 @@ def config_plugins(path: str | None) -> list[str]:
             data = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UserError(f"cannot read config file {path!r}: {exc}") from None
+    unknown = sorted(set(data) - {"plugins"})
+    if unknown:
+        logger.warning("config file %r: ignoring unknown keys %s", path, ", ".join(unknown))
     plugins = data.get("plugins", [])
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
         raise UserError(f"config file {path!r}: 'plugins' must be a list of module names")
     return plugins
 
 
-async def serve(args: argparse.Namespace) -> None:
-    from rain.core.governor.main import GovernorConfig, default_workdir, serve_governor
+def load_task_types(args: argparse.Namespace) -> dict[str, TaskType]:
+    """Built-ins, entry points, `--plugin` modules, then the config file's `plugins` list."""
     from rain.plugins.loading import PluginError, build_plugin_manager, collect_task_types
 
+    extra = [(name, "--plugin") for name in args.plugin]
+    extra += [(name, f"config file {args.config}") for name in config_plugins(args.config)]
     try:
-        pm = build_plugin_manager([*args.plugin, *config_plugins(args.config)])
+        pm = build_plugin_manager(extra)
         task_types = collect_task_types(pm)
     except PluginError as exc:
         raise UserError(str(exc)) from None
+    logger.info("plugins: %s", ", ".join(name for name, _ in pm.list_name_plugin()))
+    logger.info("task types: %s", ", ".join(sorted(task_types)))
+    return task_types
+
+
+async def serve(args: argparse.Namespace, task_types: dict[str, TaskType]) -> None:
+    from rain.core.governor.main import GovernorConfig, default_workdir, serve_governor
+
     cpus = args.cpus if args.cpus is not None else (os.cpu_count() or 1)
     if cpus < 0:
         raise UserError(f"invalid --cpus {cpus}")
@@ -67,4 +84,4 @@ async def serve(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.logdir, f"governor-{os.getpid()}")
-    return run_service(serve, args)
+    return run_service(serve, args, load_task_types(args))

@@ -1,19 +1,21 @@
 """What a task-type plugin sees: `TaskType`, the `task_type` decorator, `TaskContext`, `TaskError`.
 
 This module imports nothing from the server or governor, so plugin packages depend only on
-`rain.plugins` and `rain.common`.
+`rain.plugins` and `rain.common`. Everything exported by `rain.plugins` is the stable plugin
+author API described in docs/plugins.md.
 """
 
 from __future__ import annotations
 
 import abc
 import re
+import subprocess
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import attrs
 
-from rain.common.attributes import TaskInfo, TaskSpec
+from rain.common.attributes import ObjectSpec, TaskInfo, TaskSpec
 from rain.common.data_instance import DataInstance
 from rain.common.labeled_list import LabeledList
 
@@ -29,21 +31,40 @@ def _check_name(instance: Any, attribute: Any, value: str) -> None:
         raise ValueError(f"invalid task type name {value!r} (expected 'namespace/name')")
 
 
+def _check_run(instance: Any, attribute: Any, value: Any) -> None:
+    if not callable(value):
+        raise TypeError(f"run of task type {instance.task_type!r} must be an async function, got {value!r}")
+
+
+def _check_cpus(instance: Any, attribute: Any, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"cpus of task type {instance.task_type!r} must be a non-negative int, got {value!r}")
+
+
 RunFunction = Callable[["TaskContext"], Awaitable[Sequence[DataInstance] | None]]
 
 
 @attrs.frozen
 class TaskType:
-    """A governor-side task implementation.
+    """A governor-side task implementation, returned by a plugin's `rain_task_types()` hook.
 
-    `run(ctx)` returns the output instances in the order of `ctx.spec.outputs` (or None when
-    the task has no outputs or set them with `ctx.set_output`). Cancellation arrives as trio
-    cancellation; anything other than `TaskError` raised by `run` fails the task with a traceback.
+    - `task_type`: the name clients use, "namespace/name" (e.g. "hash/sha256"); unique across
+      all plugins of a governor.
+    - `run(ctx)`: an async function; returns the output instances in the order of the task's
+      outputs (or None when the task has no outputs or set them with `ctx.set_output`).
+      Cancellation arrives as trio cancellation. `TaskError` fails the task with its message;
+      any other exception fails it with its type and message, the traceback goes to the
+      task's `info.debug`.
+    - `cpus`: how many CPUs the task type is meant to get. The client decides what a task
+      requests (the server reserves that much before the governor sees the task), so this is
+      the default the plugin's client-side helper should use (`PluginTask.CPUS`); `ctx.cpus`
+      is what a running task really got.
+    - `doc`: one paragraph for humans (the decorator takes the function's docstring).
     """
 
     task_type: str = attrs.field(validator=_check_name)
-    run: RunFunction
-    cpus: int = 1
+    run: RunFunction = attrs.field(validator=_check_run)
+    cpus: int = attrs.field(default=1, validator=_check_cpus)
     doc: str = ""
 
 
@@ -57,33 +78,46 @@ def task_type(name: str, *, cpus: int = 1) -> Callable[[RunFunction], TaskType]:
 
 
 class TaskContext(abc.ABC):
-    """Everything a running task may use; one instance per task run."""
+    """Everything a running task may use; one instance per task run.
+
+    - `spec`: the task's `TaskSpec` (id, task_type, config, resources, name, user data).
+    - `info`: the task's `TaskInfo`; `info.user` may be filled and is reported to the client.
+    - `inputs`: the input `DataInstance`s, by position and by label (`ctx.inputs["label"]`).
+    - `output_specs`: the `ObjectSpec`s of the outputs to produce (label, data_type, content_type).
+    - `workdir`: a fresh empty scratch directory, created on first use, removed after the task.
+    """
 
     spec: TaskSpec
     info: TaskInfo
     inputs: LabeledList[DataInstance]
-    output_specs: list[Any]
+    output_specs: list[ObjectSpec]
     workdir: str
 
     @property
     def config(self) -> Any:
+        """The task's `config` as the client gave it (any CBOR-encodable value)."""
         return self.spec.config
+
+    @property
+    def cpus(self) -> int:
+        """The CPUs reserved for this task (use that many threads or processes at most)."""
+        return self.spec.cpus
 
     @abc.abstractmethod
     def debug(self, message: str, *args: Any) -> None:
         """Appends one line (`message % args`) to the task's `info.debug`."""
 
     @abc.abstractmethod
-    def blob(self, data: bytes, content_type: str | None = None) -> DataInstance:
-        """An output instance holding `data`."""
+    def blob(self, data: bytes | str, content_type: str | None = None) -> DataInstance:
+        """An output instance holding `data` (a str is UTF-8 encoded and typed "text")."""
 
     @abc.abstractmethod
     def output_file(self, path: str, content_type: str | None = None) -> DataInstance:
-        """An output instance made by moving the file at `path` (relative to `workdir`)."""
+        """An output blob made from the file at `path` (relative to `workdir`); the file is moved."""
 
     @abc.abstractmethod
     def output_dir(self, path: str, content_type: str | None = None) -> DataInstance:
-        """An output instance made by moving the directory at `path` (relative to `workdir`)."""
+        """An output dir made from the directory at `path` (relative to `workdir`); it is moved."""
 
     @abc.abstractmethod
     def set_output(self, index: int | str, instance: DataInstance) -> None:
@@ -91,8 +125,19 @@ class TaskContext(abc.ABC):
 
     @abc.abstractmethod
     async def run_sync(self, fn: Callable[..., Any], *args: Any, cancellable: bool = True) -> Any:
-        """Runs blocking `fn(*args)` in a worker thread so the governor keeps serving."""
+        """Runs blocking `fn(*args)` in a worker thread so the governor keeps serving.
+
+        A thread cannot be killed: on cancellation the task ends at once when `cancellable`
+        (the thread is abandoned and runs on until `fn` returns, its result is dropped), or
+        the task waits for `fn` to return when not. Long CPU-heavy work belongs in
+        `run_process`.
+        """
 
     @abc.abstractmethod
-    async def run_process(self, args: Sequence[str], **kwargs: Any) -> Any:
-        """Runs a subprocess that is killed promptly (with its process group) on cancellation."""
+    async def run_process(self, args: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+        """Runs a subprocess (`trio.run_process` arguments) in `workdir` by default.
+
+        On cancellation the process and its whole process group get SIGTERM, then SIGKILL
+        after 50 ms. `check` defaults to False: look at `returncode` (and `stderr` when
+        `capture_stderr=True`) and raise `TaskError` with a useful message.
+        """

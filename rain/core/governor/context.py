@@ -1,4 +1,8 @@
-"""The concrete `TaskContext` a governor hands to a task type's `run`."""
+"""The concrete `TaskContext` a governor hands to a task type's `run`.
+
+The documented behaviour lives on the abstract `rain.plugins.api.TaskContext`; this class adds
+what the runner needs around it (collected outputs, debug text, scratch-dir cleanup).
+"""
 
 from __future__ import annotations
 
@@ -63,21 +67,30 @@ class GovernorTaskContext(TaskContext):
         self._debug.append(message % args if args else str(message))
 
     def _path(self, path: str) -> str:
-        full = os.path.join(self.workdir, path)
-        if not os.path.exists(full):
+        root = os.path.abspath(self.workdir)
+        full = os.path.normpath(os.path.join(root, path))
+        if os.path.commonpath([root, full]) != root or full == root:
+            raise TaskError(f"output path {path!r} is not inside the task's workdir")
+        if not os.path.lexists(full):
             raise TaskError(f"output path {path!r} does not exist")
         return full
 
-    def blob(self, data: bytes, content_type: str | None = None) -> DataInstance:
+    def blob(self, data: bytes | str, content_type: str | None = None) -> DataInstance:
         if isinstance(data, str):
             data, content_type = data.encode(), content_type or "text"
         return DataInstance("blob", data=bytes(data), content_type=content_type)
 
     def output_file(self, path: str, content_type: str | None = None) -> DataInstance:
-        return DataInstance("blob", path=self._path(path), content_type=content_type)
+        full = self._path(path)
+        if not os.path.isfile(full):
+            raise TaskError(f"output path {path!r} is not a file")
+        return DataInstance("blob", path=full, content_type=content_type)
 
     def output_dir(self, path: str, content_type: str | None = None) -> DataInstance:
-        return DataInstance("dir", path=self._path(path), content_type=content_type)
+        full = self._path(path)
+        if not os.path.isdir(full):
+            raise TaskError(f"output path {path!r} is not a directory")
+        return DataInstance("dir", path=full, content_type=content_type)
 
     def set_output(self, index: int | str, instance: DataInstance) -> None:
         if isinstance(index, str):
