@@ -1,19 +1,18 @@
-"""An example task-type plugin: `hash/sha256` computes the SHA-256 digest of its input."""
+"""An example Rain task-type plugin, the walk-through of docs/plugins.md.
+
+The package has two halves:
+
+- this module is the governor side: the `rain_task_types` hook, found through the entry point
+  `example = "rain_example_plugin"` in pyproject.toml; the task types live in `tasks.py`;
+- `rain_example_plugin.client` is the client side: one `PluginTask` class per task type.
+"""
 
 from __future__ import annotations
 
-import hashlib
-
-from rain.plugins import TaskContext, hookimpl, task_type
-
-
-@task_type("hash/sha256")
-async def sha256(ctx: TaskContext):  # type: ignore[no-untyped-def]
-    """Hex SHA-256 digest of the single input blob."""
-    digest = hashlib.sha256(ctx.inputs[0].get_bytes()).hexdigest()
-    return [ctx.blob(digest.encode(), content_type="text")]
+from rain.plugins import TaskType, hookimpl
+from rain_example_plugin import tasks
 
 
 @hookimpl
-def rain_task_types():  # type: ignore[no-untyped-def]
-    return [sha256]
+def rain_task_types() -> list[TaskType]:
+    return [tasks.sha256, tasks.word_count, tasks.split_lines, tasks.fail, tasks.wait, tasks.sleep_process]
