@@ -1,0 +1,300 @@
+"""Task-type plugins end to end: the installed example package (entry point), `--plugin` and
+config-file modules, start-up errors, heterogeneous governors, failures and cancellation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from rain_example_plugin.client import Fail, Sha256, SleepProcess, SplitLines, Wait, WordCount
+
+from rain.client import RainException, Session, Task, TaskException, blob, tasks
+from rain.client.plugin_tasks import PluginTask
+from rain.common import TaskState
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ENV = {"PYTHONPATH": REPO_ROOT}
+EXTRA = "tests.plugins_extra.extra"
+EXAMPLE_TYPES = {"hash/sha256", "example/word-count", "example/split-lines", "example/fail",
+                 "example/wait", "example/sleep-process"}
+
+
+def governor_types(client) -> dict[str, set[str]]:
+    return {g["governor_id"]: set(g["task_types"]) for g in client.get_server_info()["governors"]}
+
+
+def wait_until(condition, timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def running_tasks(client, governor_id: str | None = None) -> list:
+    return [t for g in client.get_server_info()["governors"]
+            if governor_id in (None, g["governor_id"]) for t in g["tasks"]]
+
+
+def failed_start(cluster, *args: str) -> str:
+    """Starts a governor that must refuse to start; returns its one error line."""
+    process = cluster.spawn_governor(1, *args)
+    assert process.wait(timeout=30) == 2
+    errors = [line for line in cluster.logs().splitlines() if line.startswith("rain: error:")]
+    assert len(errors) == 1, cluster.logs()
+    assert "Traceback" not in cluster.logs()
+    return errors[0]
+
+
+# --- discovery and loading --------------------------------------------------------------------
+
+
+def test_entry_point_plugin_is_offered_and_runs(client):
+    (types,) = governor_types(client).values()
+    assert EXAMPLE_TYPES <= types
+    assert {"buildin/concat", "buildin/sleep"} <= types
+    with client.new_session() as s:
+        t = Sha256(blob(b"hello"))
+        t.output.keep()
+        s.submit()
+        assert t.output.fetch().get_str() == hashlib.sha256(b"hello").hexdigest()
+        t.update()
+        assert "hashed 5 bytes" in t.info.debug
+
+
+def test_run_sync_and_dir_outputs(client, tmp_path):
+    with client.new_session() as s:
+        text = blob("a b a\nc a")
+        counts = WordCount(text)
+        lines = SplitLines(text)
+        counts.output.keep()
+        lines.output.keep()
+        s.submit()
+        result = counts.output.fetch()
+        assert result.content_type == "json"
+        assert json.loads(result.get_bytes()) == {"a": 3, "b": 1, "c": 1}
+        tree = lines.output.fetch()
+        assert tree.data_type.value == "dir"
+        target = tmp_path / "lines"
+        tree.write(target)
+        assert sorted(os.listdir(target)) == ["0.txt", "1.txt"]
+        assert (target / "1.txt").read_text() == "c a"
+
+
+def test_plugin_option(make_cluster):
+    cluster = make_cluster([1], env=ENV, governor_args=("--plugin", EXTRA))
+    client = cluster.client()
+    (types,) = governor_types(client).values()
+    assert {"extra/reverse", "extra/wait", "hash/sha256"} <= types
+    with client.new_session() as s:
+        t = Task([blob(b"abc")], task_type="extra/reverse")
+        t.output.keep()
+        s.submit()
+        assert t.output.fetch().get_bytes() == b"cba"
+
+
+def test_config_file(make_cluster, tmp_path):
+    config = tmp_path / "governor.toml"
+    config.write_text(f'plugins = ["{EXTRA}"]\n')
+    cluster = make_cluster([1], env=ENV, governor_args=("--config", str(config)))
+    client = cluster.client()
+    (types,) = governor_types(client).values()
+    assert "extra/reverse" in types
+    with client.new_session() as s:
+        t = Task([blob(b"xy")], task_type="extra/reverse")
+        t.output.keep()
+        s.submit()
+        assert t.output.fetch().get_bytes() == b"yx"
+
+
+def test_same_module_twice_is_loaded_once(make_cluster, tmp_path):
+    config = tmp_path / "governor.toml"
+    config.write_text('plugins = ["rain_example_plugin"]\n')
+    cluster = make_cluster([1], env=ENV, governor_args=("--plugin", "rain_example_plugin", "--config", str(config)))
+    assert EXAMPLE_TYPES <= next(iter(governor_types(cluster.client()).values()))
+
+
+def test_duplicate_task_type_stops_governor(make_cluster):
+    cluster = make_cluster([], env=ENV)
+    error = failed_start(cluster, "--plugin", "tests.plugins_extra.clash")
+    assert "'hash/sha256'" in error
+    assert "'rain_example_plugin'" in error and "'tests.plugins_extra.clash'" in error
+
+
+@pytest.mark.parametrize("how", ["--plugin", "--config"])
+def test_import_failure_stops_governor(make_cluster, tmp_path, how):
+    cluster = make_cluster([], env=ENV)
+    if how == "--plugin":
+        args: tuple[str, ...] = ("--plugin", "tests.plugins_extra.broken")
+    else:
+        config = tmp_path / "bad.toml"
+        config.write_text('plugins = ["tests.plugins_extra.broken"]\n')
+        args = ("--config", str(config))
+    error = failed_start(cluster, *args)
+    assert "'tests.plugins_extra.broken'" in error
+    assert "No module named 'rain_test_missing_dependency'" in error
+    assert ("--plugin" if how == "--plugin" else "bad.toml") in error
+    assert cluster.client().get_server_info()["governors"] == []
+
+
+def test_unknown_plugin_module_stops_governor(make_cluster):
+    cluster = make_cluster([], env=ENV)
+    error = failed_start(cluster, "--plugin", "tests.plugins_extra.no_such_module")
+    assert "'tests.plugins_extra.no_such_module'" in error and "ModuleNotFoundError" in error
+
+
+def test_rain_info_lists_task_types(make_cluster):
+    cluster = make_cluster([1], env=ENV, governor_args=("--plugin", EXTRA))
+    out = subprocess.run([sys.executable, "-m", "rain", "info", cluster.address], capture_output=True,
+                         text=True, timeout=30, check=True).stdout
+    (line,) = [ln for ln in out.splitlines() if cluster.governor_ids[0] in ln]
+    for name in ("buildin/concat", "hash/sha256", "extra/reverse"):
+        assert name in line
+
+
+# --- placement ------------------------------------------------------------------------------
+
+
+def test_tasks_land_on_the_governor_with_the_plugin(make_cluster):
+    cluster = make_cluster([2], env=ENV)
+    with_plugin = cluster.start_governor(2, "--plugin", EXTRA)
+    client = cluster.client()
+    types = governor_types(client)
+    assert "extra/reverse" in types[with_plugin]
+    assert not any("extra/reverse" in t for g, t in types.items() if g != with_plugin)
+    with client.new_session() as s:
+        reversed_ = [Task([blob(f"n{i}")], task_type="extra/reverse") for i in range(6)]
+        plain = [tasks.Concat([r, blob(b"!")]) for r in reversed_]
+        for t in plain:
+            t.output.keep()
+        s.submit()
+        assert [t.output.fetch().get_bytes() for t in plain] == [f"{i}n!".encode() for i in range(6)]
+        for t in reversed_:
+            t.update()
+            assert t.info.governor == with_plugin
+
+
+def test_submit_of_unknown_type_is_refused(client):
+    with client.new_session() as s:
+        Task([blob(b"x")], task_type="nobody/offers-this")
+        with pytest.raises(RainException, match="nobody/offers-this"):
+            s.submit()
+
+
+def test_type_vanishing_with_its_governor_fails_waiting_tasks(make_cluster):
+    cluster = make_cluster([1], env=ENV)
+    with_plugin = cluster.start_governor(1, "--plugin", EXTRA)
+    client = cluster.client()
+    busy, waiting = client.new_session(), client.new_session()
+    with busy.bind_only():
+        Task([], task_type="extra/wait", config=30)
+        busy.submit()
+    wait_until(lambda: running_tasks(client, with_plugin), what="extra/wait to run")
+    with waiting.bind_only():
+        reverse = Task([blob(b"x")], task_type="extra/reverse")
+        waiting.submit()
+    reverse.update()
+    assert reverse.state != TaskState.finished and running_tasks(client, with_plugin) != [reverse.id]
+    cluster.stop_governor(with_plugin)
+    with pytest.raises(RainException, match="no governor offers task type 'extra/reverse'"):
+        waiting.wait_all()
+    with pytest.raises(RainException, match="lost"):
+        busy.wait_all()
+    busy.close()
+    waiting.close()
+
+
+# --- failures and cancellation --------------------------------------------------------------
+
+
+def test_task_error_fails_task_with_its_message(client):
+    with client.new_session() as s:
+        t = Fail("the disk is full", name="failer")
+        s.submit()
+        with pytest.raises(TaskException, match="example/fail: the disk is full") as info:
+            t.wait()
+        assert "failer" in str(info.value)
+        assert "Traceback" not in str(info.value)
+
+
+def test_unexpected_exception_fails_task_with_traceback_in_debug(make_cluster):
+    cluster = make_cluster([1], env=ENV, governor_args=("--plugin", EXTRA))
+    client = cluster.client()
+    with client.new_session() as s:
+        t = Task([], task_type="extra/crash", config=42)
+        s.submit()
+        with pytest.raises(TaskException, match="ValueError: unexpected value 42"):
+            t.wait()
+
+
+def test_closing_session_cancels_long_plugin_task(client):
+    s = client.new_session()
+    with s.bind_only():
+        long = Wait(30)
+        s.submit()
+    wait_until(lambda: running_tasks(client) == [long.id], what="example/wait to run")
+    start = time.monotonic()
+    s.close()
+    with client.new_session() as other:
+        quick = Wait(0.1)
+        quick.output.keep()
+        other.submit()
+        assert quick.output.fetch().get_bytes() == b"done"
+    # the 30 s task was cancelled, so the only CPU was free again at once
+    assert time.monotonic() - start < 1.0
+
+
+def test_closing_session_kills_plugin_subprocess(client, tmp_path):
+    pid_file = str(tmp_path / "sleeper.pid")
+    s = client.new_session()
+    with s.bind_only():
+        SleepProcess(30, pid_file=pid_file)
+        s.submit()
+    wait_until(lambda: os.path.exists(pid_file), what="the sleeper to start")
+    with open(pid_file) as f:
+        pid = int(f.read())
+    start = time.monotonic()
+    s.close()
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    wait_until(gone, timeout=5, what="the sleeper to be killed")
+    assert time.monotonic() - start < 1.0
+    with client.new_session() as other:
+        quick = SleepProcess(0.01)
+        quick.output.keep()
+        other.submit()
+        assert quick.output.fetch().get_bytes().startswith(b"slept")
+
+
+# --- the client-side helper -----------------------------------------------------------------
+
+
+def test_plugin_task_class_defaults():
+    class Heavy(PluginTask):
+        TASK_TYPE = "example/heavy"
+        CPUS = 3
+        OUTPUTS = ["left", "right"]
+
+    with Session(None, 1).bind_only():
+        t = Heavy([blob(b"x")], config={"n": 1})
+        assert t.task_type == "example/heavy" and t.spec.config == {"n": 1}
+        assert t.spec.resources == {"cpus": 3}
+        assert [o.label for o in t.outputs] == ["left", "right"]
+        t2 = Heavy([], 1, cpus=1)
+        assert t2.spec.resources == {"cpus": 1} and len(t2.outputs) == 1
+        assert Sha256(blob(b"x")).spec.resources == {"cpus": 1}
+    with pytest.raises(TypeError, match="TASK_TYPE"):
+        type("NoType", (PluginTask,), {})
+    with pytest.raises(RainException):
+        with Session(None, 1).bind_only():
+            PluginTask([])

@@ -1,0 +1,1 @@
+"""Plugin modules for tests that load plugins with `--plugin` or a config file."""
