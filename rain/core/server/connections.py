@@ -115,7 +115,7 @@ CLIENT_HANDLERS: dict[type[m.Message], Callable[..., m.Message | None]] = {
 
 async def _serve_client(server: Server, conn: MessageStream) -> None:
     link = ClientLink(conn)
-    server._event("ClientNew", client=conn.peer)
+    server.record_event("ClientNew", client=conn.peer)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(link.serve_writer)
@@ -133,7 +133,7 @@ async def _serve_client(server: Server, conn: MessageStream) -> None:
     finally:
         link.close()
         server.client_lost(link)
-        server._event("ClientLost", client=conn.peer)
+        server.record_event("ClientLost", client=conn.peer)
 
 
 # --- governors -----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import attrs
 import trio
 
 from rain.core.server.connections import handle_connection
+from rain.core.server.events import EventLog
 from rain.core.server.http import serve_http
 from rain.core.server.server import Server
 
@@ -40,8 +41,10 @@ async def serve_deletions(server: Server) -> None:
 
 async def serve_server(config: ServerConfig, listeners: Sequence[trio.SocketListener], *,
                        task_status: trio.TaskStatus[RunningServer] = trio.TASK_STATUS_IGNORED) -> None:
-    server = Server(delete_timeout=config.delete_timeout, test_mode=config.test_mode)
+    events = EventLog(config.logdir)
+    server = Server(delete_timeout=config.delete_timeout, test_mode=config.test_mode, events=events)
     async with trio.open_nursery() as nursery:
+        nursery.start_soon(events.serve)
         await nursery.start(trio.serve_listeners, functools.partial(handle_connection, server), listeners)
         nursery.start_soon(serve_deletions, server)
         http_port = None

@@ -55,7 +55,7 @@ class Server:
 
     # --- events ---------------------------------------------------------------------------
 
-    def _event(self, kind: str, **fields: Any) -> None:
+    def record_event(self, kind: str, **fields: Any) -> None:
         if self.events is not None:
             self.events.record(kind, fields)
 
@@ -65,7 +65,7 @@ class Server:
         sid = self._next_session_id
         self._next_session_id += 1
         self.sessions[sid] = SessionState(sid, name, client)
-        self._event("SessionNew", session=sid, name=name)
+        self.record_event("SessionNew", session=sid, name=name)
         return sid
 
     def session(self, client: Any, session_id: int) -> SessionState:
@@ -86,7 +86,7 @@ class Server:
         self._answer_session_waiters(session, RequestError(f"session {session.id} was {reason}", "session"))
         if session.error is None:
             self._drop_session_data(session)
-        self._event("SessionClosed", session=session.id, reason=reason)
+        self.record_event("SessionClosed", session=session.id, reason=reason)
 
     def fail_session(self, session: SessionState, message: str, task: TaskNode | None = None) -> None:
         if not session.alive:
@@ -95,7 +95,7 @@ class Server:
         session.failed_task = list(task.id) if task is not None else None
         self._answer_session_waiters(session, RequestError(message, "task", session.failed_task))
         self._drop_session_data(session)
-        self._event("SessionFailed", session=session.id, message=message)
+        self.record_event("SessionFailed", session=session.id, message=message)
 
     def _drop_session_data(self, session: SessionState) -> None:
         """Tells every governor to cancel the session's tasks and forget its objects."""
@@ -234,7 +234,7 @@ class Server:
         self.governors[gov.id] = gov
         self.type_counts.update(gov.task_types)
         self.free_cpus += gov.free_cpus
-        self._event("GovernorNew", governor=gov.id, cpus=gov.cpus)
+        self.record_event("GovernorNew", governor=gov.id, cpus=gov.cpus)
         self.schedule()
 
     def remove_governor(self, gov: GovernorState) -> None:
@@ -250,7 +250,7 @@ class Server:
         for session in self.sessions.values():
             for obj in session.objects.values():
                 obj.holders.discard(gov.id)
-        self._event("GovernorLost", governor=gov.id)
+        self.record_event("GovernorLost", governor=gov.id)
         self.schedule()
 
     def tasks_updated(self, gov: GovernorState, finished: list[Any], failed: list[Any]) -> None:
@@ -274,8 +274,9 @@ class Server:
         task.state = TaskState.finished
         task.info = TaskInfo.from_wire(item.get("info"))
         self._record_duration(task)
-        self._event("TaskFinished", session=task.session.id, task=task.id.id, governor=gov.id,
-                    duration=task.info.duration)
+        self.record_event("TaskFinished", session=task.session.id, task=task.id.id, governor=gov.id,
+                          name=task.spec.name, task_type=task.spec.task_type,
+                          start_time=task.info.start_time, duration=task.info.duration)
         infos = item.get("outputs") or []
         for obj, out in zip(task.outputs, infos, strict=False):
             obj.info = ObjectInfo.from_wire(out.get("info"))
@@ -319,7 +320,7 @@ class Server:
             return
         task.state = TaskState.failed
         task.info = TaskInfo.from_wire(item.get("info"))
-        self._event("TaskFailed", session=task.session.id, task=task.id.id, governor=gov.id,
+        self.record_event("TaskFailed", session=task.session.id, task=task.id.id, governor=gov.id,
                     error=task.info.error)
         message = f"task {_describe(task)} failed on governor {gov.id}: {task.info.error}"
         if task.info.debug:
@@ -433,7 +434,12 @@ class Server:
         return m.Updated(0, tasks, objects)
 
     def server_info(self) -> dict[str, Any]:
-        return {"governors": [g.summary() for g in self.governors.values()]}
+        return {
+            "governors": [g.summary() for g in self.governors.values()],
+            "sessions": [{"session_id": s.id, "name": s.name, "tasks": len(s.tasks),
+                          "unfinished_tasks": s.unfinished_tasks, "error": s.error}
+                         for s in self.sessions.values()],
+        }
 
     # --- waiters --------------------------------------------------------------------------
 

@@ -1,0 +1,52 @@
+"""Monitoring: the event log over HTTP, the JSON info endpoint and the dashboard page."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import urllib.request
+
+from rain.client import blob, tasks
+
+
+def http(cluster, path: str, body: dict | None = None):
+    data = json.dumps(body).encode() if body is not None else None
+    with urllib.request.urlopen(f"http://127.0.0.1:{cluster.http_port}{path}", data=data, timeout=10) as r:
+        return r.headers.get("Content-Type"), r.read()
+
+
+def test_events_and_info_over_http(cluster):
+    client = cluster.client()
+    with client.new_session("watched") as s:
+        t = tasks.Concat([blob(b"a"), blob(b"b")], name="joiner")
+        s.submit()
+        s.wait_all()
+        session_id = s.session_id
+    kind, body = http(cluster, "/events", {"event_types": [{"value": "SessionNew", "mode": "="}]})
+    assert kind == "application/json"
+    events = json.loads(body)
+    assert [e["event"]["session"] for e in events] == [session_id]
+    assert events[0]["event"]["type"] == "SessionNew" and events[0]["event"]["name"] == "watched"
+    finished = json.loads(http(cluster, "/events", {"event_types": [{"value": "TaskFinished", "mode": "="}]})[1])
+    assert [(e["event"]["task"], e["event"]["name"]) for e in finished] == [(t.id.id, "joiner")]
+    assert finished[0]["event"]["governor"] == cluster.governor_ids[0]
+    info = json.loads(http(cluster, "/api/info")[1])
+    assert [g["governor_id"] for g in info["governors"]] == cluster.governor_ids
+    kind, page = http(cluster, "/")
+    assert kind.startswith("text/html") and b"Rain" in page
+    # the same events are in the SQLite database in the log dir
+    db = sqlite3.connect(os.path.join(cluster.tmp, "logs", "events.db"))
+    types = {row[0] for row in db.execute("SELECT type FROM events")}
+    assert {"SessionNew", "TaskFinished", "SessionClosed", "GovernorNew", "ClientNew"} <= types
+
+
+def test_bad_event_query_is_a_client_error(cluster):
+    import urllib.error
+
+    try:
+        http(cluster, "/events", {"event_types": [{"value": "x", "mode": "LIKE"}]})
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 400
+    else:
+        raise AssertionError("expected HTTP 400")
