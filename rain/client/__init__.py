@@ -4,12 +4,13 @@ from rain.client import tasks
 from rain.client.client import Client
 from rain.client.data import DataObject, blob, directory, pickled
 from rain.client.input_output import Input, InputDir, Output, OutputDir
+from rain.client.program import Program
 from rain.client.session import Session
 from rain.client.task import Task
 from rain.common.errors import RainException, RainWarning, SessionException, TaskException
 
 __all__ = [
     "Client", "Session", "DataObject", "Task", "blob", "pickled", "directory", "tasks",
-    "Input", "InputDir", "Output", "OutputDir",
+    "Program", "Input", "InputDir", "Output", "OutputDir",
     "RainException", "TaskException", "SessionException", "RainWarning",
 ]
