@@ -1,0 +1,262 @@
+"""Python remote tasks on the client: `@remote` and `Remote` turn a function into a task factory.
+
+Calling the factory binds the arguments against the function's signature (minus the leading
+context parameter) at once, so mistakes surface at the call site, not on a governor. The
+function travels once per session as a constant data object (label "fn", cloudpickle) shared by
+all its tasks; each argument is cloudpickled separately (so a too-large one can be named), with
+every data object inside it turned into a task input (see `rain.plugins.python.pickling`).
+The governor side of the `py/call` task type is `rain.plugins.python`; the task config layout is
+documented in `rain.plugins.python.invoke`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import pickle
+import warnings
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import cbor2
+import cloudpickle
+
+from rain.client.data import DataObject
+from rain.client.input_output import InputBase, Output, OutputBase
+from rain.client.session import Session, get_active_session
+from rain.client.task import Task
+from rain.common.content_types import check_content_type
+from rain.common.errors import RainException, RainWarning
+from rain.common.labeled_list import LabeledList
+from rain.common.states import DataType
+from rain.plugins.python.pickling import dumps_with_inputs
+
+TASK_TYPE = "py/call"
+PICKLE_WARNING_LIMIT = 256 * 1024  # a pickled argument above this triggers a RainWarning
+ARGS_INLINE_LIMIT = 64 * 1024  # pickled arguments above this travel as an input, not in the config
+_NOT_GIVEN = object()
+
+
+class RemoteTask(Task):
+    """A task running a Python function; `remote` is the `Remote` that created it."""
+
+    TASK_TYPE = TASK_TYPE
+
+    def __init__(self, remote: Remote, inputs: LabeledList[DataObject], outputs: list[OutputBase],
+                 config: dict[str, Any], cpus: int, name: str | None, session: Session) -> None:
+        self.remote = remote
+        super().__init__(inputs, outputs, config=config, session=session, cpus=cpus, name=name)
+
+
+class Remote:
+    """A Python function `fn(ctx, ...)` usable as a task factory; see `remote` for the options."""
+
+    def __init__(self, fn: Callable[..., Any], *, outputs: Any = None, inputs: Mapping[str, InputBase] | None = None,
+                 auto_load: bool = False, auto_encode: str | None = None, cpus: int = 1,
+                 name: str | None = None) -> None:
+        if not callable(fn):
+            raise TypeError(f"remote needs a callable, got {fn!r}")
+        self.fn = fn
+        self.fn_name = getattr(fn, "__name__", type(fn).__name__)
+        signature = inspect.signature(fn)
+        params = list(signature.parameters.values())
+        if not params or params[0].kind not in (inspect.Parameter.POSITIONAL_ONLY,
+                                                inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            raise TypeError(f"remote function {self.fn_name!r} must take the task context as its first parameter")
+        self.signature = signature.replace(parameters=params[1:])
+        annotations = _annotations(fn)
+        self.input_config: dict[str, InputBase] = {
+            p.name: annotations[p.name] for p in params[1:] if isinstance(annotations.get(p.name), InputBase)}
+        for key, config in (inputs or {}).items():
+            if key not in self.signature.parameters:
+                raise TypeError(f"remote function {self.fn_name!r} has no parameter {key!r} (given in inputs=)")
+            if not isinstance(config, InputBase):
+                raise TypeError(f"inputs[{key!r}] must be an Input, got {config!r}")
+            self.input_config[key] = config
+        self.outputs = outputs if outputs is not None else _outputs_from_annotation(annotations.get("return"))
+        self.auto_load = bool(auto_load)
+        self.auto_encode = check_content_type(auto_encode)
+        if not isinstance(cpus, int) or isinstance(cpus, bool) or cpus < 0:
+            raise RainException(f"cpus must be a non-negative int, got {cpus!r}")
+        self.cpus = cpus
+        self.name = name
+        self._input_settings = self._make_input_settings()
+        self._output_specs(self.outputs)  # validate now rather than at the first call
+        self._pickled_fn: bytes | None = None
+        self._fn_objects: weakref.WeakKeyDictionary[Session, DataObject] = weakref.WeakKeyDictionary()
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"<Remote {self.fn_name}>"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A function may refer to other remote functions; they pickle without their caches.
+        state = dict(self.__dict__)
+        state["_fn_objects"] = None
+        state["_pickled_fn"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._fn_objects = weakref.WeakKeyDictionary()
+
+    # --- configuration -------------------------------------------------------------------
+
+    def _make_input_settings(self) -> dict[str, list[Any]]:
+        settings = {}
+        for key in self.signature.parameters:
+            config = self.input_config.get(key)
+            load = self.auto_load if config is None or config.load is None else bool(config.load)
+            content_type = config.content_type if config is not None else None
+            if load or content_type is not None:
+                settings[key] = [load, content_type]
+        return settings
+
+    def _output_specs(self, outputs: Any) -> list[OutputBase]:
+        if outputs is None:
+            outputs = 1
+        if isinstance(outputs, int) and not isinstance(outputs, bool):
+            if outputs < 0:
+                raise RainException(f"outputs must not be negative, got {outputs}")
+            items: list[Any] = [None] * outputs
+        elif isinstance(outputs, (str, OutputBase)):
+            items = [outputs]
+        elif isinstance(outputs, (list, tuple)):
+            items = list(outputs)
+        else:
+            raise RainException(f"invalid outputs {outputs!r}: expected a number, labels or Outputs")
+        specs = []
+        for i, item in enumerate(items):
+            if item is None or isinstance(item, str):
+                item = Output(item)
+            elif not isinstance(item, OutputBase):
+                raise RainException(f"invalid output specification {item!r}")
+            item = item.with_defaults(str(i))
+            if (self.auto_encode is not None and item.data_type == DataType.BLOB and item.encode is None
+                    and item.content_type is None):
+                item = type(item)(item.label, size_hint=item.size_hint, mode=item.mode, path=item.path,
+                                  encode=self.auto_encode)
+            specs.append(item)
+        labels = [s.label for s in specs]
+        if len(set(labels)) != len(labels):
+            raise RainException(f"output labels must be unique, got {labels}")
+        return specs
+
+    # --- calling ---------------------------------------------------------------------------
+
+    def __call__(self, *args: Any, **kwargs: Any) -> RemoteTask:
+        outputs = kwargs.pop("outputs", _NOT_GIVEN) if "outputs" not in self.signature.parameters else _NOT_GIVEN
+        name = kwargs.pop("name", None) if "name" not in self.signature.parameters else None
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{self.fn_name}(): {exc}") from None
+        session = get_active_session()
+        specs = self._output_specs(self.outputs if outputs is _NOT_GIVEN else outputs)
+        inputs: LabeledList[DataObject] = LabeledList()
+        inputs.append(self._function_object(session), label="fn")
+        pickled = self._pickle_arguments(bound.arguments, inputs, session)
+        config: dict[str, Any] = {"args": pickled, "inputs": self._input_settings,
+                                  "encode": [s.encode for s in specs]}
+        if sum(len(v) for v in pickled.values()) > ARGS_INLINE_LIMIT:
+            holder = DataObject("args", session=session, content_type="cbor")
+            holder._data = cbor2.dumps(pickled)
+            inputs.append(holder, label="args")
+            config["args"] = None
+        return RemoteTask(self, inputs, specs, config, self.cpus, name or self.name or self.fn_name, session)
+
+    def _function_object(self, session: Session) -> DataObject:
+        obj = self._fn_objects.get(session)
+        if obj is None:
+            if self._pickled_fn is None:
+                self._pickled_fn = cloudpickle.dumps(self.fn, protocol=pickle.HIGHEST_PROTOCOL)
+            obj = DataObject("fn", session=session, content_type="cloudpickle")
+            obj._data = self._pickled_fn
+            obj.keep()
+            self._fn_objects[session] = obj
+        return obj
+
+    def _pickle_arguments(self, arguments: Mapping[str, Any], inputs: LabeledList[DataObject],
+                          session: Session) -> dict[str, bytes]:
+        positions: dict[int, int] = {}
+
+        def register(value: Any) -> int | None:
+            if isinstance(value, Task):
+                value = value.output
+            elif not isinstance(value, DataObject):
+                return None
+            if value.session is not session:
+                raise RainException(f"argument object {value!r} belongs to another session")
+            index = positions.get(id(value))
+            if index is None:
+                index = positions[id(value)] = len(inputs)
+                inputs.append(value)
+            return index
+
+        result = {}
+        for key, value in arguments.items():
+            try:
+                data = dumps_with_inputs(value, register)
+            except RainException:
+                raise
+            except Exception as exc:
+                raise RainException(f"cannot pickle argument {key!r} of {self.fn_name}(): "
+                                    f"{type(exc).__name__}: {exc}") from exc
+            if len(data) > PICKLE_WARNING_LIMIT:
+                warnings.warn(f"Pickled object {key} length {len(data)} bytes is over "
+                              f"{PICKLE_WARNING_LIMIT} bytes; consider passing it as a data object "
+                              f"(e.g. blob() or pickled())", RainWarning, stacklevel=4)
+            result[key] = data
+        return result
+
+
+def remote(fn: Any = None, *, outputs: Any = None, inputs: Mapping[str, InputBase] | None = None,
+           auto_load: bool = False, auto_encode: str | None = None, cpus: int = 1,
+           name: str | None = None) -> Any:
+    """Decorator making a remote Python task factory from `fn(ctx, ...)`.
+
+    `outputs`: a number, labels or `Output`s (default: the return annotation, else 1);
+    `inputs`: `{param: Input(load=..., content_type=...)}` (or annotate the parameters);
+    `auto_load`: pass loaded values instead of `DataInstance`s; `auto_encode`: encoding of
+    outputs that declare none; `cpus`: CPUs the task holds; `name`: default task name.
+    Usable as `@remote` or `@remote(...)`.
+    """
+    options = dict(inputs=inputs, auto_load=auto_load, auto_encode=auto_encode, cpus=cpus, name=name)
+    if fn is not None and not callable(fn):  # @remote(2) or @remote(["a", "b"])
+        outputs, fn = fn, None
+    if fn is not None:
+        return Remote(fn, outputs=outputs, **options)  # type: ignore[arg-type]
+    return lambda f: Remote(f, outputs=outputs, **options)  # type: ignore[arg-type]
+
+
+def _annotations(fn: Any) -> dict[str, Any]:
+    """The function's annotations, with string annotations evaluated where possible."""
+    raw = dict(getattr(fn, "__annotations__", None) or {})
+    code = getattr(fn, "__code__", None)
+    namespace: dict[str, Any] = {}
+    if code is not None and getattr(fn, "__closure__", None):
+        for var, cell in zip(code.co_freevars, fn.__closure__, strict=False):
+            try:
+                namespace[var] = cell.cell_contents
+            except ValueError:
+                pass
+    result = {}
+    for key, value in raw.items():
+        if isinstance(value, str):
+            try:
+                value = eval(value, getattr(fn, "__globals__", {}), namespace)  # noqa: S307
+            except Exception:
+                pass
+        result[key] = value
+    return result
+
+
+def _outputs_from_annotation(annotation: Any) -> Any:
+    if isinstance(annotation, int) and not isinstance(annotation, bool):
+        return annotation
+    if isinstance(annotation, (str, OutputBase)):
+        return [annotation]
+    if isinstance(annotation, (list, tuple)) and all(isinstance(a, (str, OutputBase)) for a in annotation):
+        return list(annotation)
+    return None

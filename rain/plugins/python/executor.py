@@ -1,0 +1,156 @@
+"""The executor process: `python -m rain.plugins.python.executor FD`.
+
+A long-lived child of a governor that runs Python remote tasks one at a time. It talks to its
+governor over the Unix socket FD (a socketpair end), with the ordinary Rain frames and a hello
+of role "executor". It is deliberately blocking and single-threaded: the user's function runs
+on the main thread, and the governor gets concurrency by keeping several executors.
+
+Unpickled functions are cached in an LRU keyed by the id of their data object, so all tasks of
+one function that run here see the same function object (and its module-level state).
+The executor dies with its governor: the socket reaching EOF ends it when idle, and on Linux
+PR_SET_PDEATHSIG kills it even while a task runs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pickle
+import signal
+import socket
+import sys
+from collections import OrderedDict
+from typing import Any
+
+from rain.common.attributes import TaskSpec
+from rain.core.protocol.codec import decode, encode
+from rain.core.protocol.framing import FrameReader, ProtocolError
+from rain.core.protocol.messages import PROTOCOL_VERSION, Hello, Message
+from rain.plugins.python.context import Context
+from rain.plugins.python.invoke import (CallError, build_arguments, call_signature, collect_outputs, make_inputs,
+                                        run_function)
+from rain.plugins.python.messages import FUNCTION_CACHE_SIZE, ExecutorCall, ExecutorResult
+
+PR_SET_PDEATHSIG = 1
+
+
+class Connection:
+    """Blocking frames on a socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.reader = FrameReader()
+
+    def send(self, msg: Message) -> None:
+        self.sock.sendall(encode(msg))
+
+    def receive(self) -> Message | None:
+        while True:
+            frame = self.reader.next_frame()
+            if frame is not None:
+                return decode(frame)
+            data = self.sock.recv(256 * 1024)
+            if not data:
+                return None
+            self.reader.feed(data)
+
+
+class FunctionCache:
+    """LRU of unpickled functions; the governor mirrors it to know when to resend bytes."""
+
+    def __init__(self, size: int = FUNCTION_CACHE_SIZE) -> None:
+        self.size = size
+        self.entries: OrderedDict[Any, tuple[Any, Any]] = OrderedDict()
+
+    def get(self, key: Any, data: bytes | None) -> tuple[Any, Any]:
+        if data is not None:
+            fn = pickle.loads(data)
+            self.entries[key] = (fn, call_signature(fn))
+        elif key not in self.entries:
+            raise CallError("internal error: the executor lost a cached function")
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+        return self.entries[key]
+
+
+def run_call(call: ExecutorCall, cache: FunctionCache, home: str) -> ExecutorResult:
+    spec = TaskSpec.from_wire(call.spec)
+    ctx = Context(spec, call.workdir, None)
+    try:
+        try:
+            fn, signature = cache.get(tuple(call.fn_key), call.fn)
+        except CallError:
+            raise
+        except Exception as exc:
+            raise CallError(f"cannot unpickle the function: {type(exc).__name__}: {exc}") from None
+        ctx.function = fn
+        inputs = make_inputs(call.inputs)
+        os.chdir(call.workdir)
+        try:
+            try:
+                bound = build_arguments(call, spec, inputs, signature)
+            except CallError:
+                raise
+            except Exception as exc:
+                raise CallError(f"cannot unpickle the arguments: {type(exc).__name__}: {exc}") from None
+            result = run_function(ctx, fn, bound)
+            outputs = collect_outputs(ctx, result, call, inputs)
+        finally:
+            os.chdir(home)
+    except CallError as exc:
+        return ExecutorResult(str(exc), None, ctx.debug_lines, _plain(ctx.info.user))
+    return ExecutorResult(None, outputs, ctx.debug_lines, _plain(ctx.info.user))
+
+
+def _plain(user: Any) -> dict[str, Any]:
+    return dict(user) if isinstance(user, dict) else {}
+
+
+def _die_with_parent() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    fd = int(argv[0])
+    _die_with_parent()
+    home = os.getcwd()
+    if home not in sys.path:
+        sys.path.insert(0, home)
+    conn = Connection(socket.socket(fileno=fd))
+    conn.send(Hello(PROTOCOL_VERSION, "executor"))
+    hello = conn.receive()
+    if not isinstance(hello, Hello) or hello.version != PROTOCOL_VERSION:
+        print(f"rain executor: bad hello from the governor: {hello!r}", file=sys.stderr)
+        return 2
+    cache = FunctionCache()
+    while True:
+        try:
+            msg = conn.receive()
+        except ProtocolError as exc:
+            print(f"rain executor: protocol error: {exc}", file=sys.stderr)
+            return 2
+        if msg is None:
+            return 0
+        if not isinstance(msg, ExecutorCall):
+            print(f"rain executor: unexpected message {msg.kind!r}", file=sys.stderr)
+            return 2
+        conn.sock.sendall(_encode_result(run_call(msg, cache, home)))
+
+
+def _encode_result(result: ExecutorResult) -> bytes:
+    try:
+        return encode(result)
+    except Exception as exc:  # e.g. info.user holding values CBOR cannot carry
+        return encode(ExecutorResult(f"cannot send the task's result to the governor: {type(exc).__name__}: {exc} "
+                                     "(info.user may hold only CBOR-able values)", None, result.debug, {}))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Messages between a governor and its Python executors (role "executor").
+
+They use the same frames and codec as every other Rain connection, so an executor needs no
+second serialization path. One call is in flight per executor at a time: the governor sends
+`ExecutorCall`, the executor answers with one `ExecutorResult`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rain.core.protocol.messages import Message, message
+
+# Both sides keep the same LRU of unpickled functions, so the governor knows when it must
+# send a function's bytes again without asking the executor.
+FUNCTION_CACHE_SIZE = 64
+
+# Results larger than this are written to a file in the task's working dir instead of being
+# sent inline; the governor then moves the file into its store.
+INLINE_RESULT_LIMIT = 1024 * 1024
+
+
+@message("executor_call")
+class ExecutorCall(Message):
+    """Run one task.
+
+    `inputs` items: {"data": bytes|None, "path": str|None, "data_type", "spec", "info"}, or None
+    for the function input. `outputs` items: [label, content_type, data_type]. `fn` carries
+    the pickled function only when this executor has not cached `fn_key` yet.
+    """
+
+    spec: Any
+    workdir: str
+    fn_key: Any
+    fn: bytes | None
+    inputs: list[Any]
+    outputs: list[Any]
+
+
+@message("executor_result")
+class ExecutorResult(Message):
+    """The outcome of one call.
+
+    `error` set = the task failed (message with traceback); otherwise `outputs` items are
+    {"input": index} (pass-through), {"data": bytes} or {"path": str}, each with
+    "content_type" and "user" (the object's info.user). `debug` lines and the task's
+    `user` info are sent in both cases.
+    """
+
+    error: str | None
+    outputs: list[Any] | None
+    debug: list[str]
+    user: dict[str, Any]

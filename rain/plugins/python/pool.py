@@ -1,0 +1,199 @@
+"""The governor's pool of Python executor processes (trio, no threads).
+
+Plugins get no governor-lifetime hook, so the pool is a per-trio-run singleton (`RunVar`)
+created on the first Python task. Its lifetime tasks (reaping killed processes, warming a
+replacement) run as trio system tasks, and a guardian system task kills every executor when
+the governor's trio run ends. Executors are reused LIFO, so a chain of tasks keeps hitting
+the same warm process and its function cache; the pool never holds more executors than the
+governor ever ran Python tasks at once (plus one warming replacement).
+
+An executor that was busy when its task was cancelled, or that broke the protocol, is killed
+with its whole process group (SIGKILL, synchronous, so it is gone before the CPU is reported
+free) and a replacement is started in the background right away.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections import OrderedDict
+from typing import Any
+
+import trio
+
+from rain.core.protocol.messages import PROTOCOL_VERSION, Hello
+from rain.core.protocol.stream import MessageStream
+from rain.plugins.python.messages import FUNCTION_CACHE_SIZE
+
+logger = logging.getLogger(__name__)
+
+EXECUTOR_MODULE = "rain.plugins.python.executor"
+START_TIMEOUT = 60.0
+
+
+class ExecutorStartError(Exception):
+    """An executor process could not be started or did not say hello."""
+
+
+class Executor:
+    """One executor process and its socket, plus the governor's mirror of its function cache."""
+
+    def __init__(self, process: trio.Process, stream: MessageStream) -> None:
+        self.process = process
+        self.stream = stream
+        self.functions: OrderedDict[Any, None] = OrderedDict()
+        self.alive = True
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def needs_function(self, key: Any) -> bool:
+        """Records a use of `key` exactly as the executor's LRU does; True if bytes must be sent."""
+        missing = key not in self.functions
+        self.functions[key] = None
+        self.functions.move_to_end(key)
+        while len(self.functions) > FUNCTION_CACHE_SIZE:
+            self.functions.popitem(last=False)
+        return missing
+
+    def kill(self) -> None:
+        self.alive = False
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def exit_description(self) -> str:
+        code = self.process.poll()
+        if code is None:
+            return "closed its connection"
+        if code < 0:
+            try:
+                return f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"was killed by signal {-code}"
+        return f"exited with code {code}"
+
+
+class ExecutorPool:
+    def __init__(self) -> None:
+        self.idle: list[Executor] = []
+        self.all: set[Executor] = set()
+        self._warming = 0
+        self._claims = 0
+        self._lot = trio.lowlevel.ParkingLot()
+
+    async def acquire(self) -> Executor:
+        """An idle executor, a warming one, or a freshly started one."""
+        while self.idle:
+            executor = self.idle.pop()
+            if executor.alive and executor.process.poll() is None:
+                return executor
+            self.discard(executor)
+        if self._warming > self._claims:
+            self._claims += 1
+            try:
+                while not self.idle and self._warming:
+                    await self._lot.park()
+            finally:
+                self._claims -= 1
+            if self.idle:
+                return self.idle.pop()
+        return await self.start()
+
+    def release(self, executor: Executor) -> None:
+        """Back to the pool after a call that completed normally."""
+        if executor.alive:
+            self.idle.append(executor)
+        else:
+            self.discard(executor)
+
+    def discard(self, executor: Executor, replace: bool = False) -> None:
+        """Kills the executor now; reaps it (and optionally warms a replacement) in the background."""
+        executor.kill()
+        if executor in self.all:
+            self.all.discard(executor)
+            trio.lowlevel.spawn_system_task(self._reap, executor, name="rain executor reaper")
+        if replace:
+            self._warming += 1
+            trio.lowlevel.spawn_system_task(self._warm, name="rain executor warmer")
+
+    async def start(self) -> Executor:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            try:
+                process = await trio.lowlevel.open_process(
+                    [sys.executable, "-m", EXECUTOR_MODULE, str(child.fileno())],
+                    pass_fds=(child.fileno(),), start_new_session=True, stdin=subprocess.DEVNULL)
+            finally:
+                child.close()
+        except OSError as exc:
+            parent.close()
+            raise ExecutorStartError(f"cannot start a Python executor: {exc}") from None
+        stream = MessageStream(trio.SocketStream(trio.socket.from_stdlib_socket(parent)), f"executor {process.pid}")
+        executor = Executor(process, stream)
+        self.all.add(executor)
+        try:
+            with trio.fail_after(START_TIMEOUT):
+                hello = await stream.receive()
+            if not isinstance(hello, Hello) or hello.role != "executor" or hello.version != PROTOCOL_VERSION:
+                raise ExecutorStartError(f"Python executor {executor.exit_description()} "
+                                         f"instead of saying hello (got {hello!r})")
+            await stream.send(Hello(PROTOCOL_VERSION, "governor"))
+        except ExecutorStartError:
+            self.discard(executor)
+            raise
+        except (trio.TooSlowError, trio.BrokenResourceError, OSError) as exc:
+            self.discard(executor)
+            raise ExecutorStartError(f"Python executor did not start: {type(exc).__name__}: {exc}") from None
+        except BaseException:
+            self.discard(executor)
+            raise
+        logger.debug("started Python executor %d", process.pid)
+        return executor
+
+    async def _warm(self) -> None:
+        try:
+            executor = await self.start()
+        except BaseException as exc:  # a system task must never raise
+            if not isinstance(exc, trio.Cancelled):
+                logger.warning("cannot warm a Python executor: %s", exc)
+        else:
+            self.idle.insert(0, executor)  # used last: warm executors have no cached functions
+        finally:
+            self._warming -= 1
+            self._lot.unpark_all()
+
+    async def _reap(self, executor: Executor) -> None:
+        try:
+            await executor.stream.aclose()
+            await executor.process.wait()
+        except BaseException:  # cancelled at the end of the run: the guardian has killed it
+            pass
+
+    async def guard(self) -> None:
+        """Kills every executor when the governor's trio run ends."""
+        try:
+            await trio.sleep_forever()
+        finally:
+            for executor in list(self.all):
+                executor.kill()
+
+
+_POOL: trio.lowlevel.RunVar[ExecutorPool] = trio.lowlevel.RunVar("rain_python_executor_pool")
+
+
+def get_pool() -> ExecutorPool:
+    """The pool of the current trio run (the governor), created on first use."""
+    try:
+        return _POOL.get()
+    except LookupError:
+        pool = ExecutorPool()
+        _POOL.set(pool)
+        trio.lowlevel.spawn_system_task(pool.guard, name="rain executor guardian")
+        return pool
