@@ -248,7 +248,20 @@ def test_closing_session_cancels_long_plugin_task(client):
     assert time.monotonic() - start < 1.0
 
 
-def test_closing_session_kills_plugin_subprocess(client, tmp_path):
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, left to an init that may not reap it, does not count)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def test_closing_session_kills_plugin_subprocess_group(client, tmp_path):
     pid_file = str(tmp_path / "sleeper.pid")
     s = client.new_session()
     with s.bind_only():
@@ -256,18 +269,11 @@ def test_closing_session_kills_plugin_subprocess(client, tmp_path):
         s.submit()
     wait_until(lambda: os.path.exists(pid_file), what="the sleeper to start")
     with open(pid_file) as f:
-        pid = int(f.read())
+        pids = [int(p) for p in f.read().split()]
+    assert len(pids) == 2 and all(alive(p) for p in pids)
     start = time.monotonic()
     s.close()
-
-    def gone() -> bool:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
-
-    wait_until(gone, timeout=5, what="the sleeper to be killed")
+    wait_until(lambda: not any(alive(p) for p in pids), timeout=5, what="the sleeper and its helper to be killed")
     assert time.monotonic() - start < 1.0
     with client.new_session() as other:
         quick = SleepProcess(0.01)

@@ -76,22 +76,26 @@ async def wait(ctx: TaskContext) -> list[DataInstance]:
 
 
 _SLEEPER = """
-import os, sys, time
-if sys.argv[2]:
-    with open(sys.argv[2] + ".tmp", "w") as f:
-        f.write(str(os.getpid()))
-    os.replace(sys.argv[2] + ".tmp", sys.argv[2])
-time.sleep(float(sys.argv[1]))
-print("slept", sys.argv[1])
+import os, subprocess, sys
+seconds, pid_file = sys.argv[1], sys.argv[2]
+# A helper process, like the workers many tools start: cancellation must stop it too.
+helper = subprocess.Popen([sys.executable, "-c", "import sys, time; time.sleep(float(sys.argv[1]))", seconds])
+if pid_file:
+    with open(pid_file + ".tmp", "w") as f:
+        f.write(f"{os.getpid()} {helper.pid}")
+    os.replace(pid_file + ".tmp", pid_file)
+helper.wait()
+print("slept", seconds)
 """
 
 
 @task_type("example/sleep-process")
 async def sleep_process(ctx: TaskContext) -> list[DataInstance]:
-    """Sleeps in a child process: config {"seconds": s, "pid_file": optional path for its pid}.
+    """Sleeps in a child process and its helper: config {"seconds": s, "pid_file": optional path}.
 
-    Stands for CPU-heavy work that must stop when the task is cancelled: the governor kills the
-    child's process group on cancellation.
+    Stands for CPU-heavy work that must stop when the task is cancelled: on cancellation the
+    governor kills the child's whole process group, helper included. The pids of both are
+    written to `pid_file` once they run.
     """
     config = ctx.config if isinstance(ctx.config, dict) else {}
     seconds = config.get("seconds")
