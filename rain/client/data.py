@@ -95,8 +95,9 @@ class DataObject:
         if self._state == DataObjectState.unfinished:
             self._state = DataObjectState.finished
 
-    def _to_wire(self) -> dict[str, Any]:
-        return {"spec": self._spec.to_wire(), "keep": self._keep, "data": self._data, "size_hint": self._size_hint}
+    def _to_row(self) -> list[Any]:
+        """The submit row: the spec row, then keep, constant data and size hint."""
+        return [*self._spec.to_row(), self._keep, self._data, self._size_hint]
 
     def __repr__(self) -> str:
         return f"<DataObject {self._spec.id} {self._spec.label!r} {self._spec.data_type}>"

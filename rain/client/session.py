@@ -151,8 +151,8 @@ class Session:
         tasks, objects = self._tasks, self._objects
         self._request(
             m.Submit,
-            tasks=[t.spec.to_wire() for t in tasks],
-            objects=[o._to_wire() for o in objects],
+            tasks=[t.spec.to_row() for t in tasks],
+            objects=[o._to_row() for o in objects],
         )
         for t in tasks:
             t._state = TaskState.not_assigned

@@ -32,11 +32,11 @@ async def test_two_consumers_share_one_transfer(tmp_path, nursery):
     address = await serve_store(nursery, source, connections)
     target = ObjectStore(str(tmp_path / "b"))
     transfers = Transfers(target)
-    item = {"spec": spec.to_wire(), "info": {}, "location": address}
+    item = [spec.to_row(), {}, address, None]
     results = []
 
     async def fetch() -> None:
-        results.append(await transfers.ensure(item))
+        results.append(await transfers.ensure(1, item))
 
     async with trio.open_nursery() as inner:
         inner.start_soon(fetch)
@@ -57,6 +57,6 @@ async def test_directory_transfer(tmp_path, nursery):
     source.put_file(spec, ObjectInfo(), str(tree))
     address = await serve_store(nursery, source, [])
     target = ObjectStore(str(tmp_path / "b"))
-    obj = await Transfers(target).ensure({"spec": spec.to_wire(), "info": {}, "location": address})
+    obj = await Transfers(target).ensure(1, [spec.to_row(), {}, address, None])
     assert open(os.path.join(obj.path, "sub", "f.txt")).read() == "hello"
     assert os.path.isdir(os.path.join(obj.path, "empty"))

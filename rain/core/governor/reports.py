@@ -1,4 +1,4 @@
-"""Batches task results to the server: one `TasksUpdated` per burst, no timer."""
+"""Batches task results to the server: one `TasksUpdated` per burst (see protocol.batching)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import trio
 
 from rain.core.protocol import messages as m
+from rain.core.protocol.batching import receive_batch
 from rain.core.protocol.stream import MessageStream
 
 
@@ -22,15 +23,11 @@ class Reporter:
         self._send.send_nowait((False, item))
 
     async def serve(self, conn: MessageStream) -> None:
-        async for first in self._receive:
-            finished: list[Any] = []
-            failed: list[Any] = []
-            ok, item = first
-            (finished if ok else failed).append(item)
-            while True:
-                try:
-                    ok, item = self._receive.receive_nowait()
-                except trio.WouldBlock:
-                    break
-                (finished if ok else failed).append(item)
+        while True:
+            try:
+                batch = await receive_batch(self._receive)
+            except trio.EndOfChannel:
+                return
+            finished = [item for ok, item in batch if ok]
+            failed = [item for ok, item in batch if not ok]
             await conn.send(m.TasksUpdated(finished, failed))

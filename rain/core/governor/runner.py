@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 @attrs.define(eq=False)
 class RunningTask:
     spec: TaskSpec
-    item: dict[str, Any]
+    item: list[Any]
     scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
     started: bool = False
 
@@ -57,8 +57,9 @@ class TaskRunner:
         self._governor_id = governor_id
         self.running: dict[ID, RunningTask] = {}
 
-    def start(self, item: dict[str, Any]) -> None:
-        spec = TaskSpec.from_wire(item["spec"])
+    def start(self, item: list[Any]) -> None:
+        """`item` = [session_id, task row, input records, output object rows] (see AssignTasks)."""
+        spec = TaskSpec.from_row(item[0], item[1])
         running = RunningTask(spec, item)
         self.running[spec.id] = running
         self._queue.append(running)
@@ -81,7 +82,7 @@ class TaskRunner:
         running.scope.cancel()
         if not running.started:  # still queued: it ends here, without ever running
             del self.running[running.spec.id]
-            self._reporter.failed({"id": list(running.spec.id), "info": {"error": "cancelled"}})
+            self._reporter.failed([*running.spec.id, {"error": "cancelled"}])
             self._start_queued()
 
     def cancel(self, ids: list[Any], reason: str) -> None:
@@ -98,20 +99,21 @@ class TaskRunner:
 
     async def _run(self, running: RunningTask) -> None:
         spec = running.spec
-        output_specs = [ObjectSpec.from_wire(o) for o in running.item["outputs"]]
+        session_id, _row, input_items, output_rows = running.item
+        output_specs = [ObjectSpec.from_row(session_id, row) for row in output_rows]
         ctx = GovernorTaskContext(spec, output_specs, self._store.tasks_dir)
         ctx.info.governor = self._governor_id
         ctx.info.start_time = time.time()
         started = time.monotonic()
-        outputs: list[dict[str, Any]] | None = None
+        outputs: list[list[Any]] | None = None
         error: str | None = None
         try:
             with running.scope:
                 task_type = self._task_types.get(spec.task_type)
                 if task_type is None:
                     raise TaskError(f"task type {spec.task_type!r} is not available on governor {self._governor_id}")
-                for inp, item in zip(spec.inputs, running.item["inputs"], strict=True):
-                    stored = await self._transfers.ensure(item)
+                for inp, item in zip(spec.inputs, input_items, strict=True):
+                    stored = await self._transfers.ensure(session_id, item)
                     ctx.inputs.append(stored.instance(), label=inp.label)
                 result = await task_type.run(ctx)
                 outputs = self._store_outputs(ctx, output_specs, result)
@@ -128,15 +130,15 @@ class TaskRunner:
         ctx.info.duration = time.monotonic() - started
         ctx.info.debug = "\n".join(filter(None, [ctx.info.debug, ctx.debug_text]))
         if outputs is not None and error is None:
-            self._reporter.finished({"id": list(spec.id), "info": ctx.info.to_wire(), "outputs": outputs})
+            self._reporter.finished([session_id, spec.id.id, ctx.info.to_wire(), outputs])
         else:
             for out in output_specs:
                 self._store.delete(out.id)
             ctx.info.error = error or "cancelled"
-            self._reporter.failed({"id": list(spec.id), "info": ctx.info.to_wire()})
+            self._reporter.failed([session_id, spec.id.id, ctx.info.to_wire()])
 
     def _store_outputs(self, ctx: GovernorTaskContext, specs: list[ObjectSpec],
-                       result: Any) -> list[dict[str, Any]]:
+                       result: Any) -> list[list[Any]]:
         instances = list(result) if result is not None else ctx.outputs
         if len(instances) != len(specs):
             raise TaskError(f"task produced {len(instances)} outputs, expected {len(specs)}")
@@ -152,5 +154,5 @@ class TaskRunner:
                 raise TaskError(f"output {spec.label!r} has content type {info.content_type!r}, "
                                 f"which is not a subtype of {spec.content_type!r}")
             stored = self._store.put_instance(spec, info, inst)
-            reports.append({"id": list(spec.id), "info": stored.info.to_wire()})
+            reports.append([spec.id.id, stored.info.to_wire()])
         return reports

@@ -37,7 +37,7 @@ class StoredObject:
 
     def instance(self) -> DataInstance:
         return DataInstance(self.spec.data_type, data=self.data, path=self.path, spec=self.spec,
-                            info=ObjectInfo(**attrs.asdict(self.info)), object_id=self.spec.id)
+                            info=attrs.evolve(self.info, user=dict(self.info.user)), object_id=self.spec.id)
 
 
 class ObjectStore:

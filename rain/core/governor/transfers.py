@@ -65,15 +65,16 @@ class Transfers:
         self.store = store
         self._inflight: dict[Any, trio.Event] = {}
 
-    async def ensure(self, item: dict[str, Any]) -> StoredObject:
-        spec = ObjectSpec.from_wire(item["spec"])
+    async def ensure(self, session_id: int, item: list[Any]) -> StoredObject:
+        """`item` = [object row, info, peer data address or None, inline data or None]."""
+        row, info, location, data = item
+        spec = ObjectSpec.from_row(session_id, row)
         while True:
             obj = self.store.get(spec.id)
             if obj is not None:
                 return obj
-            if item.get("data") is not None:
-                return self.store.put_bytes(spec, ObjectInfo.from_wire(item.get("info")), item["data"])
-            location = item.get("location")
+            if data is not None:
+                return self.store.put_bytes(spec, ObjectInfo.from_wire(info), data)
             if location is None:
                 raise TransferError(f"input {spec.id} is not on this governor and has no location")
             event = self._inflight.get(spec.id)

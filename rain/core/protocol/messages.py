@@ -83,7 +83,7 @@ class CloseSession(Message):
 
 @message("submit")
 class Submit(Message):
-    """One whole submit: task specs and object records ({spec, keep, data})."""
+    """One whole submit: task rows and object rows + [keep, data, size_hint] (rain.common.attributes)."""
 
     request_id: int
     session_id: int
@@ -174,7 +174,8 @@ class Registered(Message):
 
 @message("assign_tasks")
 class AssignTasks(Message):
-    """Items: {"spec", "inputs": [{"spec", "info", "location", "data"}], "outputs": [spec]}."""
+    """Items: [session_id, task row, inputs, output object rows]; each input is
+    [object row, info, peer data address or None, inline data or None] (rows: rain.common.attributes)."""
 
     tasks: list[Any]
 
@@ -198,8 +199,8 @@ class DropSession(Message):
 
 @message("tasks_updated")
 class TasksUpdated(Message):
-    """A batch of results: finished items {"id", "info", "outputs": [{"id", "info"}]},
-    failed items {"id", "info"}."""
+    """A batch of results: finished items [session_id, task_id, info, [[object_id, info], ...]],
+    failed items [session_id, task_id, info]."""
 
     finished: list[Any]
     failed: list[Any]

@@ -1,8 +1,7 @@
 """Outgoing halves of connections: outboxes flushed in batches by one writer task each.
 
 Handlers in `Server` never await; they drop messages into an outbox with `*_nowait` semantics.
-The writer takes the first message, drains whatever else is queued, and sends it all in one
-`send_all`. Under load this batches naturally; when idle it adds no latency and needs no timer.
+The writer takes a batch (`rain.core.protocol.batching`) and sends it in one `send_all`.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from typing import Any
 import trio
 
 from rain.core.protocol import messages as m
+from rain.core.protocol.batching import receive_batch
 from rain.core.protocol.codec import encode
 from rain.core.protocol.stream import MessageStream
 
@@ -35,14 +35,12 @@ class ClientLink:
         self._send.close()
 
     async def serve_writer(self) -> None:
-        async for first in self._receive:
-            frames = [encode(first)]
-            while True:
-                try:
-                    frames.append(encode(self._receive.receive_nowait()))
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
-            await self.stream.send_raw(b"".join(frames))
+        while True:
+            try:
+                batch = await receive_batch(self._receive)
+            except trio.EndOfChannel:
+                return
+            await self.stream.send_raw(b"".join(encode(msg) for msg in batch))
 
 
 def _batch(kind: str, items: list[Any]) -> m.Message:
@@ -72,13 +70,11 @@ class GovernorLink:
         self._send.close()
 
     async def serve_writer(self) -> None:
-        async for first in self._receive:
-            commands = [first]
-            while True:
-                try:
-                    commands.append(self._receive.receive_nowait())
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
+        while True:
+            try:
+                commands = await receive_batch(self._receive)
+            except trio.EndOfChannel:
+                return
             await self.stream.send_raw(b"".join(encode(msg) for msg in _group(commands)))
 
 

@@ -33,7 +33,7 @@ def place(task: TaskNode, governors: Iterable[GovernorState], queue_ahead: bool 
     moment a CPU frees there, without waiting for a round trip through the server.
     """
     cpus = task.cpus
-    task_type = task.spec.task_type
+    task_type = task.task_type
     candidates = [g for g in governors if g.free_cpus >= cpus and task_type in g.task_types]
     if not candidates and queue_ahead:
         candidates = [g for g in governors

@@ -1,7 +1,9 @@
 """The server's in-memory graph: plain mutable records, indexed so every event costs O(1).
 
-Records are `attrs.define` (slotted, mutable) because a session may hold a million of them;
-nothing here does I/O.
+Records are `attrs.define` (slotted, mutable) because a session may hold a million of them.
+Nodes are keyed by their session-local int id, keep the task's wire row to forward it to a
+governor unchanged, and drop links they no longer need once finished, so a finished graph
+costs little memory. Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -10,10 +12,8 @@ from typing import Any
 
 import attrs
 
-from rain.common.attributes import ObjectInfo, ObjectSpec, TaskInfo, TaskSpec
 from rain.common.ids import ID
 from rain.common.states import DataObjectState, TaskState
-
 
 QUEUE_AHEAD_PER_CPU = 16
 
@@ -30,48 +30,64 @@ class Waiter:
 
 @attrs.define(eq=False)
 class ObjectNode:
-    spec: ObjectSpec
     session: SessionState
+    id: int
+    label: str | None
+    content_type: str | None
+    data_type: str
+    user: dict[str, Any] | None
     keep: bool = False
     state: DataObjectState = DataObjectState.unfinished
-    info: ObjectInfo = attrs.Factory(ObjectInfo)
-    producer: TaskNode | None = None
-    consumers: list[TaskNode] = attrs.Factory(list)
+    info: dict[str, Any] | None = None
+    consumers: list[TaskNode] | None = None
     pending_consumers: int = 0
     holders: set[str] = attrs.Factory(set)
-    test_holders: set[str] = attrs.Factory(set)
+    test_holders: set[str] | None = None
     size: int = 0
     data: bytes | None = None
     waiters: list[Waiter] | None = None
 
     @property
-    def id(self) -> ID:
-        return self.spec.id
+    def full_id(self) -> ID:
+        return ID(self.session.id, self.id)
 
     @property
     def needed(self) -> bool:
         return self.keep or self.pending_consumers > 0
 
+    def row(self) -> list[Any]:
+        return [self.id, self.label, self.content_type, self.data_type, self.user]
+
 
 @attrs.define(eq=False)
 class TaskNode:
-    spec: TaskSpec
     session: SessionState
+    row: list[Any]
+    task_type: str
+    cpus: int
     inputs: list[ObjectNode]
     outputs: list[ObjectNode]
     state: TaskState = TaskState.not_assigned
-    info: TaskInfo = attrs.Factory(TaskInfo)
+    info: dict[str, Any] | None = None
     unfinished_inputs: int = 0
     governor: GovernorState | None = None
     waiters: list[Waiter] | None = None
 
     @property
-    def id(self) -> ID:
-        return self.spec.id
+    def id(self) -> int:
+        return self.row[0]  # type: ignore[no-any-return]
 
     @property
-    def cpus(self) -> int:
-        return self.spec.cpus
+    def full_id(self) -> ID:
+        return ID(self.session.id, self.row[0])
+
+    @property
+    def name(self) -> str | None:
+        return self.row[6]  # type: ignore[no-any-return]
+
+    def describe(self) -> str:
+        name = self.row[6]
+        return f"{name!r} {self.full_id}" if name else str(self.full_id)
 
 
 @attrs.define(eq=False)
@@ -79,8 +95,8 @@ class SessionState:
     id: int
     name: str
     client: Any
-    tasks: dict[ID, TaskNode] = attrs.Factory(dict)
-    objects: dict[ID, ObjectNode] = attrs.Factory(dict)
+    tasks: dict[int, TaskNode] = attrs.Factory(dict)
+    objects: dict[int, ObjectNode] = attrs.Factory(dict)
     unfinished_tasks: int = 0
     error: str | None = None
     failed_task: Any = None

@@ -1,7 +1,8 @@
 """Validation of one submit, done completely before anything is applied.
 
 A refused submit leaves the session exactly as it was, so the user can fix the graph and
-submit again. Every check is linear in the size of the submit.
+submit again. Every check is linear in the size of the submit. Rows are the wire forms
+described in `rain.common.attributes` (objects carry `keep, data, size_hint` after the spec).
 """
 
 from __future__ import annotations
@@ -9,11 +10,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-import attrs
-
-from rain.common.attributes import ObjectSpec, TaskSpec
 from rain.common.content_types import check_content_type
-from rain.common.ids import ID
 from rain.core.server.state import SessionState
 
 
@@ -21,127 +18,132 @@ class SubmitError(Exception):
     """The submit is refused; the message names the offending task, object or type."""
 
 
-@attrs.define
-class ObjectRecord:
-    spec: ObjectSpec
-    keep: bool
-    data: bytes | None
-    size_hint: int | None
+def task_cpus(row: list[Any]) -> int:
+    resources = row[5]
+    return resources if isinstance(resources, int) else resources.get("cpus", 1)
 
 
-@attrs.define
-class ParsedSubmit:
-    tasks: list[TaskSpec]
-    objects: list[ObjectRecord]
-
-
-def parse_submit(
+def check_submit(
     session: SessionState,
-    tasks_wire: list[Any],
-    objects_wire: list[Any],
+    tasks: list[Any],
+    objects: list[Any],
     offered_types: set[str] | None,
     largest_governor: int | None,
-) -> ParsedSubmit:
-    """Decodes and checks a submit against the session; raises SubmitError naming the problem.
-
-    `offered_types`/`largest_governor` are None while no governor is connected (tasks then wait).
-    """
-    try:
-        objects = [_parse_object(o, session.id) for o in objects_wire]
-        tasks = [TaskSpec.from_wire(t) for t in tasks_wire]
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise SubmitError(f"malformed submit: {exc}") from None
-    new_objects: dict[ID, ObjectRecord] = {}
-    for rec in objects:
-        oid = rec.spec.id
+) -> None:
+    """Raises SubmitError naming the problem; `offered_types`/`largest_governor` are None while
+    no governor is connected (tasks then wait for one)."""
+    if not isinstance(tasks, list) or not isinstance(objects, list):
+        raise SubmitError("malformed submit: tasks and objects must be lists")
+    new_objects: dict[int, list[Any]] = {}
+    for row in objects:
+        _check_object_row(row)
+        oid = row[0]
         if oid in new_objects or oid in session.objects or oid in session.tasks:
-            raise SubmitError(f"duplicate object id {oid}")
-        new_objects[oid] = rec
-    new_tasks: dict[ID, TaskSpec] = {}
-    producer: dict[ID, TaskSpec] = {}
-    for spec in tasks:
-        _check_task(spec, session)
-        if spec.id in new_tasks or spec.id in session.tasks or spec.id in session.objects or spec.id in new_objects:
-            raise SubmitError(f"duplicate task id {spec.id}")
-        new_tasks[spec.id] = spec
-        if offered_types is not None and spec.task_type not in offered_types:
-            raise SubmitError(f"task {_task_name(spec)}: no governor offers task type {spec.task_type!r}")
-        if largest_governor is not None and spec.cpus > largest_governor:
-            raise SubmitError(
-                f"task {_task_name(spec)} requests {spec.cpus} cpus but the largest governor has {largest_governor}"
-            )
-        for oid in spec.outputs:
-            rec = new_objects.get(oid)
-            if rec is None:
-                raise SubmitError(f"task {_task_name(spec)}: output {oid} is not an object of this submit")
-            if rec.data is not None:
-                raise SubmitError(f"task {_task_name(spec)}: output {oid} is a constant")
+            raise SubmitError(f"duplicate object id {_full(session, oid)}")
+        new_objects[oid] = row
+    new_tasks: set[int] = set()
+    producer: dict[int, list[Any]] = {}
+    for row in tasks:
+        _check_task_row(row, session)
+        tid = row[0]
+        if tid in new_tasks or tid in session.tasks or tid in session.objects or tid in new_objects:
+            raise SubmitError(f"duplicate task id {_full(session, tid)}")
+        new_tasks.add(tid)
+        name = _task_name(session, row)
+        if offered_types is not None and row[1] not in offered_types:
+            raise SubmitError(f"task {name}: no governor offers task type {row[1]!r}")
+        cpus = task_cpus(row)
+        if largest_governor is not None and cpus > largest_governor:
+            raise SubmitError(f"task {name} requests {cpus} cpus but the largest governor has {largest_governor}")
+        for oid in row[4]:
+            obj = new_objects.get(oid)
+            if obj is None:
+                raise SubmitError(f"task {name}: output {_full(session, oid)} is not an object of this submit")
+            if obj[6] is not None:
+                raise SubmitError(f"task {name}: output {_full(session, oid)} is a constant")
             if oid in producer:
-                raise SubmitError(f"object {oid} is an output of two tasks")
-            producer[oid] = spec
-        for inp in spec.inputs:
-            if inp.id in new_objects:
+                raise SubmitError(f"object {_full(session, oid)} is an output of two tasks")
+            producer[oid] = row
+        inputs = row[3]
+        for i in range(0, len(inputs), 2):
+            oid = inputs[i]
+            if oid in new_objects:
                 continue
-            old = session.objects.get(inp.id)
+            old = session.objects.get(oid)
             if old is None:
-                raise SubmitError(f"task {_task_name(spec)}: unknown input id {inp.id}")
+                raise SubmitError(f"task {name}: unknown input id {_full(session, oid)}")
             if not old.keep:
-                raise SubmitError(f"task {_task_name(spec)}: input {inp.id} is from an earlier submit and was not kept")
-    for oid, rec in new_objects.items():
-        if rec.data is None and oid not in producer:
-            raise SubmitError(f"object {oid} has neither data nor a producing task")
-    _check_acyclic(tasks, producer)
-    return ParsedSubmit(tasks, objects)
+                raise SubmitError(f"task {name}: input {_full(session, oid)} is from an earlier submit "
+                                  "and was not kept")
+    for oid, row in new_objects.items():
+        if row[6] is None and oid not in producer:
+            raise SubmitError(f"object {_full(session, oid)} has neither data nor a producing task")
+    _check_acyclic(session, tasks, producer)
 
 
-def _parse_object(wire: dict[str, Any], session_id: int) -> ObjectRecord:
-    spec = ObjectSpec.from_wire(wire["spec"])
-    if spec.id.session_id != session_id:
-        raise ValueError(f"object {spec.id} does not belong to session {session_id}")
-    check_content_type(spec.content_type)
-    if spec.data_type not in ("blob", "dir"):
-        raise ValueError(f"object {spec.id}: invalid data type {spec.data_type!r}")
-    data = wire.get("data")
-    if data is not None and not isinstance(data, bytes):
-        raise ValueError(f"object {spec.id}: data must be bytes")
-    return ObjectRecord(spec, bool(wire.get("keep")), data, wire.get("size_hint"))
+def _check_object_row(row: Any) -> None:
+    if not isinstance(row, list) or len(row) != 8 or not isinstance(row[0], int):
+        raise SubmitError(f"malformed object record {row!r:.100}")
+    oid, label, content_type, data_type, user, keep, data, size_hint = row
+    try:
+        check_content_type(content_type)
+    except ValueError as exc:
+        raise SubmitError(f"object {oid}: {exc}") from None
+    if data_type not in ("blob", "dir"):
+        raise SubmitError(f"object {oid}: invalid data type {data_type!r}")
+    if not (user is None or isinstance(user, dict)) or not isinstance(keep, bool):
+        raise SubmitError(f"malformed object record {oid}")
+    if not (data is None or isinstance(data, bytes)) or not (size_hint is None or isinstance(size_hint, int)):
+        raise SubmitError(f"malformed object record {oid}")
 
 
-def _check_task(spec: TaskSpec, session: SessionState) -> None:
-    if spec.id.session_id != session.id:
-        raise SubmitError(f"task {spec.id} does not belong to session {session.id}")
-    if not isinstance(spec.task_type, str) or not spec.task_type:
-        raise SubmitError(f"task {spec.id}: invalid task type {spec.task_type!r}")
-    cpus = spec.resources.get("cpus", 1)
-    if not isinstance(cpus, int) or cpus < 0:
-        raise SubmitError(f"task {_task_name(spec)}: invalid cpus {cpus!r}")
+def _check_task_row(row: Any, session: SessionState) -> None:
+    if not isinstance(row, list) or len(row) != 8 or not isinstance(row[0], int):
+        raise SubmitError(f"malformed task record {row!r:.100}")
+    tid, task_type, _config, inputs, outputs, resources, name, user = row
+    if not isinstance(task_type, str) or not task_type:
+        raise SubmitError(f"task {_full(session, tid)}: invalid task type {task_type!r}")
+    if not isinstance(inputs, list) or len(inputs) % 2 or not all(isinstance(i, int) for i in inputs[::2]):
+        raise SubmitError(f"task {_full(session, tid)}: malformed inputs")
+    if not isinstance(outputs, list) or not all(isinstance(o, int) for o in outputs):
+        raise SubmitError(f"task {_full(session, tid)}: malformed outputs")
+    cpus = resources if isinstance(resources, int) else resources.get("cpus", 1) if isinstance(resources, dict) else None
+    if not isinstance(cpus, int) or isinstance(cpus, bool) or cpus < 0:
+        raise SubmitError(f"task {_full(session, tid)}: invalid resources {resources!r}")
+    if not (name is None or isinstance(name, str)) or not (user is None or isinstance(user, dict)):
+        raise SubmitError(f"task {_full(session, tid)}: malformed name or user data")
 
 
-def _check_acyclic(tasks: list[TaskSpec], producer: dict[ID, TaskSpec]) -> None:
+def _check_acyclic(session: SessionState, tasks: list[Any], producer: dict[int, list[Any]]) -> None:
     """Kahn's algorithm over the new tasks only (older objects are finished or in flight)."""
-    waiting: dict[ID, int] = {}
-    dependents: dict[ID, list[TaskSpec]] = {}
-    for spec in tasks:
+    waiting: dict[int, int] = {}
+    dependents: dict[int, list[list[Any]]] = {}
+    for row in tasks:
         count = 0
-        for inp in spec.inputs:
-            prod = producer.get(inp.id)
+        inputs = row[3]
+        for i in range(0, len(inputs), 2):
+            prod = producer.get(inputs[i])
             if prod is not None:
                 count += 1
-                dependents.setdefault(prod.id, []).append(spec)
-        waiting[spec.id] = count
-    queue = deque(spec for spec in tasks if waiting[spec.id] == 0)
+                dependents.setdefault(prod[0], []).append(row)
+        waiting[row[0]] = count
+    queue = deque(row for row in tasks if waiting[row[0]] == 0)
     done = 0
     while queue:
-        spec = queue.popleft()
+        row = queue.popleft()
         done += 1
-        for dep in dependents.get(spec.id, ()):
-            waiting[dep.id] -= 1
-            if waiting[dep.id] == 0:
+        for dep in dependents.get(row[0], ()):
+            waiting[dep[0]] -= 1
+            if waiting[dep[0]] == 0:
                 queue.append(dep)
     if done != len(tasks):
-        stuck = next(spec for spec in tasks if waiting[spec.id] > 0)
-        raise SubmitError(f"the graph has a cycle through task {_task_name(stuck)}")
+        stuck = next(row for row in tasks if waiting[row[0]] > 0)
+        raise SubmitError(f"the graph has a cycle through task {_task_name(session, stuck)}")
 
 
-def _task_name(spec: TaskSpec) -> str:
-    return f"{spec.name!r} {spec.id}" if spec.name else str(spec.id)
+def _full(session: SessionState, local_id: int) -> str:
+    return f"ID({session.id}, {local_id})"
+
+
+def _task_name(session: SessionState, row: list[Any]) -> str:
+    return f"{row[6]!r} {_full(session, row[0])}" if row[6] else _full(session, row[0])
