@@ -4,12 +4,12 @@ Plugins get no governor-lifetime hook, so the pool is a per-trio-run singleton (
 created on the first Python task. Its lifetime tasks (reaping killed processes, warming a
 replacement) run as trio system tasks, and a guardian system task kills every executor when
 the governor's trio run ends. Executors are reused LIFO, so a chain of tasks keeps hitting
-the same warm process and its function cache; the pool never holds more executors than the
-governor ever ran Python tasks at once (plus one warming replacement).
+the same warm process and its function cache; the pool holds about as many executors as the
+governor ever ran Python tasks at once, plus one warm spare.
 
 An executor that was busy when its task was cancelled, or that broke the protocol, is killed
 with its whole process group (SIGKILL, synchronous, so it is gone before the CPU is reported
-free) and a replacement is started in the background right away.
+free); the warm spare takes its place at once.
 """
 
 from __future__ import annotations
@@ -89,22 +89,26 @@ class ExecutorPool:
         self._lot = trio.lowlevel.ParkingLot()
 
     async def acquire(self) -> Executor:
-        """An idle executor, a warming one, or a freshly started one."""
-        while self.idle:
-            executor = self.idle.pop()
-            if executor.alive and executor.process.poll() is None:
-                return executor
-            self.discard(executor)
-        if self._warming > self._claims:
-            self._claims += 1
-            try:
-                while not self.idle and self._warming:
-                    await self._lot.park()
-            finally:
-                self._claims -= 1
-            if self.idle:
-                return self.idle.pop()
-        return await self.start()
+        """An idle executor, a warming one, or a freshly started one; keeps one spare warming."""
+        try:
+            while self.idle:
+                executor = self.idle.pop()
+                if executor.alive and executor.process.poll() is None:
+                    return executor
+                self.discard(executor)
+            if self._warming > self._claims:
+                self._claims += 1
+                try:
+                    while not self.idle and self._warming:
+                        await self._lot.park()
+                finally:
+                    self._claims -= 1
+                if self.idle:
+                    return self.idle.pop()
+            self._ensure_spare()  # start it alongside ours, not after
+            return await self.start()
+        finally:
+            self._ensure_spare()
 
     def release(self, executor: Executor) -> None:
         """Back to the pool after a call that completed normally."""
@@ -113,13 +117,18 @@ class ExecutorPool:
         else:
             self.discard(executor)
 
-    def discard(self, executor: Executor, replace: bool = False) -> None:
-        """Kills the executor now; reaps it (and optionally warms a replacement) in the background."""
+    def discard(self, executor: Executor) -> None:
+        """Kills the executor now and reaps it in the background."""
         executor.kill()
         if executor in self.all:
             self.all.discard(executor)
             trio.lowlevel.spawn_system_task(self._reap, executor, name="rain executor reaper")
-        if replace:
+        self._ensure_spare()
+
+    def _ensure_spare(self) -> None:
+        """Starts a spare in the background when none is idle or starting, so that the next task
+        (e.g. of a new session after a cancelled one) does not wait for a process start."""
+        if not self.idle and self._warming == 0:
             self._warming += 1
             trio.lowlevel.spawn_system_task(self._warm, name="rain executor warmer")
 

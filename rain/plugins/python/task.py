@@ -85,7 +85,7 @@ async def call_python(ctx: TaskContext) -> list[DataInstance]:
         if done:
             pool.release(executor)
         else:  # cancelled, crashed, or spoke nonsense: never reuse it
-            pool.discard(executor, replace=True)
+            pool.discard(executor)
     if not isinstance(reply, ExecutorResult):
         with trio.move_on_after(0.5):
             await executor.process.wait()

@@ -1,0 +1,243 @@
+"""Remote Python tasks end to end: failures, debug/info, CPUs, executor reuse, cancellation."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from rain.client import Input, TaskException, blob, remote, tasks
+from rain.common import TaskState
+
+
+@remote
+def fail_now(ctx, message):
+    ctx.debug("about to fail with %r", message)
+    raise ValueError(message)
+
+
+@remote
+def fail_later(ctx, delay):
+    ctx.debug("sleeping %s", delay)
+    time.sleep(delay)
+    raise RuntimeError("late failure")
+
+
+@remote
+def pid(ctx, *previous):
+    return str(os.getpid())
+
+
+@remote
+def napper(ctx, seconds):
+    time.sleep(seconds)
+    return b"rested"
+
+
+def test_exception_fails_task_with_traceback_and_debug(client):
+    for factory, arg, expected in [(fail_now, "bad value", "ValueError: bad value"),
+                                   (fail_later, 0.3, "RuntimeError: late failure")]:
+        with client.new_session() as s:
+            t = factory(arg, name="doomed")
+            t.output.keep()
+            s.submit()
+            for call in (t.wait, t.output.fetch, s.wait_all, t.wait, t.output.fetch):
+                with pytest.raises(TaskException) as info:
+                    call()
+                text = str(info.value)
+                assert "doomed" in text and expected in text
+                assert "Traceback" in text and "in fail_" in text  # the user's frame
+                assert ("about to fail" in text) or ("sleeping 0.3" in text)
+                assert "test_remote_executor.py" in text  # where the task was created
+            assert t.state == TaskState.failed
+
+
+def test_debug_and_info_user_round_trip(client):
+    @remote
+    def chatty(ctx, data):
+        ctx.debug("first %d", 1)
+        ctx.debug("second")
+        ctx.info.user["spec_name"] = ctx.spec.name
+        ctx.info.user["nested"] = {"list": [1, 2], "fn": ctx.function.__name__}
+        return data
+
+    with client.new_session() as s:
+        t = chatty(blob(b"x"), name="talker")
+        s.submit()
+        t.wait()
+        t.update()
+        assert t.info.debug == "first 1\nsecond"
+        assert t.info.user == {"spec_name": "talker", "nested": {"list": [1, 2], "fn": "chatty"}}
+
+
+@pytest.mark.parametrize("cpus,expected", [(1, 0.5), (2, 1.0)])
+def test_cpus_reservation(make_cluster, cpus, expected):
+    cluster = make_cluster([2])
+    client = cluster.client()
+    sleeper = remote(cpus=cpus)(lambda ctx: time.sleep(0.5) or b"")
+    with client.new_session() as s:
+        warm_up = [napper(0.2) for _ in range(2)]  # start two executors before timing
+        s.submit()
+        s.wait(warm_up)
+        ts = [sleeper() for _ in range(2)]
+        s.submit()
+        start = time.monotonic()
+        s.wait(ts)
+        assert expected <= time.monotonic() - start < expected + 0.4
+
+
+def test_chain_runs_in_one_executor_and_caches_the_function(client):
+    @remote
+    def counter(ctx, previous):
+        fn = ctx.function
+        fn.calls = getattr(fn, "calls", 0) + 1
+        return f"{previous.get_str() if previous is not None else ''}{os.getpid()}:{fn.calls},"
+
+    with client.new_session() as s:
+        t = counter(None)
+        for _ in range(29):
+            t = counter(t)
+        t.output.keep()
+        s.submit()
+        entries = t.output.fetch().get_str().rstrip(",").split(",")
+    assert len(entries) == 30
+    assert len({e.split(":")[0] for e in entries}) == 1
+    assert [int(e.split(":")[1]) for e in entries] == list(range(1, 31))
+
+
+def test_executor_is_reused_across_sessions(client):
+    pids = []
+    for _ in range(3):
+        with client.new_session() as s:
+            t = pid()
+            t.output.keep()
+            s.submit()
+            pids.append(t.output.fetch().get_str())
+    assert len(set(pids)) == 1
+
+
+def test_crashing_executor_fails_cleanly_and_is_replaced(client):
+    @remote
+    def crash(ctx):
+        os._exit(3)
+
+    with client.new_session() as s:
+        before = pid()
+        before.output.keep()
+        s.submit()
+        first = before.output.fetch().get_str()
+        crash()
+        s.submit()
+        with pytest.raises(TaskException, match="executor .*exited with code 3"):
+            s.wait_all()
+    with client.new_session() as s:
+        after = pid()
+        after.output.keep()
+        s.submit()
+        assert after.output.fetch().get_str() != first
+
+
+def test_system_exit_fails_only_the_task(client):
+    @remote
+    def leave(ctx):
+        raise SystemExit(4)
+
+    with client.new_session() as s:
+        before = pid()
+        before.output.keep()
+        s.submit()
+        first = before.output.fetch().get_str()
+        leave()
+        s.submit()
+        with pytest.raises(TaskException, match="SystemExit: 4"):
+            s.wait_all()
+    with client.new_session() as s:
+        after = pid()
+        after.output.keep()
+        s.submit()
+        assert after.output.fetch().get_str() == first
+
+
+def test_closing_session_kills_long_task(client, tmp_path):
+    marker = tmp_path / "running"
+
+    @remote
+    def long(ctx, path):
+        open(path, "w").close()
+        time.sleep(30)
+
+    s = client.new_session()
+    with s.bind_only():
+        long(str(marker))
+        s.submit()
+    deadline = time.monotonic() + 10
+    while not marker.exists():  # the function itself is running
+        assert time.monotonic() < deadline
+    closed_at = time.time()
+    s.close()
+
+    @remote
+    def started(ctx):
+        return str(time.time())
+
+    with client.new_session() as s2:
+        t = started()
+        t.output.keep()
+        s2.submit()
+        began = float(t.output.fetch().get_str())
+    assert began - closed_at < 0.3
+
+
+def test_failed_session_cancels_its_python_tasks(make_cluster):
+    cluster = make_cluster([2])
+    client = cluster.client()
+    s = client.new_session()
+    with s.bind_only():
+        napper(30)
+        fail_later(0.2)
+        s.submit()
+    with pytest.raises(TaskException, match="late failure"):
+        s.wait_all()
+    start = time.monotonic()
+    with client.new_session() as other:
+        ts = [napper(0.1) for _ in range(2)]  # needs both CPUs
+        other.submit()
+        other.wait(ts)
+    assert time.monotonic() - start < 1.0
+    s.close()
+
+
+def test_diamond_on_four_governors(make_cluster):
+    cluster = make_cluster([1, 1, 1, 1])
+    client = cluster.client()
+
+    @remote(outputs=["left", "right"])
+    def splitter(ctx, data):
+        text = data.get_str()
+        middle = len(text) // 2
+        return text[:middle], text[middle:]
+
+    @remote(inputs={"part": Input(load=True, content_type="text")})
+    def make_upper(ctx, part):
+        time.sleep(0.2)  # long enough for the two halves to spread over governors
+        return part.upper()
+
+    @remote
+    def join(ctx, parts):
+        return "".join(p.get_str() for p in parts)
+
+    with client.new_session() as s:
+        results = []
+        for i in range(4):
+            split = splitter(blob(f"diamond number {i}"))
+            ups = [make_upper(split.outputs["left"]), make_upper(split.outputs["right"])]
+            total = join(ups)
+            total.output.keep()
+            results.append((i, total, [split, *ups, total]))
+        s.submit()
+        for i, total, _ in results:
+            assert total.output.fetch().get_str() == f"DIAMOND NUMBER {i}"
+        all_tasks = [t for _, _, ts in results for t in ts]
+        s.update(all_tasks)
+        assert len({t.info.governor for t in all_tasks}) >= 2

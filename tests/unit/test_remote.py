@@ -1,0 +1,182 @@
+"""Client side of remote Python tasks, offline: binding, configuration, argument pickling."""
+
+from __future__ import annotations
+
+import pickle
+
+import cbor2
+import pytest
+
+from rain.client import Input, Output, OutputDir, RainException, RainWarning, Remote, Session, blob, remote, tasks
+from rain.common import DataInstance
+from rain.plugins.python.invoke import CallError, split_result, to_instance
+from rain.plugins.python.context import Context
+from rain.plugins.python.pickling import loads_with_inputs
+from rain.common.attributes import TaskSpec
+from rain.common.ids import ID
+
+
+@pytest.fixture
+def session():
+    s = Session(None, 7)
+    with s.bind_only():
+        yield s
+
+
+def unpickle_args(task, resolve=lambda i: ("input", i)):
+    return {k: loads_with_inputs(v, resolve) for k, v in task.spec.config["args"].items()}
+
+
+def test_binding_and_defaults(session):
+    @remote
+    def f(ctx, a, b=2, *rest, c, d=4, **extra):
+        pass
+
+    t = f(1, c=3)
+    assert t.task_type == "py/call"
+    assert t.name == "f"
+    assert unpickle_args(t) == {"a": 1, "c": 3}  # defaults are applied in the executor
+    t = f(1, 2, 5, 6, c=3, z=9)
+    assert unpickle_args(t) == {"a": 1, "b": 2, "rest": (5, 6), "c": 3, "extra": {"z": 9}}
+    with pytest.raises(TypeError, match="'a'"):
+        f(c=3)
+    with pytest.raises(TypeError, match="'c'"):
+        f(1)
+    with pytest.raises(TypeError):
+        f(1, c=3, a=2)
+
+
+def test_function_needs_context_parameter():
+    with pytest.raises(TypeError, match="context"):
+        Remote(lambda: None)
+    with pytest.raises(TypeError, match="no parameter 'zz'"):
+        Remote(lambda ctx, a: None, inputs={"zz": Input(load=True)})
+
+
+def test_function_object_shared_per_session(session):
+    @remote
+    def f(ctx, a):
+        pass
+
+    t1, t2 = f(1), f(2)
+    assert t1.inputs["fn"] is t2.inputs["fn"]
+    assert t1.inputs["fn"].is_kept()
+    assert t1.inputs["fn"].content_type == "cloudpickle"
+    assert pickle.loads(t1.inputs["fn"]._data)(None, 5) is None
+    with Session(None, 8).bind_only():
+        t3 = f(3)
+    assert t3.inputs["fn"] is not t1.inputs["fn"]
+    assert session.task_count == 2
+
+
+def test_data_objects_inside_arguments_become_inputs(session):
+    a, b, c = blob(b"a"), blob(b"b"), blob(b"c")
+    sleeper = tasks.Sleep(c, 0)
+
+    class Box:
+        def __init__(self, item):
+            self.item = item
+
+    @remote
+    def f(ctx, x, y, z):
+        pass
+
+    t = f([a, {"k": (b, a)}], Box(b), lambda: sleeper)
+    assert [o for o in t.inputs][1:] == [a, b, sleeper.output]
+    args = unpickle_args(t)
+    assert args["x"] == [("input", 1), {"k": (("input", 2), ("input", 1))}]
+    assert args["y"].item == ("input", 2)
+    assert args["z"]() == ("input", 3)
+
+
+def test_objects_from_another_session_are_refused(session):
+    with Session(None, 99).bind_only():
+        other = blob(b"x")
+
+    @remote
+    def f(ctx, x):
+        pass
+
+    with pytest.raises(RainException, match="another session"):
+        f([other])
+
+
+def test_big_argument_warns_and_travels_as_input(session):
+    @remote
+    def f(ctx, small, big):
+        pass
+
+    with pytest.warns(RainWarning, match=r"Pickled object big length \d+"):
+        t = f(1, b"x" * 300_000)
+    assert t.spec.config["args"] is None
+    holder = t.inputs["args"]
+    assert set(cbor2.loads(holder._data)) == {"small", "big"}
+
+
+def test_outputs_configuration(session):
+    @remote(outputs=["a", Output("b", encode="json")], auto_encode="pickle")
+    def f(ctx):
+        pass
+
+    t = f()
+    assert [o.label for o in t.outputs] == ["a", "b"]
+    assert [o.content_type for o in t.outputs] == ["pickle", "json"]
+    assert t.spec.config["encode"] == ["pickle", "json"]
+    t = f(outputs=3, name="renamed")
+    assert [o.label for o in t.outputs] == ["0", "1", "2"]
+    assert t.name == "renamed"
+    assert len(f(outputs=0).outputs) == 0
+    with pytest.raises(RainException, match="unique"):
+        f(outputs=["x", "x"])
+
+
+def test_annotations_configure_inputs_and_outputs(session):
+    def f(ctx, a: Input(load=True, content_type="json"), b: int, *rest: Input(load=True)) -> ("x", OutputDir("y")):
+        pass
+
+    r = Remote(f)
+    t = r(blob(b"1"), 2)
+    assert [o.label for o in t.outputs] == ["x", "y"]
+    assert t.outputs["y"].data_type.value == "dir"
+    assert t.spec.config["inputs"] == {"a": [True, "json"], "rest": [True, None]}
+
+    def g(ctx, a, b) -> 2:
+        pass
+
+    r = Remote(g, inputs={"b": Input(content_type="text")}, auto_load=True)
+    t = r(1, 2)
+    assert len(t.outputs) == 2
+    assert t.spec.config["inputs"] == {"a": [True, None], "b": [True, "text"]}
+
+    def h(ctx) -> bytes:
+        pass
+
+    assert len(Remote(h)().outputs) == 1
+
+
+def test_split_result_messages():
+    assert split_result(b"x", ["a"], [None]) == [b"x"]
+    assert split_result((b"x",), ["a"], [None]) == [b"x"]
+    assert split_result({"b": 2, "a": 1}, ["a", "b"], [None, None]) == [1, 2]
+    assert split_result(None, [], []) == []
+    with pytest.raises(CallError, match="returned 1 values, expected 2"):
+        split_result([b"x"], ["a", "b"], [None, None])
+    with pytest.raises(CallError, match="unknown output label"):
+        split_result({"c": 1}, ["a"], [None])
+    with pytest.raises(CallError, match="no value for output"):
+        split_result({"a": 1}, ["a", "b"], [None, None])
+    with pytest.raises(CallError, match="expected None"):
+        split_result(b"x", [], [])
+
+
+def test_to_instance_conversions(tmp_path):
+    ctx = Context(TaskSpec(ID(1, 1), "py/call"), str(tmp_path), None)
+    assert to_instance(ctx, "é", "a", None, "blob", None).get_bytes() == "é".encode()
+    latin = to_instance(ctx, "é", "a", "text-latin2", "blob", None)
+    assert latin.get_bytes() == "é".encode("latin2") and latin.content_type == "text-latin2"
+    enc = to_instance(ctx, {"x": 1}, "a", "json", "blob", "json")
+    assert enc.load() == {"x": 1}
+    inst = DataInstance("blob", data=b"q")
+    assert to_instance(ctx, inst, "a", None, "blob", None) is inst
+    with pytest.raises(CallError, match="output 'a'.*returned a int, expected bytes, str or a DataInstance"):
+        to_instance(ctx, 5, "a", None, "blob", None)
