@@ -4,6 +4,7 @@ from rain.client import tasks
 from rain.client.client import Client
 from rain.client.data import DataObject, blob, directory, pickled
 from rain.client.input_output import Input, InputDir, Output, OutputDir
+from rain.client.plugin_tasks import PluginTask
 from rain.client.remote import Remote, remote
 from rain.client.program import Program
 from rain.client.session import Session
@@ -13,5 +14,5 @@ from rain.common.errors import RainException, RainWarning, SessionException, Tas
 __all__ = [
     "Client", "Session", "DataObject", "Task", "blob", "pickled", "directory", "tasks",
     "Program", "Input", "InputDir", "Output", "OutputDir", "remote", "Remote",
-    "RainException", "TaskException", "SessionException", "RainWarning",
+    "PluginTask", "RainException", "TaskException", "SessionException", "RainWarning",
 ]
