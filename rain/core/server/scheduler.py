@@ -20,8 +20,11 @@ def local_bytes(task: TaskNode) -> dict[str, int]:
     score: dict[str, int] = {}
     for obj in task.inputs:
         size = obj.size or 1
-        for gid in obj.holders | obj.test_holders if obj.test_holders else obj.holders:
+        for gid in obj.holders:
             score[gid] = score.get(gid, 0) + size
+        for gid in obj.test_holders or ():
+            if gid not in obj.holders:
+                score[gid] = score.get(gid, 0) + size
     return score
 
 

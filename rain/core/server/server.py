@@ -125,22 +125,24 @@ class Server:
     def _apply_submit(self, session: SessionState, tasks: list[Any], objects: list[Any]) -> None:
         nodes = session.objects
         new_objects = []
+        intern = sys.intern
         for oid, label, content_type, data_type, user, keep, data, size_hint in objects:
-            obj = ObjectNode(session, oid, label, content_type, data_type, user, keep, size=size_hint or 0)
+            if label is not None:
+                label = intern(label)
+            obj = ObjectNode(session, oid, label, content_type, intern(data_type), user, keep, size=size_hint or 0)
             if data is not None:
                 obj.data = data
                 obj.size = len(data)
                 obj.state = FINISHED
-                obj.info = {"size": obj.size, "content_type": content_type} if content_type else {"size": obj.size}
                 if self.test_mode and user:
                     _apply_testing_placement(obj)
             nodes[oid] = obj
             new_objects.append(obj)
-        intern = sys.intern
         new_tasks = []
         for row in tasks:
             inputs = [nodes[i] for i in row[3][::2]]
-            task = TaskNode(session, row, intern(row[1]), task_cpus(row), inputs, [nodes[o] for o in row[4]])
+            row[1] = intern(row[1])
+            task = TaskNode(session, row, row[1], task_cpus(row), inputs, [nodes[o] for o in row[4]])
             for inp in inputs:
                 if inp.consumers is None:
                     inp.consumers = [task]
@@ -237,7 +239,8 @@ class Server:
             session = self.sessions.get(oid.session_id)
             obj = session.objects.get(oid.id) if session is not None else None
             if obj is not None:
-                obj.holders.discard(gov.id)
+                if gov.id in obj.holders:
+                    obj.holders.remove(gov.id)
         self.record_event("GovernorLost", governor=gov.id)
         self.schedule()
 
@@ -260,17 +263,16 @@ class Server:
         if task is None or not task.session.alive:
             return
         task.state = TaskState.finished
-        task.info = info
+        task.set_info(info)
         self._record_duration(task)
         session = task.session
         self.record_event("TaskFinished", session=session.id, task=task_id, governor=gov.id, name=task.name,
                           task_type=task.task_type, start_time=info.get("start_time"),
                           duration=info.get("duration"))
         for obj, (_oid, out_info) in zip(task.outputs, outputs, strict=False):
-            obj.info = out_info
-            obj.size = out_info.get("size") or 0
+            obj.set_info(out_info)
             obj.state = FINISHED
-            obj.holders.add(gov.id)
+            obj.add_holder(gov.id)
             gov.objects.add(obj.full_id)
             if obj.waiters:
                 self._notify(obj)
@@ -282,7 +284,7 @@ class Server:
         for obj in task.inputs:
             obj.pending_consumers -= 1
             if obj.state is FINISHED and gov.id not in obj.holders:
-                obj.holders.add(gov.id)
+                obj.holders.append(gov.id)
                 gov.objects.add(obj.full_id)
             self._maybe_release(obj)
         task.inputs = []
@@ -298,7 +300,7 @@ class Server:
 
     def _record_duration(self, task: TaskNode) -> None:
         """A running average of durations per task type decides which tasks may queue ahead."""
-        duration = task.info.get("duration") if task.info else None
+        duration = task.duration
         if duration is None:
             return
         old = self.durations.get(task.task_type)
@@ -310,7 +312,7 @@ class Server:
         if task is None or not task.session.alive:
             return
         task.state = TaskState.failed
-        task.info = info
+        task.set_info(info)
         error = info.get("error") or "unknown error"
         self.record_event("TaskFailed", session=session_id, task=task_id, governor=gov.id, error=error)
         message = f"task {task.describe()} failed on governor {gov.id}: {error}"
@@ -466,7 +468,7 @@ def _apply_testing_placement(obj: ObjectNode) -> None:
     """Scheduler test mode: `user["_testing"]` pretends the constant is already on governors."""
     testing = obj.user.get("_testing") if obj.user else None
     if isinstance(testing, dict):
-        obj.test_holders = {str(g) for g in testing.get("governors", ())}
+        obj.test_holders = [str(g) for g in testing.get("governors", ())]
         obj.size = int(testing.get("size", obj.size))
 
 

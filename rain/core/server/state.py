@@ -38,11 +38,11 @@ class ObjectNode:
     user: dict[str, Any] | None
     keep: bool = False
     state: DataObjectState = DataObjectState.unfinished
-    info: dict[str, Any] | None = None
+    extra_info: dict[str, Any] | None = None
     consumers: list[TaskNode] | None = None
     pending_consumers: int = 0
-    holders: set[str] = attrs.Factory(set)
-    test_holders: set[str] | None = None
+    holders: list[str] = attrs.Factory(list)
+    test_holders: list[str] | None = None
     size: int = 0
     data: bytes | None = None
     waiters: list[Waiter] | None = None
@@ -58,6 +58,23 @@ class ObjectNode:
     def row(self) -> list[Any]:
         return [self.id, self.label, self.content_type, self.data_type, self.user]
 
+    def add_holder(self, governor_id: str) -> None:
+        if governor_id not in self.holders:
+            self.holders.append(governor_id)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The info map; only what differs from the spec is stored (a million of these add up)."""
+        info = {"size": self.size}
+        if self.extra_info:
+            info.update(self.extra_info)
+        return info
+
+    def set_info(self, info: dict[str, Any]) -> None:
+        self.size = info.get("size") or 0
+        extra = {k: v for k, v in info.items() if k != "size" and not (k == "content_type" and v == self.content_type)}
+        self.extra_info = extra or None
+
 
 @attrs.define(eq=False)
 class TaskNode:
@@ -68,7 +85,9 @@ class TaskNode:
     inputs: list[ObjectNode]
     outputs: list[ObjectNode]
     state: TaskState = TaskState.not_assigned
-    info: dict[str, Any] | None = None
+    start_time: float | None = None
+    duration: float | None = None
+    extra_info: dict[str, Any] | None = None
     unfinished_inputs: int = 0
     governor: GovernorState | None = None
     waiters: list[Waiter] | None = None
@@ -84,6 +103,23 @@ class TaskNode:
     @property
     def name(self) -> str | None:
         return self.row[6]  # type: ignore[no-any-return]
+
+    @property
+    def info(self) -> dict[str, Any] | None:
+        if self.start_time is None and self.extra_info is None:
+            return None
+        info: dict[str, Any] = {"start_time": self.start_time, "duration": self.duration}
+        if self.governor is not None:
+            info["governor"] = self.governor.id
+        if self.extra_info:
+            info.update(self.extra_info)
+        return info
+
+    def set_info(self, info: dict[str, Any]) -> None:
+        self.start_time = info.get("start_time")
+        self.duration = info.get("duration")
+        extra = {k: v for k, v in info.items() if k not in ("start_time", "duration", "governor")}
+        self.extra_info = extra or None
 
     def describe(self) -> str:
         name = self.row[6]
