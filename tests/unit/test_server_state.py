@@ -1,0 +1,120 @@
+"""The server's state machine on random graphs, with simulated governors and no I/O.
+
+Links record what the server would send; a simulated governor runs assigned tasks only while
+its CPUs allow (as the real runner does) and reports results in random order. Invariants are
+checked after every event: CPUs are never overbooked, no task starts before its inputs exist,
+every task finishes, and in the end nothing that is not kept remains on any governor.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rain.common.states import DataObjectState, TaskState
+from rain.core.protocol import messages as m
+from rain.core.server.server import Server
+from rain.core.server.state import GovernorState
+
+
+class RecordingClient:
+    def __init__(self) -> None:
+        self.sent: list[m.Message] = []
+
+    def send(self, msg: m.Message) -> None:
+        self.sent.append(msg)
+
+
+class SimulatedGovernor:
+    def __init__(self, gid: str, cpus: int) -> None:
+        self.id = gid
+        self.cpus = cpus
+        self.queue: list[Any] = []
+        self.running: list[Any] = []
+        self.objects: set[tuple[int, int]] = set()
+        self.max_used = 0
+
+    def push(self, kind: str, item: Any) -> None:
+        if kind == "assign":
+            self.queue.append(item)
+        elif kind == "delete":
+            self.objects.discard(tuple(item))
+        elif kind == "drop_session":
+            self.objects = {o for o in self.objects if o[0] != item}
+
+    def used(self) -> int:
+        return sum(row[5] for _sid, row, _in, _out in self.running)
+
+    def start_queued(self) -> None:
+        while self.queue and self.queue[0][1][5] <= self.cpus - self.used():
+            self.running.append(self.queue.pop(0))
+        self.max_used = max(self.max_used, self.used())
+
+
+def random_graph(rng: random.Random, n_tasks: int, max_cpus: int) -> tuple[list[Any], list[Any], set[int]]:
+    """Rows for one submit: constants, then tasks reading earlier objects."""
+    objects: list[Any] = []
+    tasks: list[Any] = []
+    available: list[int] = []
+    next_id = 1
+    for _ in range(rng.randint(1, 4)):
+        objects.append([next_id, "c", None, "blob", None, False, b"x", None])
+        available.append(next_id)
+        next_id += 1
+    kept = set()
+    for _ in range(n_tasks):
+        inputs: list[Any] = []
+        for oid in rng.sample(available, k=min(len(available), rng.randint(0, 3))):
+            inputs += (oid, None)
+        tid, out = next_id, next_id + 1
+        next_id += 2
+        keep = rng.random() < 0.2
+        if keep:
+            kept.add(out)
+        objects.append([out, "0", None, "blob", None, keep, None, None])
+        tasks.append([tid, "t/x", None, inputs, [out], rng.randint(1, max_cpus), None, None])
+        available.append(out)
+    return tasks, objects, kept
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32), n_tasks=st.integers(1, 40), cpus=st.lists(st.integers(1, 4), min_size=1, max_size=4))
+def test_random_graphs_finish_without_overbooking(seed: int, n_tasks: int, cpus: list[int]) -> None:
+    rng = random.Random(seed)
+    server = Server(delete_timeout=0)
+    governors = [SimulatedGovernor(f"g{i}:1", c) for i, c in enumerate(cpus)]
+    for sim in governors:
+        server.add_governor(GovernorState(sim.id, sim.cpus, frozenset({"t/x"}), sim))
+    client = RecordingClient()
+    session = server.session(client, server.new_session(client, "s"))
+    tasks, objects, kept = random_graph(rng, n_tasks, max(cpus))
+    server.submit(session, tasks, objects)
+    server.wait(session, client, 99, [], True)
+    for _ in range(10 * n_tasks + 10):
+        for sim in governors:
+            sim.start_queued()
+            assert sim.used() <= sim.cpus
+        busy = [sim for sim in governors if sim.running]
+        if not busy:
+            break
+        sim = rng.choice(busy)
+        item = sim.running.pop(rng.randrange(len(sim.running)))
+        sid, row, inputs, outputs = item
+        for obj_row, _info, _location, _data in inputs:  # inputs exist when the task runs
+            assert session.objects[obj_row[0]].state is DataObjectState.finished
+        for out in outputs:
+            sim.objects.add((sid, out[0]))
+        for obj_row, *_ in inputs:
+            sim.objects.add((sid, obj_row[0]))
+        server.tasks_updated(server.governors[sim.id], [[sid, row[0], {"duration": 1.0}, [[o[0], {"size": 1}] for o in outputs]]], [])
+        for gov in server.governors.values():
+            assert gov.free_cpus >= -gov.queue_capacity
+    assert all(t.state is TaskState.finished for t in session.tasks.values())
+    assert any(isinstance(msg, m.Ok) and msg.request_id == 99 for msg in client.sent)
+    assert all(gov.free_cpus == gov.cpus for gov in server.governors.values())
+    remaining = {o for sim in governors for (_sid, o) in sim.objects}
+    assert remaining <= kept
+    assert {oid for oid in kept if session.objects[oid].holders} == kept
