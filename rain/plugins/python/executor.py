@@ -7,18 +7,18 @@ on the main thread, and the governor gets concurrency by keeping several executo
 
 Unpickled functions are cached in an LRU keyed by the id of their data object, so all tasks of
 one function that run here see the same function object (and its module-level state).
-The executor dies with its governor: the socket reaching EOF ends it when idle, and on Linux
-PR_SET_PDEATHSIG kills it even while a task runs.
+The executor dies with its governor: the socket reaching EOF ends it when idle, and a watch
+thread ends it even while a task runs.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import pickle
-import signal
 import socket
 import sys
+import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -30,9 +30,6 @@ from rain.plugins.python.context import Context
 from rain.plugins.python.invoke import (CallError, build_arguments, call_signature, collect_outputs, make_inputs,
                                         run_function)
 from rain.plugins.python.messages import FUNCTION_CACHE_SIZE, ExecutorCall, ExecutorResult
-
-PR_SET_PDEATHSIG = 1
-
 
 class Connection:
     """Blocking frames on a socket."""
@@ -107,13 +104,21 @@ def _plain(user: Any) -> dict[str, Any]:
     return dict(user) if isinstance(user, dict) else {}
 
 
-def _die_with_parent() -> None:
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
+def _die_with_parent(interval: float = 0.5) -> None:
+    """Exits when the governor is gone, even while a task runs (a daemon thread polls getppid).
+
+    PR_SET_PDEATHSIG would not do: it fires when the parent *thread* that spawned us ends, and
+    trio spawns processes from short-lived worker threads.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watch, name="rain-parent-watch", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> int:

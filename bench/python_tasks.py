@@ -1,0 +1,150 @@
+"""Throughput of trivial Python tasks: Rain (`@remote`) on 1 and 2 local governors, and Dask.
+
+Each run submits N independent tasks `inc(ctx, i) -> str(i + 1)` at once and waits for all of
+them; the time covers building the graph, submitting, scheduling, running and the completion
+notice. Processes are started through the `rain` CLI like a user would. Each configuration
+first runs a small warm-up batch so executor/worker start-up is not counted.
+
+    python bench/python_tasks.py [--tasks 5000] [--repeat 3] [--cpus-per-governor 1] [--no-dask]
+
+Dask distributed is measured with the same workload (client.map, one single-threaded worker
+process per governor) when it is importable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def wait_ready(path: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(path):
+            with open(path) as f:
+                return json.load(f)
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited with code {process.returncode}")
+        time.sleep(0.01)
+    raise RuntimeError(f"{process.args} not ready in {timeout} s")
+
+
+class LocalRain:
+    """A server and governors started with the CLI, each in its own process group."""
+
+    def __init__(self, governors: int, cpus: int) -> None:
+        self.tmp = tempfile.mkdtemp(prefix="rain-bench-")
+        self.processes: list[subprocess.Popen[bytes]] = []
+        env = {**os.environ, "RAIN_DELETE_LIST_TIMEOUT": "0"}
+        server = self._spawn(["server", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"], env)
+        self.port = wait_ready(*server)["port"]
+        for _ in range(governors):
+            wait_ready(*self._spawn(["governor", f"127.0.0.1:{self.port}", "--cpus", str(cpus),
+                                     "--listen", "127.0.0.1:0"], env))
+
+    def _spawn(self, args: list[str], env: dict[str, str]) -> tuple[str, subprocess.Popen[bytes]]:
+        ready = os.path.join(self.tmp, f"{len(self.processes)}.ready")
+        workdir = ["--workdir", os.path.join(self.tmp, f"work{len(self.processes)}")] if args[0] == "governor" else []
+        process = subprocess.Popen([sys.executable, "-m", "rain", *args, *workdir, "--ready-file", ready],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                                   start_new_session=True)
+        self.processes.append(process)
+        return ready, process
+
+    def close(self) -> None:
+        for process in reversed(self.processes):
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(process.pid, signal.SIGKILL)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def inc_body(ctx, i):  # noqa: ANN001 - the remote function
+    return str(i + 1)
+
+
+def bench_rain(governors: int, cpus: int, n: int, repeat: int) -> list[float]:
+    from rain.client import Client, remote
+
+    inc = remote(inc_body)
+    cluster = LocalRain(governors, cpus)
+    try:
+        client = Client("127.0.0.1", cluster.port)
+        rates = []
+        for run in range(repeat + 1):
+            count = 200 if run == 0 else n  # run 0 warms up the executors
+            with client.new_session() as s:
+                start = time.perf_counter()
+                last = [inc(i) for i in range(count)][-1]
+                last.output.keep()
+                s.submit()
+                s.wait_all()
+                elapsed = time.perf_counter() - start
+                assert last.output.fetch().get_str() == str(count)
+            if run:
+                rates.append(count / elapsed)
+        client.close()
+        return rates
+    finally:
+        cluster.close()
+
+
+def bench_dask(workers: int, cpus: int, n: int, repeat: int) -> list[float] | None:
+    try:
+        from dask.distributed import Client, LocalCluster, wait
+    except ImportError:
+        return None
+    import logging
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    with LocalCluster(n_workers=workers, threads_per_worker=cpus, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        rates = []
+        for run in range(repeat + 1):
+            count = 200 if run == 0 else n
+            start = time.perf_counter()
+            # pure=False: every run really executes (no result reuse across runs)
+            futures = client.map(lambda i: str(i + 1), range(count), pure=False)
+            wait(futures)
+            elapsed = time.perf_counter() - start
+            assert futures[-1].result() == str(count)
+            del futures
+            if run:
+                rates.append(count / elapsed)
+        return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cpus-per-governor", type=int, default=1)
+    parser.add_argument("--governors", default="1,2", help="comma-separated governor counts")
+    parser.add_argument("--no-dask", action="store_true")
+    args = parser.parse_args()
+    print(f"{args.tasks} trivial Python tasks, {args.cpus_per_governor} CPU(s) per governor/worker, "
+          f"best of {args.repeat} (machine: {os.cpu_count()} CPUs)")
+    for governors in (int(g) for g in args.governors.split(",")):
+        rates = bench_rain(governors, args.cpus_per_governor, args.tasks, args.repeat)
+        print(f"rain  {governors} governor(s): {max(rates):8.0f} tasks/s  (runs: {', '.join(f'{r:.0f}' for r in rates)})",
+              flush=True)
+        if not args.no_dask:
+            drates = bench_dask(governors, args.cpus_per_governor, args.tasks, args.repeat)
+            if drates is None:
+                print("dask  not installed (pip install dask distributed)")
+            else:
+                print(f"dask  {governors} worker(s):   {max(drates):8.0f} tasks/s  "
+                      f"(runs: {', '.join(f'{r:.0f}' for r in drates)})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
