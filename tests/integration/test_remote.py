@@ -257,3 +257,21 @@ def test_wrong_return_fails_with_expectation(client):
             s.submit()
             with pytest.raises(TaskException, match=message):
                 s.wait_all()
+
+
+def test_blob_write_link_and_per_call_outputs(client):
+    @remote
+    def copy_both(ctx, small, big):
+        small.write("small.bin")
+        big.link("big.bin")
+        with open("small.bin", "ab") as f:  # write() gives a private writable copy
+            f.write(b"+")
+        with open("small.bin", "rb") as f, open("big.bin", "rb") as g:
+            return {"a": f.read(), "b": str(len(g.read()))}
+
+    with client.new_session() as s:
+        t = copy_both(blob(b"s"), blob(b"B" * 500_000), outputs=["a", "b"], name="copier")
+        t.keep_outputs()
+        s.submit()
+        assert [o.get_bytes() for o in t.fetch_outputs()] == [b"s+", b"500000"]
+        assert t.name == "copier"

@@ -241,3 +241,44 @@ def test_diamond_on_four_governors(make_cluster):
         all_tasks = [t for _, _, ts in results for t in ts]
         s.update(all_tasks)
         assert len({t.info.governor for t in all_tasks}) >= 2
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs /proc")
+@pytest.mark.parametrize("how", ["stop", "kill"])
+def test_executors_end_with_their_governor(cluster, tmp_path, how):
+    import signal
+
+    marker = tmp_path / "pid"
+
+    @remote
+    def hang(ctx, path):
+        with open(path, "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(30)
+
+    client = cluster.client()
+    s = client.new_session()
+    with s.bind_only():
+        hang(str(marker))
+        s.submit()
+    deadline = time.monotonic() + 10
+    while not marker.exists() or not marker.read_text():
+        assert time.monotonic() < deadline
+    executor_pid = int(marker.read_text())
+    assert _alive(executor_pid)
+    governor = cluster.governor_ids[0]
+    if how == "stop":
+        cluster.stop_governor(governor)  # SIGTERM: the governor's trio run ends
+    else:
+        os.killpg(cluster.governor_processes[governor].pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while _alive(executor_pid):
+        assert time.monotonic() < deadline, "executor outlived its governor"
