@@ -65,7 +65,9 @@ class ObjectNode:
     @property
     def info(self) -> dict[str, Any]:
         """The info map; only what differs from the spec is stored (a million of these add up)."""
-        info = {"size": self.size}
+        info: dict[str, Any] = {"size": self.size}
+        if self.content_type:
+            info["content_type"] = self.content_type
         if self.extra_info:
             info.update(self.extra_info)
         return info
