@@ -1,0 +1,150 @@
+"""The `rain` command itself: start/stop without orphans, ready files, one-line user errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rain.cli.common import UserError, parse_listen
+from rain.client import Client, blob, tasks
+from tests.cluster import stop_process, wait_for_file
+
+
+def rain(*args: str, **kwargs) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "rain", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True, **kwargs)
+
+
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie waiting for its parent to reap it is gone for our purposes
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def children_of(pid: int) -> list[int]:
+    result = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        result.append(int(entry))
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+    return result
+
+
+def descendants(pid: int) -> list[int]:
+    found = children_of(pid)
+    for child in list(found):
+        found += descendants(child)
+    return found
+
+
+SEED_HELLO_WORLD = """
+from rain.client import Client, blob, tasks
+client = Client("localhost", {port})
+with client.new_session() as s:
+    bl = blob("Hello rain!")
+    tsk = tasks.sleep(1.0, bl)
+    tsk.output.keep()
+    s.submit()
+    print(tsk.output.fetch().get_str())
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_start_simple_runs_seed_hello_world_and_stops_cleanly(tmp_path, sig):
+    ready = tmp_path / "ready"
+    proc = rain("start", "--simple", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+                "--ready-file", str(ready), "--cpus", "2", "--logdir", str(tmp_path / "logs"))
+    try:
+        info = wait_for_file(str(ready), proc)
+        assert len(info["governors"]) == 1
+        out = subprocess.run([sys.executable, "-c", SEED_HELLO_WORLD.format(port=info["port"])],
+                             capture_output=True, text=True, timeout=30)
+        assert out.stdout.strip() == "Hello rain!", out.stderr
+        family = descendants(proc.pid)
+        assert len(family) >= 2  # the server and the governor
+        proc.send_signal(sig)
+        assert proc.wait(10) in (0, 130)
+        deadline = time.monotonic() + 5
+        while any(process_exists(pid) for pid in family):
+            assert time.monotonic() < deadline, "orphan processes left behind"
+            time.sleep(0.05)
+        logs = os.listdir(tmp_path / "logs")
+        assert {"events.db", "server.log", "start.log"} <= set(logs)
+        assert any(name.startswith("governor-") for name in logs)
+    finally:
+        stop_process(proc)
+
+
+def test_governor_without_server_is_one_line_error(tmp_path):
+    proc = rain("governor", "127.0.0.1:1", "--workdir", str(tmp_path / "w"))
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    lines = err.decode().strip().splitlines()
+    assert lines[-1].startswith("rain: error: cannot connect to rain server at 127.0.0.1:1")
+    assert "Traceback" not in err.decode()
+
+
+def test_server_port_in_use_is_one_line_error(cluster):
+    proc = rain("server", "--listen", f"127.0.0.1:{cluster.port}", "--http-listen", "127.0.0.1:0")
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "rain: error: cannot listen on" in err.decode() and "Traceback" not in err.decode()
+
+
+def test_info_command(cluster):
+    out = subprocess.run([sys.executable, "-m", "rain", "info", cluster.address, "--json"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0
+    info = json.loads(out.stdout)
+    assert [g["governor_id"] for g in info["governors"]] == cluster.governor_ids
+    table = subprocess.run([sys.executable, "-m", "rain", "info", cluster.address],
+                           capture_output=True, text=True, timeout=30).stdout
+    assert cluster.governor_ids[0] in table and "buildin/concat" in table
+
+
+def test_governor_leaving_and_coming_back(make_cluster):
+    cluster = make_cluster([1])
+    client = cluster.client()
+    cluster.stop_governor(cluster.governor_ids[0])
+    with client.new_session() as s:
+        t = tasks.Concat([blob(b"wait"), blob(b"s")])  # no governor: the task waits for one
+        t.output.keep()
+        s.submit()
+        cluster.start_governor(1)
+        assert t.output.fetch().get_bytes() == b"waits"
+
+
+def test_server_address_forms(cluster):
+    with Client(f"127.0.0.1:{cluster.port}") as client:
+        assert client.get_server_info()["governors"]
+
+
+@pytest.mark.parametrize("value,expected", [
+    (None, ("", 7210)), ("8000", ("", 8000)), ("127.0.0.1:0", ("127.0.0.1", 0)),
+    ("0.0.0.0", ("0.0.0.0", 7210)), ("[::1]:9000", ("::1", 9000)), ("localhost:1234", ("localhost", 1234)),
+])
+def test_parse_listen(value, expected):
+    assert parse_listen(value, 7210) == expected
+
+
+def test_parse_listen_rejects_bad_ports():
+    with pytest.raises(UserError):
+        parse_listen("host:99999", 7210)
+    with pytest.raises(UserError):
+        parse_listen("host:abc", 7210)
