@@ -208,6 +208,21 @@ def test_type_vanishing_with_its_governor_fails_waiting_tasks(make_cluster):
     waiting.close()
 
 
+def test_type_vanishing_fails_tasks_still_waiting_for_inputs(make_cluster):
+    cluster = make_cluster([2], env=ENV)
+    with_plugin = cluster.start_governor(1, "--plugin", EXTRA)
+    client = cluster.client()
+    with client.new_session() as s:
+        slow = tasks.Sleep(blob(b"x"), 3, cpus=2)  # only the plain governor has 2 cpus
+        Task([slow], task_type="extra/reverse")
+        s.submit()
+        cluster.stop_governor(with_plugin)
+        start = time.monotonic()
+        with pytest.raises(RainException, match="no governor offers task type 'extra/reverse'"):
+            s.wait_all()
+        assert time.monotonic() - start < 2  # not only once the sleep is over
+
+
 # --- failures and cancellation --------------------------------------------------------------
 
 

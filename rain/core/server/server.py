@@ -242,7 +242,21 @@ class Server:
                 if gov.id in obj.holders:
                     obj.holders.remove(gov.id)
         self.record_event("GovernorLost", governor=gov.id)
+        vanished = gov.task_types - self.type_counts.keys()
+        if vanished and self.governors:
+            self._fail_tasks_of_types(vanished)
         self.schedule()
+
+    def _fail_tasks_of_types(self, task_types: set[str]) -> None:
+        """Fails sessions with unfinished tasks of types no connected governor offers any more."""
+        for session in list(self.sessions.values()):
+            if not session.alive or not session.unfinished_tasks:
+                continue
+            for task in session.tasks.values():
+                if task.task_type in task_types and task.state in (TaskState.not_assigned, TaskState.ready):
+                    self.fail_session(session, f"task {task.describe()} cannot run: no governor offers "
+                                               f"task type {task.task_type!r} any more")
+                    break
 
     def tasks_updated(self, gov: GovernorState, finished: list[Any], failed: list[Any]) -> None:
         for item in finished:
