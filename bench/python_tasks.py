@@ -14,58 +14,10 @@ process per governor) when it is importable.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 
-
-def wait_ready(path: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if os.path.exists(path):
-            with open(path) as f:
-                return json.load(f)
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with code {process.returncode}")
-        time.sleep(0.01)
-    raise RuntimeError(f"{process.args} not ready in {timeout} s")
-
-
-class LocalRain:
-    """A server and governors started with the CLI, each in its own process group."""
-
-    def __init__(self, governors: int, cpus: int) -> None:
-        self.tmp = tempfile.mkdtemp(prefix="rain-bench-")
-        self.processes: list[subprocess.Popen[bytes]] = []
-        env = {**os.environ, "RAIN_DELETE_LIST_TIMEOUT": "0"}
-        server = self._spawn(["server", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"], env)
-        self.port = wait_ready(*server)["port"]
-        for _ in range(governors):
-            wait_ready(*self._spawn(["governor", f"127.0.0.1:{self.port}", "--cpus", str(cpus),
-                                     "--listen", "127.0.0.1:0"], env))
-
-    def _spawn(self, args: list[str], env: dict[str, str]) -> tuple[str, subprocess.Popen[bytes]]:
-        ready = os.path.join(self.tmp, f"{len(self.processes)}.ready")
-        workdir = ["--workdir", os.path.join(self.tmp, f"work{len(self.processes)}")] if args[0] == "governor" else []
-        process = subprocess.Popen([sys.executable, "-m", "rain", *args, *workdir, "--ready-file", ready],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                                   start_new_session=True)
-        self.processes.append(process)
-        return ready, process
-
-    def close(self) -> None:
-        for process in reversed(self.processes):
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                os.killpg(process.pid, signal.SIGKILL)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+from local import local_rain
 
 
 def inc_body(ctx, i):  # noqa: ANN001 - the remote function
@@ -76,8 +28,7 @@ def bench_rain(governors: int, cpus: int, n: int, repeat: int) -> list[float]:
     from rain.client import Client, remote
 
     inc = remote(inc_body)
-    cluster = LocalRain(governors, cpus)
-    try:
+    with local_rain([cpus] * governors, {"RAIN_DELETE_LIST_TIMEOUT": "0"}) as cluster:
         client = Client("127.0.0.1", cluster.port)
         rates = []
         for run in range(repeat + 1):
@@ -94,8 +45,6 @@ def bench_rain(governors: int, cpus: int, n: int, repeat: int) -> list[float]:
                 rates.append(count / elapsed)
         client.close()
         return rates
-    finally:
-        cluster.close()
 
 
 def bench_dask(workers: int, cpus: int, n: int, repeat: int) -> list[float] | None:

@@ -8,6 +8,7 @@ import stat
 import pytest
 
 from rain.client import Output, OutputDir, TaskException, blob, directory, pickled, tasks
+from tests.files import tree_contents
 
 
 def _make_tree(root):
@@ -19,17 +20,6 @@ def _make_tree(root):
     os.chmod(root / "a.txt", 0o755)
 
 
-def _tree(root) -> dict[str, bytes | None]:
-    """Relative path -> contents (None for directories)."""
-    result: dict[str, bytes | None] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel = os.path.relpath(dirpath, root)
-        for d in dirnames:
-            result[os.path.normpath(os.path.join(rel, d))] = None
-        for f in filenames:
-            with open(os.path.join(dirpath, f), "rb") as fh:
-                result[os.path.normpath(os.path.join(rel, f))] = fh.read()
-    return result
 
 
 @pytest.mark.parametrize("governors", [[1], [1, 1]])
@@ -80,7 +70,7 @@ def test_load_dir_store_dir_round_trip(client, tmp_path):
         fetched = d.output.fetch()
         fetched.write(str(tmp_path / "fetched"))
     for copy in ("copy", "copy2", "fetched"):
-        assert _tree(tmp_path / copy) == _tree(src)
+        assert tree_contents(tmp_path / copy) == tree_contents(src)
         assert os.stat(tmp_path / copy / "a.txt").st_mode & 0o777 == 0o755
         # exported data is an ordinary writable copy
         (tmp_path / copy / "sub" / "new").write_bytes(b"ok")

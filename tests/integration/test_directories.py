@@ -10,24 +10,14 @@ import tarfile
 import pytest
 
 from rain.client import InputDir, Output, OutputDir, Program, RainException, TaskException, blob, directory, tasks
+from tests.files import tree_contents
 
 
-def _tree(root) -> dict[str, bytes | None]:
-    """Relative path -> contents (None for directories)."""
-    result: dict[str, bytes | None] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel = os.path.relpath(dirpath, root)
-        for d in dirnames:
-            result[os.path.normpath(os.path.join(rel, d))] = None
-        for f in filenames:
-            with open(os.path.join(dirpath, f), "rb") as fh:
-                result[os.path.normpath(os.path.join(rel, f))] = fh.read()
-    return result
 
 
 def _fetch_tree(obj, path) -> dict[str, bytes | None]:
     obj.fetch().write(str(path))
-    return _tree(path)
+    return tree_contents(path)
 
 
 @pytest.fixture
@@ -126,7 +116,7 @@ def test_linked_dir_is_read_only_and_write_is_private(client, src, tmp_path):
         changed = _fetch_tree(rw.output, tmp_path / "rw")
         assert "new" in changed and "a.txt" not in changed
         assert after.output.fetch().get_bytes() == b"A"
-        assert _fetch_tree(d, tmp_path / "orig") == _tree(src)
+        assert _fetch_tree(d, tmp_path / "orig") == tree_contents(src)
 
 
 @pytest.mark.parametrize("governors", [[1], [1, 1]])

@@ -17,22 +17,24 @@ from rain.core.protocol.codec import encode
 from rain.core.protocol.stream import MessageStream
 
 
-class ClientLink:
+class Outbox:
+    """Items queued without awaiting and written by `serve_writer`, one `send_all` per batch."""
+
     def __init__(self, stream: MessageStream) -> None:
         self.stream = stream
-        self._send, self._receive = trio.open_memory_channel[m.Message](math.inf)
+        self._send, self._receive = trio.open_memory_channel[Any](math.inf)
 
-    def __str__(self) -> str:
-        return f"client {self.stream.peer}"
-
-    def send(self, msg: m.Message) -> None:
+    def _queue(self, item: Any) -> None:
         try:
-            self._send.send_nowait(msg)
-        except trio.ClosedResourceError:
+            self._send.send_nowait(item)
+        except trio.ClosedResourceError:  # the connection is closing; nobody will read it
             pass
 
     def close(self) -> None:
         self._send.close()
+
+    def _messages(self, batch: list[Any]) -> list[m.Message]:
+        return batch
 
     async def serve_writer(self) -> None:
         while True:
@@ -40,59 +42,44 @@ class ClientLink:
                 batch = await receive_batch(self._receive)
             except trio.EndOfChannel:
                 return
-            await self.stream.send_raw(b"".join(encode(msg) for msg in batch))
+            await self.stream.send_raw(b"".join(encode(msg) for msg in self._messages(batch)))
 
 
-def _batch(kind: str, items: list[Any]) -> m.Message:
-    if kind == "assign":
-        return m.AssignTasks(items)
-    if kind == "cancel":
-        return m.CancelTasks(items)
-    if kind == "delete":
-        return m.DeleteObjects(items)
-    raise ValueError(kind)
+class ClientLink(Outbox):
+    def __str__(self) -> str:
+        return f"client {self.stream.peer}"
+
+    def send(self, msg: m.Message) -> None:
+        self._queue(msg)
 
 
-class GovernorLink:
+class GovernorLink(Outbox):
     """Commands to one governor; consecutive commands of one kind become one message."""
 
-    def __init__(self, stream: MessageStream) -> None:
-        self.stream = stream
-        self._send, self._receive = trio.open_memory_channel[tuple[str, Any]](math.inf)
-
     def push(self, kind: str, item: Any) -> None:
-        try:
-            self._send.send_nowait((kind, item))
-        except trio.ClosedResourceError:
-            pass
+        self._queue((kind, item))
 
-    def close(self) -> None:
-        self._send.close()
+    def _messages(self, batch: list[tuple[str, Any]]) -> list[m.Message]:
+        return _group(batch)
 
-    async def serve_writer(self) -> None:
-        while True:
-            try:
-                commands = await receive_batch(self._receive)
-            except trio.EndOfChannel:
-                return
-            await self.stream.send_raw(b"".join(encode(msg) for msg in _group(commands)))
+
+_BATCHED = {"assign": m.AssignTasks, "cancel": m.CancelTasks, "delete": m.DeleteObjects}
 
 
 def _group(commands: list[tuple[str, Any]]) -> list[m.Message]:
+    """Consecutive commands of one kind -> one message; a session drop stands alone."""
     messages: list[m.Message] = []
     kind, items = None, []
     for cmd_kind, item in commands:
-        if cmd_kind == "drop_session":
-            if items:
-                messages.append(_batch(kind, items))  # type: ignore[arg-type]
-                kind, items = None, []
-            messages.append(m.DropSession(item))
-            continue
         if cmd_kind != kind and items:
-            messages.append(_batch(kind, items))  # type: ignore[arg-type]
+            messages.append(_BATCHED[kind](items))  # type: ignore[index]
             items = []
+        if cmd_kind == "drop_session":
+            messages.append(m.DropSession(item))
+            kind = None
+            continue
         kind = cmd_kind
         items.append(item)
     if items:
-        messages.append(_batch(kind, items))  # type: ignore[arg-type]
+        messages.append(_BATCHED[kind](items))  # type: ignore[index]
     return messages
