@@ -8,6 +8,7 @@ it as one `Submit` message.
 from __future__ import annotations
 
 import itertools
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -53,8 +54,9 @@ class Session:
         self._ids = itertools.count(1)
         self._tasks: list[Task] = []
         self._objects: list[DataObject] = []
-        self._submitted_tasks: dict[ID, Task] = {}
-        self._submitted_objects: dict[ID, DataObject] = {}
+        # Weak: a million-task session must not pin every Task the user already dropped.
+        self._submitted_tasks: weakref.WeakValueDictionary[ID, Task] = weakref.WeakValueDictionary()
+        self._submitted_objects: weakref.WeakValueDictionary[ID, DataObject] = weakref.WeakValueDictionary()
         self._error: RainException | None = None
         if default:
             _default_session = self
@@ -188,7 +190,7 @@ class Session:
     def wait_all(self) -> None:
         """Waits until every submitted task of the session is finished."""
         self._request(m.Wait, ids=[], all=True)
-        for task in self._submitted_tasks.values():
+        for task in list(self._submitted_tasks.values()):
             task._mark_finished()
 
     def update(self, items: Iterable[Any]) -> None:
