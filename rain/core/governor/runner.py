@@ -34,8 +34,10 @@ logger = logging.getLogger(__name__)
 class RunningTask:
     spec: TaskSpec
     item: list[Any]
+    cpus: int
     scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
     started: bool = False
+    cancelled: bool = False
 
 
 class TaskRunner:
@@ -60,7 +62,7 @@ class TaskRunner:
     def start(self, item: list[Any]) -> None:
         """`item` = [session_id, task row, input records, output object rows] (see AssignTasks)."""
         spec = TaskSpec.from_row(item[0], item[1])
-        running = RunningTask(spec, item)
+        running = RunningTask(spec, item, spec.cpus)
         self.running[spec.id] = running
         self._queue.append(running)
         self._start_queued()
@@ -69,16 +71,17 @@ class TaskRunner:
         queue = self._queue
         while queue:
             head = queue[0]
-            if not head.scope.cancel_called and head.spec.cpus > self.free_cpus:
+            if not head.cancelled and head.cpus > self.free_cpus:
                 break
             queue.popleft()
-            if head.scope.cancel_called:  # cancelled while queued: already reported
+            if head.cancelled:  # cancelled while queued: already reported
                 continue
             head.started = True
-            self.free_cpus -= head.spec.cpus
+            self.free_cpus -= head.cpus
             self._nursery.start_soon(self._run, head, name=f"task {head.spec.id}")
 
     def _cancel(self, running: RunningTask) -> None:
+        running.cancelled = True
         running.scope.cancel()
         if not running.started:  # still queued: it ends here, without ever running
             del self.running[running.spec.id]
@@ -124,7 +127,7 @@ class TaskRunner:
             ctx.debug("%s", traceback.format_exc().rstrip())
         finally:
             del self.running[spec.id]
-            self.free_cpus += spec.cpus
+            self.free_cpus += running.cpus
             self._start_queued()
             ctx.cleanup()
         ctx.info.duration = time.monotonic() - started

@@ -37,7 +37,12 @@ class StoredObject:
 
     def instance(self) -> DataInstance:
         return DataInstance(self.spec.data_type, data=self.data, path=self.path, spec=self.spec,
-                            info=attrs.evolve(self.info, user=dict(self.info.user)), object_id=self.spec.id)
+                            info=self.info_copy(), object_id=self.spec.id)
+
+    def info_copy(self) -> ObjectInfo:
+        """A copy a task may change (`info.user`) without touching the stored one."""
+        info = self.info
+        return ObjectInfo(info.error, info.size, info.content_type, info.debug, dict(info.user))
 
 
 class ObjectStore:

@@ -13,6 +13,7 @@ from typing import Any
 import trio
 
 from rain.common.attributes import ObjectInfo, ObjectSpec
+from rain.common.ids import ID
 from rain.core.governor.store import MEMORY_LIMIT, ObjectStore, StoredObject
 from rain.core.protocol import messages as m
 from rain.core.protocol.stream import open_message_stream
@@ -68,9 +69,13 @@ class Transfers:
     async def ensure(self, session_id: int, item: list[Any]) -> StoredObject:
         """`item` = [object row, info, peer data address or None, inline data or None]."""
         row, info, location, data = item
+        oid = ID(session_id, row[0])
+        obj = self.store.get(oid)
+        if obj is not None:
+            return obj
         spec = ObjectSpec.from_row(session_id, row)
         while True:
-            obj = self.store.get(spec.id)
+            obj = self.store.get(oid)
             if obj is not None:
                 return obj
             if data is not None:
