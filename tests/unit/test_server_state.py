@@ -103,12 +103,15 @@ def test_random_graphs_finish_without_overbooking(seed: int, n_tasks: int, cpus:
         sim = rng.choice(busy)
         item = sim.running.pop(rng.randrange(len(sim.running)))
         sid, row, inputs, outputs = item
-        for obj_row, _info, _location, _data in inputs:  # inputs exist when the task runs
-            assert session.objects[obj_row[0]].state is DataObjectState.finished
+        input_ids = [item if isinstance(item, int) else item[0][0] for item in inputs]
+        for oid in input_ids:  # inputs exist when the task runs; those sent as bare ids are here
+            assert session.objects[oid].state is DataObjectState.finished
+            if any(isinstance(item, int) and item == oid for item in inputs):
+                assert (sid, oid) in sim.objects
         for out in outputs:
             sim.objects.add((sid, out[0]))
-        for obj_row, *_ in inputs:
-            sim.objects.add((sid, obj_row[0]))
+        for oid in input_ids:
+            sim.objects.add((sid, oid))
         server.tasks_updated(server.governors[sim.id], [[sid, row[0], {"duration": 1.0}, [[o[0], {"size": 1}] for o in outputs]]], [])
         for gov in server.governors.values():
             assert gov.free_cpus >= -gov.queue_capacity

@@ -66,8 +66,14 @@ class Transfers:
         self.store = store
         self._inflight: dict[Any, trio.Event] = {}
 
-    async def ensure(self, session_id: int, item: list[Any]) -> StoredObject:
-        """`item` = [object row, info, peer data address or None, inline data or None]."""
+    async def ensure(self, session_id: int, item: int | list[Any]) -> StoredObject:
+        """`item` = the id of an object already here, or
+        [object row, info, peer data address or None, inline data or None]."""
+        if isinstance(item, int):
+            obj = self.store.get(ID(session_id, item))
+            if obj is None:
+                raise TransferError(f"input {ID(session_id, item)} should be on this governor but is not")
+            return obj
         row, info, location, data = item
         oid = ID(session_id, row[0])
         obj = self.store.get(oid)

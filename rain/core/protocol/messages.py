@@ -174,8 +174,9 @@ class Registered(Message):
 
 @message("assign_tasks")
 class AssignTasks(Message):
-    """Items: [session_id, task row, inputs, output object rows]; each input is
-    [object row, info, peer data address or None, inline data or None] (rows: rain.common.attributes)."""
+    """Items: [session_id, task row, inputs, output object rows]; each input is the id of an
+    object the governor holds, or [object row, info, peer data address or None, inline data or
+    None] (rows: rain.common.attributes)."""
 
     tasks: list[Any]
 

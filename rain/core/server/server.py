@@ -197,18 +197,20 @@ class Server:
                 del self.ready[key]
 
     def _assign(self, task: TaskNode, gov: GovernorState) -> None:
-        inputs = []
+        inputs: list[Any] = []
         for obj in task.inputs:
+            if gov.id in obj.holders:
+                inputs.append(obj.id)  # already there: the id is enough
+                continue
             data = location = None
-            if gov.id not in obj.holders:
-                if obj.data is not None:
-                    data = obj.data
-                else:
-                    holder = next(iter(obj.holders), None)
-                    if holder is None:
-                        self.fail_session(task.session, f"input {obj.full_id} of task {task.describe()} was lost")
-                        return
-                    location = self.governors[holder].data_address
+            if obj.data is not None:
+                data = obj.data
+            else:
+                holder = next(iter(obj.holders), None)
+                if holder is None:
+                    self.fail_session(task.session, f"input {obj.full_id} of task {task.describe()} was lost")
+                    return
+                location = self.governors[holder].data_address
             inputs.append([obj.row(), obj.info, location, data])
         task.state = TaskState.assigned
         task.governor = gov
