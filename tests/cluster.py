@@ -129,3 +129,11 @@ class Cluster:
             client.close()
         for process in reversed(self.processes):
             stop_process(process)
+
+
+def wait_until(condition: Any, timeout: float = 10.0, what: str = "condition") -> None:
+    """Polls a condition on a live system (server info, files) until it holds or time is up."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)

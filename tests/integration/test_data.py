@@ -8,6 +8,7 @@ import time
 import pytest
 
 from rain.client import RainException, blob, tasks
+from tests.cluster import wait_until
 
 GC_NOW = {"RAIN_DELETE_LIST_TIMEOUT": "0"}
 
@@ -15,13 +16,6 @@ GC_NOW = {"RAIN_DELETE_LIST_TIMEOUT": "0"}
 def governor_objects(client):
     return {g["governor_id"]: (set(g["objects"]), set(g["objects_to_delete"]))
             for g in client.get_server_info()["governors"]}
-
-
-def wait_until(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 def test_gc_of_unneeded_objects(make_cluster):

@@ -16,6 +16,7 @@ from rain_example_plugin.client import Fail, Sha256, SleepProcess, SplitLines, W
 from rain.client import RainException, Session, Task, TaskException, blob, tasks
 from rain.client.plugin_tasks import PluginTask
 from rain.common import TaskState
+from tests.cluster import wait_until
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENV = {"PYTHONPATH": REPO_ROOT}
@@ -26,13 +27,6 @@ EXAMPLE_TYPES = {"hash/sha256", "example/word-count", "example/split-lines", "ex
 
 def governor_types(client) -> dict[str, set[str]]:
     return {g["governor_id"]: set(g["task_types"]) for g in client.get_server_info()["governors"]}
-
-
-def wait_until(condition, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def running_tasks(client, governor_id: str | None = None) -> list:

@@ -1,0 +1,75 @@
+"""Submit validation on wire rows: every refusal names its cause and nothing is applied."""
+
+from __future__ import annotations
+
+import pytest
+
+from rain.core.server.server import RequestError, Server
+from rain.core.server.submit import SubmitError, check_submit
+
+
+class Sink:
+    def send(self, msg):  # noqa: ANN001, ANN201
+        pass
+
+
+def task(tid, inputs=(), outputs=(), task_type="buildin/concat", cpus=1, name=None):  # noqa: ANN001, ANN201
+    flat = []
+    for oid in inputs:
+        flat += (oid, None)
+    return [tid, task_type, None, flat, list(outputs), cpus, name, None]
+
+
+def const(oid, keep=False):  # noqa: ANN001, ANN201
+    return [oid, "c", None, "blob", None, keep, b"x", None]
+
+
+def out(oid, keep=False):  # noqa: ANN001, ANN201
+    return [oid, "0", None, "blob", None, keep, None, None]
+
+
+@pytest.fixture
+def server_session():  # noqa: ANN201
+    server = Server()
+    client = Sink()
+    sid = server.new_session(client, "s")
+    return server, server.session(client, sid)
+
+
+@pytest.mark.parametrize("tasks,objects,match", [
+    ([task(3, [1], [2]), task(4, [2], [5])], [const(1), out(2), out(2)], "duplicate object id"),
+    ([task(3, [1], [2]), task(3, [1], [4])], [const(1), out(2), out(4)], "duplicate task id"),
+    ([task(3, [9], [2])], [out(2)], r"unknown input id ID\(1, 9\)"),
+    ([task(3, [4], [2]), task(5, [2], [4])], [out(2), out(4)], "cycle"),
+    ([task(3, [], [2]), task(4, [], [2])], [out(2)], "output of two tasks"),
+    ([task(3, [], [1])], [const(1)], "is a constant"),
+    ([], [out(7)], "neither data nor a producing task"),
+    ([task(3, [], [2], cpus=-1)], [out(2)], "invalid resources"),
+    ([task(3, [], [2], task_type="")], [out(2)], "invalid task type"),
+    ([[1, 2]], [], "malformed task record"),
+    ([], [[1, "c", "no-such-type", "blob", None, False, b"", None]], "unknown content type"),
+    ([], [[1, "c", None, "tree", None, False, b"", None]], "invalid data type"),
+])
+def test_refused_submits(server_session, tasks, objects, match):
+    _server, session = server_session
+    with pytest.raises(SubmitError, match=match):
+        check_submit(session, tasks, objects, None, None)
+
+
+def test_unknown_type_and_oversized_task(server_session):
+    _server, session = server_session
+    with pytest.raises(SubmitError, match="no governor offers task type 'x/y'"):
+        check_submit(session, [task(3, [], [2], task_type="x/y")], [out(2)], {"buildin/concat"}, 4)
+    with pytest.raises(SubmitError, match="requests 8 cpus but the largest governor has 4"):
+        check_submit(session, [task(3, [], [2], cpus=8, name="big")], [out(2)], {"buildin/concat"}, 4)
+
+
+def test_refused_submit_applies_nothing_and_unkept_inputs_are_refused(server_session):
+    server, session = server_session
+    server.submit(session, [task(3, [1], [2])], [const(1), out(2, keep=True)])
+    assert set(session.tasks) == {3} and set(session.objects) == {1, 2}
+    with pytest.raises(RequestError, match="was not kept"):
+        server.submit(session, [task(5, [2], [6]), task(7, [1], [8])], [out(6), out(8)])
+    assert set(session.tasks) == {3} and set(session.objects) == {1, 2}
+    server.submit(session, [task(5, [2], [6])], [out(6)])  # the kept one is fine
+    assert set(session.tasks) == {3, 5}
