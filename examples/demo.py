@@ -10,35 +10,53 @@ import sys
 import tempfile
 import time
 
-from rain.client import Client, blob, tasks
+from rain.client import Client, blob, remote, tasks
+
+
+@remote()
+def shout(ctx, text):  # noqa: ANN001, ANN201 - runs on a governor, in a Python executor
+    ctx.debug("shouting %d bytes", len(text.get_bytes()))
+    return text.get_str().upper()
 
 
 def start_local_rain(tmp: str) -> subprocess.Popen[bytes]:
     ready = os.path.join(tmp, "ready")
+    output = open(os.path.join(tmp, "rain-start.log"), "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "rain", "start", "--simple", "--listen", "127.0.0.1:0",
          "--http-listen", "127.0.0.1:0", "--ready-file", ready, "--logdir", os.path.join(tmp, "logs")],
-        start_new_session=True,
+        stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
     )
+    output.close()  # the child has its own copy
     deadline = time.monotonic() + 30
     while not os.path.exists(ready):
         if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("rain start did not come up; see the log above")
+            with open(output.name) as log:
+                print(log.read(), file=sys.stderr)
+            raise SystemExit("rain start did not come up (its log is above)")
         time.sleep(0.05)
+    with open(ready) as f:
+        info = json.load(f)
+    print(f"local Rain is up: server on port {info['port']}, governor {info['governors'][0]}, "
+          f"dashboard at http://127.0.0.1:{info['http_port']}/")
     return process
 
 
 def workflow(port: int) -> None:
+    """Concat tasks join words, an external program sorts them, a Python task shouts."""
     with Client("127.0.0.1", port) as client, client.new_session("demo") as session:
-        words = [blob(f"{w} ") for w in "Hello from a Rain task graph".split()]
+        words = [blob(f"{w}\n") for w in "rain graph task hello from a".split()]
         pairs = [tasks.Concat(words[i : i + 2]) for i in range(0, len(words), 2)]
-        slow = tasks.Sleep(tasks.Concat(pairs), 0.2, name="pause")
-        slow.output.keep()
+        joined = tasks.Concat(pairs, name="join")
+        sorted_words = tasks.Execute(["sort", joined], stdout=True, name="sort")
+        loud = shout(sorted_words, name="shout")
+        loud.output.keep()
         session.submit()
-        print("result:", slow.output.fetch().get_str().strip())
-        slow.update()
-        print(f"ran on governor {slow.info.governor} in {slow.info.duration:.3f} s")
-        print("governors:", [g["governor_id"] for g in client.get_server_info()["governors"]])
+        print("result:", " ".join(loud.output.fetch().get_str().split()))
+        session.update([joined, sorted_words, loud])
+        for t in (joined, sorted_words, loud):
+            print(f"  {t.name:5} ran on governor {t.info.governor} in {t.info.duration * 1000:.1f} ms")
+        print("debug of shout:", loud.info.debug)
 
 
 def main() -> None:

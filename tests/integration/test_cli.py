@@ -148,3 +148,10 @@ def test_parse_listen_rejects_bad_ports():
         parse_listen("host:99999", 7210)
     with pytest.raises(UserError):
         parse_listen("host:abc", 7210)
+
+
+def test_quick_start_demo_runs():
+    demo = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "demo.py")
+    out = subprocess.run([sys.executable, demo], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "result: A FROM GRAPH HELLO RAIN TASK" in out.stdout
