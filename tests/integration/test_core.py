@@ -288,4 +288,4 @@ def test_client_disconnect_closes_its_sessions(cluster):
         t.output.keep()
         other.submit()
         assert t.output.fetch().get_bytes() == b"y"
-    assert time.monotonic() - start < 1.0
+    assert time.monotonic() - start < 2.0  # far from the 5 s the sleep would have taken

@@ -36,22 +36,56 @@ class RunningTask:
     item: list[Any]
     cpus: int
     scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
-    started: bool = False
-    cancelled: bool = False
+
+
+class CpuGate:
+    """Admits tasks to the governor's CPUs in arrival order; never more than `free` in use."""
+
+    def __init__(self, cpus: int) -> None:
+        self.free = cpus
+        self._waiting: deque[tuple[int, trio.Event]] = deque()
+
+    async def acquire(self, cpus: int) -> None:
+        if not self._waiting and cpus <= self.free:
+            self.free -= cpus
+            await trio.lowlevel.checkpoint()
+            return
+        entry = (cpus, trio.Event())
+        self._waiting.append(entry)
+        try:
+            await entry[1].wait()
+        except BaseException:
+            if entry[1].is_set():  # granted just as we were cancelled: give it back
+                self.release(cpus)
+            else:
+                self._waiting.remove(entry)
+                self._wake()
+            raise
+
+    def release(self, cpus: int) -> None:
+        self.free += cpus
+        self._wake()
+
+    def _wake(self) -> None:
+        waiting = self._waiting
+        while waiting and waiting[0][0] <= self.free:
+            cpus, event = waiting.popleft()
+            self.free -= cpus
+            event.set()
 
 
 class TaskRunner:
-    """Starts tasks in arrival order while their CPUs are free.
+    """Runs every assigned task as a child of the governor's nursery.
 
     The server may send short tasks ahead of free CPUs (so the next one starts the moment a
-    CPU frees, without a round trip); they wait in `_queue`, so CPUs are never overbooked here.
+    CPU frees, without a round trip). Such a task fetches its inputs at once, overlapping the
+    transfer with the work before it, then waits at the `CpuGate`: CPUs are never overbooked.
     """
 
     def __init__(self, nursery: trio.Nursery, store: ObjectStore, task_types: dict[str, TaskType],
                  reporter: Reporter, governor_id: str, cpus: int) -> None:
         self._nursery = nursery
-        self.free_cpus = cpus
-        self._queue: deque[RunningTask] = deque()
+        self._cpus = CpuGate(cpus)
         self._store = store
         self._transfers = Transfers(store)
         self._task_types = task_types
@@ -64,40 +98,18 @@ class TaskRunner:
         spec = TaskSpec.from_row(item[0], item[1])
         running = RunningTask(spec, item, spec.cpus)
         self.running[spec.id] = running
-        self._queue.append(running)
-        self._start_queued()
-
-    def _start_queued(self) -> None:
-        queue = self._queue
-        while queue:
-            head = queue[0]
-            if not head.cancelled and head.cpus > self.free_cpus:
-                break
-            queue.popleft()
-            if head.cancelled:  # cancelled while queued: already reported
-                continue
-            head.started = True
-            self.free_cpus -= head.cpus
-            self._nursery.start_soon(self._run, head, name=f"task {head.spec.id}")
-
-    def _cancel(self, running: RunningTask) -> None:
-        running.cancelled = True
-        running.scope.cancel()
-        if not running.started:  # still queued: it ends here, without ever running
-            del self.running[running.spec.id]
-            self._reporter.failed([*running.spec.id, {"error": "cancelled"}])
-            self._start_queued()
+        self._nursery.start_soon(self._run, running, name=f"task {spec.id}")
 
     def cancel(self, ids: list[Any], reason: str) -> None:
         for value in ids:
             running = self.running.get(ID.from_wire(value))
             if running is not None:
-                self._cancel(running)
+                running.scope.cancel()
 
     def drop_session(self, session_id: int) -> None:
-        for task_id, running in list(self.running.items()):
+        for task_id, running in self.running.items():
             if task_id.session_id == session_id:
-                self._cancel(running)
+                running.scope.cancel()
         self._store.drop_session(session_id)
 
     async def _run(self, running: RunningTask) -> None:
@@ -106,10 +118,9 @@ class TaskRunner:
         output_specs = [ObjectSpec.from_row(session_id, row) for row in output_rows]
         ctx = GovernorTaskContext(spec, output_specs, self._store.tasks_dir)
         ctx.info.governor = self._governor_id
-        ctx.info.start_time = time.time()
-        started = time.monotonic()
         outputs: list[list[Any]] | None = None
         error: str | None = None
+        started = None
         try:
             with running.scope:
                 task_type = self._task_types.get(spec.task_type)
@@ -118,8 +129,14 @@ class TaskRunner:
                 for inp, item in zip(spec.inputs, input_items, strict=True):
                     stored = await self._transfers.ensure(session_id, item)
                     ctx.inputs.append(stored.instance(), label=inp.label)
-                result = await task_type.run(ctx)
-                outputs = self._store_outputs(ctx, output_specs, result)
+                await self._cpus.acquire(running.cpus)
+                try:
+                    ctx.info.start_time = time.time()
+                    started = time.monotonic()
+                    result = await task_type.run(ctx)
+                    outputs = self._store_outputs(ctx, output_specs, result)
+                finally:
+                    self._cpus.release(running.cpus)
         except TaskError as exc:
             error = str(exc)
         except Exception as exc:
@@ -127,10 +144,8 @@ class TaskRunner:
             ctx.debug("%s", traceback.format_exc().rstrip())
         finally:
             del self.running[spec.id]
-            self.free_cpus += running.cpus
-            self._start_queued()
             ctx.cleanup()
-        ctx.info.duration = time.monotonic() - started
+        ctx.info.duration = time.monotonic() - started if started is not None else 0.0
         ctx.info.debug = "\n".join(filter(None, [ctx.info.debug, ctx.debug_text]))
         if outputs is not None and error is None:
             self._reporter.finished([session_id, spec.id.id, ctx.info.to_wire(), outputs])

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
 
 from rain.common.attributes import ObjectInfo, ObjectSpec
+from rain.common.dirtar import unpack_directory
 from rain.common.ids import ID
 from rain.core.governor.store import MEMORY_LIMIT, ObjectStore, StoredObject
 from rain.core.protocol import messages as m
-from rain.core.protocol.stream import open_message_stream
+from rain.core.protocol.stream import MessageStream, open_message_stream
 from rain.plugins.api import TaskError
 
 logger = logging.getLogger(__name__)
@@ -26,44 +29,68 @@ class TransferError(TaskError):
     """An input could not be fetched from the governor that holds it."""
 
 
-async def receive_object(address: str, spec: ObjectSpec, store: ObjectStore) -> StoredObject:
-    conn = await open_message_stream(address, "governor-data")
-    try:
-        await conn.send(m.FetchObject(list(spec.id)))
-        header = await conn.receive_expected(m.ObjectHeader)
-        assert isinstance(header, m.ObjectHeader)
-        info = ObjectInfo.from_wire(header.info)
-        if header.size <= MEMORY_LIMIT and spec.data_type == "blob":
-            parts = []
-            received = 0
-            while received < header.size:
-                chunk = await conn.receive_expected(m.DataChunk)
-                parts.append(chunk.data)  # type: ignore[attr-defined]
-                received += len(chunk.data)  # type: ignore[attr-defined]
-            return store.put_bytes(spec, info, b"".join(parts))
-        path = store.temp_path("recv")
+async def receive_object(conn: MessageStream, spec: ObjectSpec, store: ObjectStore) -> StoredObject:
+    """Asks a peer's data port for one object and stores it as it streams in."""
+    await conn.send(m.FetchObject(list(spec.id)))
+    header = await conn.receive_expected(m.ObjectHeader)
+    assert isinstance(header, m.ObjectHeader)
+    info = ObjectInfo.from_wire(header.info)
+    if header.size <= MEMORY_LIMIT and spec.data_type == "blob":
+        parts = []
         received = 0
-        async with await trio.open_file(path, "wb") as f:
-            while received < header.size:
-                chunk = await conn.receive_expected(m.DataChunk)
-                await f.write(chunk.data)  # type: ignore[attr-defined]
-                received += len(chunk.data)  # type: ignore[attr-defined]
-        if spec.data_type == "dir":
-            from rain.common.dirtar import unpack_directory
+        while received < header.size:
+            chunk = await conn.receive_expected(m.DataChunk)
+            parts.append(chunk.data)  # type: ignore[attr-defined]
+            received += len(chunk.data)  # type: ignore[attr-defined]
+        return store.put_bytes(spec, info, b"".join(parts))
+    path = store.temp_path("recv")
+    received = 0
+    async with await trio.open_file(path, "wb") as f:
+        while received < header.size:
+            chunk = await conn.receive_expected(m.DataChunk)
+            await f.write(chunk.data)  # type: ignore[attr-defined]
+            received += len(chunk.data)  # type: ignore[attr-defined]
+    if spec.data_type == "dir":
+        tree = store.temp_path("tree")
+        with open(path, "rb") as f2:
+            await trio.to_thread.run_sync(unpack_directory, f2, tree)
+        os.unlink(path)
+        path = tree
+    return store.put_file(spec, info, path)
 
-            tree = store.temp_path("tree")
-            with open(path, "rb") as f2:
-                await trio.to_thread.run_sync(unpack_directory, f2, tree)
-            os.unlink(path)
-            path = tree
-        return store.put_file(spec, info, path)
-    finally:
-        await conn.aclose()
+
+class PeerConnections:
+    """Idle data connections to peers, reused so a transfer costs a round trip, not a handshake.
+
+    A connection is borrowed for one whole transfer; one that fails (or is cancelled midway) is
+    closed instead of returned, so a half-read stream is never reused.
+    """
+
+    MAX_IDLE_PER_PEER = 4
+
+    def __init__(self) -> None:
+        self._idle: dict[str, list[MessageStream]] = {}
+
+    @asynccontextmanager
+    async def connection(self, address: str, reuse: bool = True) -> AsyncIterator[MessageStream]:
+        idle = self._idle.get(address) if reuse else None
+        conn = idle.pop() if idle else await open_message_stream(address, "governor-data")
+        try:
+            yield conn
+        except BaseException:
+            await conn.aclose()
+            raise
+        idle = self._idle.setdefault(address, [])
+        if len(idle) < self.MAX_IDLE_PER_PEER:
+            idle.append(conn)
+        else:
+            await conn.aclose()
 
 
 class Transfers:
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
+        self.peers = PeerConnections()
         self._inflight: dict[Any, trio.Event] = {}
 
     async def ensure(self, session_id: int, item: int | list[Any]) -> StoredObject:
@@ -94,13 +121,20 @@ class Transfers:
                 continue
             event = self._inflight[spec.id] = trio.Event()
             try:
-                obj = await receive_object(location, spec, self.store)
+                obj = await self._receive(location, spec)
                 logger.info("fetched object %s (%d bytes) from %s", spec.id, obj.size, location)
                 return obj
-            except TaskError:
-                raise
-            except Exception as exc:
-                raise TransferError(f"cannot fetch input {spec.id} from {location}: {exc}") from exc
             finally:
                 del self._inflight[spec.id]
                 event.set()
+
+    async def _receive(self, location: str, spec: ObjectSpec) -> StoredObject:
+        """One attempt on a pooled connection (it may have gone stale), then one on a fresh one."""
+        for reuse in (True, False):
+            try:
+                async with self.peers.connection(location, reuse) as conn:
+                    return await receive_object(conn, spec, self.store)
+            except Exception as exc:
+                if not reuse:
+                    raise TransferError(f"cannot fetch input {spec.id} from {location}: {exc}") from exc
+        raise AssertionError("unreachable")
