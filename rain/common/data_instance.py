@@ -137,7 +137,8 @@ class DataInstance:
         if os.path.lexists(target):
             raise RainException(f"cannot link data to {target!r}: path exists")
         if self._path is not None:
-            dirtar.make_read_only(self._path)
+            if os.stat(self._path).st_mode & 0o222:  # stored data is read-only already: no tree walk
+                dirtar.make_read_only(self._path)
             os.symlink(os.path.abspath(self._path), target)
         else:
             self.write(target)
