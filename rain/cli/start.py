@@ -37,6 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--logdir", help="directory for the logs of all processes")
     p.add_argument("--workdir", help="base directory for the governors' work dirs")
     p.add_argument("--ready-file", help="file created once the server and all governors are ready")
+    p.add_argument("--config", help="TOML config file passed to every governor")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="extra plugin module loaded by every governor")
     p.set_defaults(run=run)
 
 
@@ -110,6 +113,10 @@ async def serve(args: argparse.Namespace) -> None:
                 argv = [*rain, "governor", address, "--ready-file", ready, "--listen", "127.0.0.1:0", *common]
                 if n is not None:
                     argv += ["--cpus", str(n)]
+                for module in args.plugin:
+                    argv += ["--plugin", module]
+                if args.config:
+                    argv += ["--config", args.config]
                 if args.workdir:
                     argv += ["--workdir", os.path.join(args.workdir, f"governor-{i}")]
                 governors.append((ready, await nursery.start(run_child, argv)))

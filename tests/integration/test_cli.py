@@ -155,3 +155,19 @@ def test_quick_start_demo_runs():
     out = subprocess.run([sys.executable, demo], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "result: A FROM GRAPH HELLO RAIN TASK" in out.stdout
+
+
+def test_start_passes_plugins_to_its_governors(tmp_path):
+    ready = tmp_path / "ready"
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = rain("start", "--local-governors", "1,2", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+                "--ready-file", str(ready), "--plugin", "tests.plugins_extra.extra",
+                env={**os.environ, "PYTHONPATH": repo})
+    try:
+        info = wait_for_file(str(ready), proc)
+        with Client("127.0.0.1", info["port"]) as client:
+            governors = client.get_server_info()["governors"]
+        assert sorted(g["resources"]["cpus"] for g in governors) == [1, 2]
+        assert all("extra/reverse" in g["task_types"] for g in governors)
+    finally:
+        stop_process(proc)
