@@ -3,7 +3,7 @@
 from rain.client import tasks
 from rain.client.client import Client
 from rain.client.data import DataObject, blob, directory, pickled
-from rain.client.input_output import Input, InputDir, Output, OutputDir
+from rain.client.input_output import Input, InputBase, InputDir, Output, OutputBase, OutputDir
 from rain.client.plugin_tasks import PluginTask
 from rain.client.remote import Remote, remote
 from rain.client.program import Program
@@ -13,6 +13,6 @@ from rain.common.errors import RainException, RainWarning, SessionException, Tas
 
 __all__ = [
     "Client", "Session", "DataObject", "Task", "blob", "pickled", "directory", "tasks",
-    "Program", "Input", "InputDir", "Output", "OutputDir", "remote", "Remote",
+    "Program", "Input", "InputBase", "InputDir", "Output", "OutputBase", "OutputDir", "remote", "Remote",
     "PluginTask", "RainException", "TaskException", "SessionException", "RainWarning",
 ]

@@ -37,6 +37,7 @@ class DataInstance:
         spec: ObjectSpec | None = None,
         info: ObjectInfo | None = None,
         object_id: ID | None = None,
+        data_object: Any = None,
     ) -> None:
         if (data is None) == (path is None):
             raise ValueError("DataInstance needs exactly one of data and path")
@@ -44,6 +45,9 @@ class DataInstance:
         self._data: bytes | None = data if data is None or isinstance(data, bytes) else bytes(data)
         self._path: str | None = os.fspath(path) if path is not None else None
         self._content_type = check_content_type(content_type)
+        if data_object is not None:  # a client-side DataObject this data belongs to
+            spec = spec if spec is not None else data_object.spec
+            info = info if info is not None else data_object.info
         self.spec: ObjectSpec | None = spec
         self.info: ObjectInfo = info if info is not None else ObjectInfo()
         if object_id is None and spec is not None:
