@@ -1,0 +1,505 @@
+"""Rain vs Dask distributed on the same workloads, in one run, printing ratios.
+
+    python bench/compare.py [--quick] [--only rain|dask] [--skip-million] [--dask-million]
+
+Workloads (sizes of a full run; --quick shrinks them for a smoke run):
+  (a) 50,000 independent tiny tasks: Rain `tasks.Concat([src, src])` over one shared small blob;
+      Dask the same graph as a low-level task graph {"src": b"x", (c, i): (operator.add, "src", "src")}
+      submitted with `client.get(..., sync=False)` (`--dask-api map` uses `client.map` instead)
+  (b) an FFT-like concat graph, 14 layers x 4,096 wide (57,344 tasks), the same graph as
+      bench/throughput.py on both systems (Dask: one low-level graph through `client.get`)
+  (c) single-task round trip, submit -> result, median and p95 over 200 repeats
+  (d) 1,000,000 tasks submitted in 20 batches of 50,000 independent concats into one session,
+      then one wait for all: tasks/s and the server's peak RSS (VmHWM) per task.
+      Rain always; Dask only with --dask-million (too slow for the default run)
+
+Cluster shapes (total CPUs = 2 on both sides): Rain one server + governors "2" (1 governor x 2 CPUs)
+and "1,1" (2 governors x 1 CPU); Dask a scheduler process + `dask worker --nworkers N --nthreads T`,
+"2x1" (2 worker processes x 1 thread) and "1x2". The scheduler runs in its own process like
+Rain's server, so its memory and CPU are measured the same way (`--dask-deploy local` uses
+`LocalCluster(processes=True)`, whose scheduler lives in this process instead). The better shape
+of each system is compared. Dask runs with `distributed.scheduler.worker-saturation = inf`
+(no root-task queuing; the default 1.1 was several times slower on these graphs here), change it
+with --dask-worker-saturation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import operator
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from local import cpu_seconds, local_rain, own_peak_rss_mb, peak_rss_mb
+
+from rain.client import blob, tasks
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def fft_pairs(layers: int, width: int) -> list[list[tuple[int, int]]]:
+    """For each layer, the two indices of the previous layer that each concat reads."""
+    out = []
+    for layer in range(layers):
+        step = 1 << (layer % max(1, width.bit_length() - 1))
+        out.append([(i, i ^ step if (i ^ step) < width else i) for i in range(width)])
+    return out
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * q))]
+
+
+# --- Rain ---------------------------------------------------------------------------------------
+
+def rain_independent(client, n: int) -> float:
+    with client.new_session() as s:
+        src = blob(b"x")
+        ts = [tasks.Concat([src, src]) for _ in range(n)]
+        start = time.perf_counter()
+        s.submit()
+        s.wait_all()
+        elapsed = time.perf_counter() - start
+        del ts
+    return n / elapsed
+
+
+def rain_fft(client, layers: int, width: int) -> float:
+    with client.new_session() as s:
+        level = [blob(b"%d" % i) for i in range(width)]
+        for pairs in fft_pairs(layers, width):
+            level = [tasks.Concat([level[a], level[b]]) for a, b in pairs]
+        start = time.perf_counter()
+        s.submit()
+        s.wait_all()
+        return layers * width / (time.perf_counter() - start)
+
+
+def rain_round_trip(client, repeats: int) -> tuple[float, float]:
+    times = []
+    with client.new_session() as s:
+        for _ in range(repeats):
+            t = tasks.Concat([blob(b"a"), blob(b"b")])
+            t.output.keep()
+            start = time.perf_counter()
+            s.submit()
+            assert t.output.fetch().get_bytes() == b"ab"
+            times.append(time.perf_counter() - start)
+            t.output.unkeep()
+    times.sort()
+    return statistics.median(times) * 1000, percentile(times, 0.95) * 1000
+
+
+def rain_million(client, server_pid: int, worker_pids: list[int], batches: int, batch: int) -> dict[str, float]:
+    base_rss = rss_mb(server_pid)
+    base_cpu = cpu_seconds(server_pid)
+    base_wcpu = sum(cpu_seconds(p) for p in worker_pids)
+    build = 0.0
+    with client.new_session() as s:
+        start = time.perf_counter()
+        for _ in range(batches):
+            b0 = time.perf_counter()
+            src = blob(b"x")
+            for _ in range(batch):
+                tasks.Concat([src, src])
+            build += time.perf_counter() - b0
+            s.submit()
+        submitted = time.perf_counter() - start
+        s.wait_all()
+        elapsed = time.perf_counter() - start
+        peak = peak_rss_mb(server_pid)
+        cpu = cpu_seconds(server_pid) - base_cpu
+        wcpu = sum(cpu_seconds(p) for p in worker_pids) - base_wcpu
+    n = batches * batch
+    return {"tasks": n, "seconds": elapsed, "tasks_per_s": n / elapsed, "client_build_s": build,
+            "all_submitted_s": submitted, "server_peak_rss_mb": peak, "server_idle_rss_mb": base_rss,
+            "bytes_per_task": peak * 2**20 / n, "bytes_per_task_above_idle": (peak - base_rss) * 2**20 / n,
+            "server_cpu_s": cpu, "workers_cpu_s": wcpu, "client_peak_rss_mb": own_peak_rss_mb()}
+
+
+def run_rain(shape: list[int], sizes: argparse.Namespace) -> dict[str, Any]:
+    name = ",".join(map(str, shape))
+    log(f"rain {name}: starting")
+    with local_rain(shape) as cluster:
+        client = cluster.client()
+        pid = cluster.server_process.pid
+        gov_pids = [p.pid for p in cluster.governor_processes.values()]
+        rain_independent(client, min(2000, sizes.independent))  # warm up
+        cpu0 = cpu_seconds(pid)
+        gcpu0 = sum(cpu_seconds(p) for p in gov_pids)
+        a = rain_independent(client, sizes.independent)
+        log(f"rain {name}: (a) {a:,.0f} tasks/s")
+        b = rain_fft(client, sizes.layers, sizes.width)
+        log(f"rain {name}: (b) {b:,.0f} tasks/s")
+        server_cpu = cpu_seconds(pid) - cpu0
+        gov_cpu = sum(cpu_seconds(p) for p in gov_pids) - gcpu0
+        median, p95 = rain_round_trip(client, sizes.repeats)
+        log(f"rain {name}: (c) median {median:.2f} ms p95 {p95:.2f} ms")
+        return {"shape": name, "a": a, "b": b, "rt_median_ms": median, "rt_p95_ms": p95,
+                "server_cpu_us_per_task_ab": server_cpu / (sizes.independent + sizes.layers * sizes.width) * 1e6,
+                "workers_cpu_us_per_task_ab": gov_cpu / (sizes.independent + sizes.layers * sizes.width) * 1e6,
+                "server_peak_rss_mb": peak_rss_mb(pid)}
+
+
+def run_rain_million(shape: list[int], sizes: argparse.Namespace) -> dict[str, Any]:
+    name = ",".join(map(str, shape))
+    log(f"rain {name}: (d) {sizes.batches} x {sizes.batch:,} tasks")
+    with local_rain(shape) as cluster:
+        client = cluster.client()
+        rain_independent(client, 1000)  # warm up, as in the other runs
+        gc.collect()
+        d = rain_million(client, cluster.server_process.pid,
+                         [p.pid for p in cluster.governor_processes.values()], sizes.batches, sizes.batch)
+    d["shape"] = name
+    log(f"rain {name}: (d) {d['tasks_per_s']:,.0f} tasks/s, server peak {d['server_peak_rss_mb']:.0f} MB, "
+        f"{d['bytes_per_task']:,.0f} B/task")
+    return d
+
+
+# --- Dask ---------------------------------------------------------------------------------------
+
+class DaskCluster:
+    def __init__(self, client: Any, scheduler_pid: int) -> None:
+        self.client = client
+        self.scheduler_pid = scheduler_pid
+
+    def worker_pids(self) -> list[int]:
+        """The pids of the worker processes (not their nannies)."""
+        return list(self.client.run(os.getpid).values())
+
+
+def _wait_file(path: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{process.args[:4]} did not start")
+        time.sleep(0.05)
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(10)
+            if sig == signal.SIGTERM:
+                continue
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextmanager
+def dask_cluster(workers: int, threads: int, args: argparse.Namespace) -> Iterator[DaskCluster]:
+    import dask
+    from distributed import Client
+
+    saturation = args.dask_worker_saturation
+    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": saturation}
+    with dask.config.set({"distributed.scheduler.worker-saturation": float(saturation)}):
+        if args.dask_deploy == "local":
+            from distributed import LocalCluster
+            with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
+                              dashboard_address=None) as cluster, Client(cluster) as client:
+                yield DaskCluster(client, os.getpid())
+            return
+        with tempfile.TemporaryDirectory(prefix="dask-bench-") as tmp:
+            sched_file = os.path.join(tmp, "scheduler.json")
+            logf = open(os.path.join(tmp, "dask.log"), "wb")
+            scheduler = subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+                 "--no-dashboard", "--scheduler-file", sched_file],
+                env=env, stdout=logf, stderr=logf, start_new_session=True)
+            worker = None
+            try:
+                _wait_file(sched_file, scheduler)
+                worker = subprocess.Popen(
+                    [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", sched_file,
+                     "--nworkers", str(workers), "--nthreads", str(threads), "--no-dashboard",
+                     "--local-directory", tmp],
+                    env=env, stdout=logf, stderr=logf, start_new_session=True)
+                client = Client(scheduler_file=sched_file, timeout=60)
+                try:
+                    client.wait_for_workers(workers, timeout=60)
+                    yield DaskCluster(client, scheduler.pid)
+                except BaseException:
+                    logf.flush()
+                    with open(logf.name, errors="replace") as f:
+                        log("--- tail of the Dask processes' log:\n" + "".join(f.readlines()[-40:]))
+                    raise
+                finally:
+                    client.close()
+            finally:
+                if worker is not None:
+                    _kill_group(worker)
+                _kill_group(scheduler)
+                logf.close()
+
+
+def dask_independent(client: Any, n: int, api: str) -> float:
+    from distributed import wait
+
+    if api == "map":
+        xs = [b"x"] * n
+        start = time.perf_counter()
+        futures = client.map(operator.add, xs, xs, pure=False)
+    else:
+        dsk: dict[Any, Any] = {"src": b"x"}
+        token = time.monotonic_ns()
+        keys = [(f"c-{token}", i) for i in range(n)]
+        for k in keys:
+            dsk[k] = (operator.add, "src", "src")
+        start = time.perf_counter()
+        futures = client.get(dsk, keys, sync=False)
+    wait(futures)
+    elapsed = time.perf_counter() - start
+    del futures
+    return n / elapsed
+
+
+def dask_fft(client: Any, layers: int, width: int, api: str) -> float:
+    from distributed import wait
+
+    if api == "map":
+        start = time.perf_counter()
+        level = client.scatter([b"%d" % i for i in range(width)])
+        for pairs in fft_pairs(layers, width):
+            level = client.map(operator.add, [level[a] for a, _ in pairs], [level[b] for _, b in pairs], pure=False)
+        wait(level)
+        elapsed = time.perf_counter() - start
+        del level
+        return layers * width / elapsed
+    token = time.monotonic_ns()
+    dsk: dict[Any, Any] = {(f"src-{token}", i): b"%d" % i for i in range(width)}
+    prev = f"src-{token}"
+    for layer, pairs in enumerate(fft_pairs(layers, width)):
+        name = f"l{layer}-{token}"
+        for i, (a, b) in enumerate(pairs):
+            dsk[(name, i)] = (operator.add, (prev, a), (prev, b))
+        prev = name
+    keys = [(prev, i) for i in range(width)]
+    start = time.perf_counter()
+    futures = client.get(dsk, keys, sync=False)
+    wait(futures)
+    elapsed = time.perf_counter() - start
+    del futures
+    return layers * width / elapsed
+
+
+def dask_round_trip(client: Any, repeats: int) -> tuple[float, float]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        assert client.submit(operator.add, b"a", b"b", pure=False).result() == b"ab"
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return statistics.median(times) * 1000, percentile(times, 0.95) * 1000
+
+
+def run_dask(shape: tuple[int, int], sizes: argparse.Namespace, args: argparse.Namespace) -> dict[str, Any]:
+    name = f"{shape[0]}x{shape[1]}"
+    log(f"dask {name}: starting")
+    with dask_cluster(*shape, args) as dc:
+        client = dc.client
+        dask_independent(client, min(2000, sizes.independent), args.dask_api)  # warm up
+        time.sleep(0.5)
+        cpu0 = cpu_seconds(dc.scheduler_pid)
+        wpids = dc.worker_pids()
+        wcpu0 = sum(cpu_seconds(p) for p in wpids)
+        a = dask_independent(client, sizes.independent, args.dask_api)
+        log(f"dask {name}: (a) {a:,.0f} tasks/s")
+        time.sleep(0.5)
+        b = dask_fft(client, sizes.layers, sizes.width, args.dask_api)
+        log(f"dask {name}: (b) {b:,.0f} tasks/s")
+        sched_cpu = cpu_seconds(dc.scheduler_pid) - cpu0
+        wcpu = sum(cpu_seconds(p) for p in wpids) - wcpu0
+        time.sleep(0.5)
+        median, p95 = dask_round_trip(client, sizes.repeats)
+        log(f"dask {name}: (c) median {median:.2f} ms p95 {p95:.2f} ms")
+        return {"shape": name, "a": a, "b": b, "rt_median_ms": median, "rt_p95_ms": p95,
+                "server_cpu_us_per_task_ab": sched_cpu / (sizes.independent + sizes.layers * sizes.width) * 1e6,
+                "workers_cpu_us_per_task_ab": wcpu / (sizes.independent + sizes.layers * sizes.width) * 1e6,
+                "server_peak_rss_mb": peak_rss_mb(dc.scheduler_pid)}
+
+
+def run_dask_million(shape: tuple[int, int], sizes: argparse.Namespace, args: argparse.Namespace) -> dict[str, Any]:
+    from distributed import wait
+
+    name = f"{shape[0]}x{shape[1]}"
+    log(f"dask {name}: (d) {sizes.batches} x {sizes.batch:,} tasks")
+    with dask_cluster(*shape, args) as dc:
+        client, pid = dc.client, dc.scheduler_pid
+        dask_independent(client, 1000, args.dask_api)
+        time.sleep(0.5)
+        base_rss, base_cpu = rss_mb(pid), cpu_seconds(pid)
+        wpids = dc.worker_pids()
+        base_wcpu = sum(cpu_seconds(p) for p in wpids)
+        futures = []
+        build = 0.0
+        start = time.perf_counter()
+        for k in range(sizes.batches):
+            b0 = time.perf_counter()
+            if args.dask_api == "map":
+                xs = [b"x"] * sizes.batch
+                build += time.perf_counter() - b0
+                futures.extend(client.map(operator.add, xs, xs, pure=False))
+                continue
+            dsk: dict[Any, Any] = {f"src-{k}": b"x"}
+            keys = [(f"m{k}", i) for i in range(sizes.batch)]
+            for key in keys:
+                dsk[key] = (operator.add, f"src-{k}", f"src-{k}")
+            build += time.perf_counter() - b0
+            futures.extend(client.get(dsk, keys, sync=False))
+            del dsk, keys
+        submitted = time.perf_counter() - start
+        wait(futures)
+        elapsed = time.perf_counter() - start
+        peak, cpu = peak_rss_mb(pid), cpu_seconds(pid) - base_cpu
+        wcpu = sum(cpu_seconds(p) for p in wpids) - base_wcpu
+        n = sizes.batches * sizes.batch
+        d = {"shape": name, "tasks": n, "seconds": elapsed, "tasks_per_s": n / elapsed, "client_build_s": build,
+             "all_submitted_s": submitted, "server_peak_rss_mb": peak, "server_idle_rss_mb": base_rss,
+             "bytes_per_task": peak * 2**20 / n, "bytes_per_task_above_idle": (peak - base_rss) * 2**20 / n,
+             "server_cpu_s": cpu, "workers_cpu_s": wcpu, "client_peak_rss_mb": own_peak_rss_mb()}
+        del futures
+    log(f"dask {name}: (d) {d['tasks_per_s']:,.0f} tasks/s, scheduler peak {d['server_peak_rss_mb']:.0f} MB, "
+        f"{d['bytes_per_task']:,.0f} B/task")
+    return d
+
+
+# --- report -------------------------------------------------------------------------------------
+
+def best(results: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The shape with the better geometric mean of (a) and (b) throughput."""
+    return max(results, key=lambda r: r["a"] * r["b"]) if results else None
+
+
+def print_report(sizes: argparse.Namespace, rain: list[dict[str, Any]], dask: list[dict[str, Any]],
+                 rain_m: dict[str, Any] | None, dask_m: dict[str, Any] | None) -> None:
+    def fmt_rate(v: float | None) -> str:
+        return "-" if v is None else f"{v:,.0f} tasks/s"
+
+    print()
+    print("Per shape ((a)+(b); cpu = CPU seconds per task of (a) and (b) together, workers = governors or Dask workers):")
+    print(f"  {'system':6} {'shape':5} {'(a) indep':>16} {'(b) fft':>16} {'(c) rt median':>14} {'(c) rt p95':>11} "
+          f"{'server cpu/task':>16} {'workers cpu/task':>17} {'server peak':>12}")
+    for sysname, rows in (("rain", rain), ("dask", dask)):
+        for r in rows:
+            print(f"  {sysname:6} {r['shape']:5} {fmt_rate(r['a']):>16} {fmt_rate(r['b']):>16} "
+                  f"{r['rt_median_ms']:>11.2f} ms {r['rt_p95_ms']:>8.2f} ms {r['server_cpu_us_per_task_ab']:>13.0f} us "
+                  f"{r['workers_cpu_us_per_task_ab']:>14.0f} us {r['server_peak_rss_mb']:>9.0f} MB")
+    br, bd = best(rain), best(dask)
+    print()
+    print(f"Best shape of each: Rain {br['shape'] if br else '-'} (governor CPUs), "
+          f"Dask {bd['shape'] if bd else '-'} (workers x threads)")
+    print(f"  {'workload':40} {'Rain':>18} {'Dask':>18} {'Rain/Dask':>10}  target")
+
+    def row(label: str, rv: float | None, dv: float | None, unit: str, target: str, lower_better: bool = False) -> None:
+        rs = "-" if rv is None else f"{rv:,.2f} {unit}" if unit == "ms" else f"{rv:,.0f} {unit}"
+        ds = "-" if dv is None else f"{dv:,.2f} {unit}" if unit == "ms" else f"{dv:,.0f} {unit}"
+        ratio = "-"
+        ok = ""
+        if rv is not None and dv is not None:
+            ratio = f"{(dv / rv) if lower_better else (rv / dv):.2f}x"
+            if target.startswith(">="):
+                ok = " (met)" if rv / dv >= float(target[2:].strip().rstrip("x")) else " (MISSED)"
+            elif target.startswith("<="):
+                ok = " (met)" if rv <= dv else " (MISSED)"
+        print(f"  {label:40} {rs:>18} {ds:>18} {ratio:>10}  {target}{ok}")
+
+    row(f"(a) {sizes.independent:,} independent tasks", br and br["a"], bd and bd["a"], "tasks/s", ">= 3x")
+    row(f"(b) fft {sizes.layers}x{sizes.width} ({sizes.layers * sizes.width:,} tasks)",
+        br and br["b"], bd and bd["b"], "tasks/s", ">= 3x")
+    row(f"(c) round trip median ({sizes.repeats} reps)", br and br["rt_median_ms"], bd and bd["rt_median_ms"],
+        "ms", "<= Dask", lower_better=True)
+    row("(c) round trip p95", br and br["rt_p95_ms"], bd and bd["rt_p95_ms"], "ms", "", lower_better=True)
+    for label, d in (("Rain", rain_m), ("Dask", dask_m)):
+        if d is None:
+            continue
+        print(f"(d) {label} {d['shape']}: {d['tasks']:,} tasks in {sizes.batches} submits of {sizes.batch:,}: "
+              f"{d['seconds']:.1f} s, {d['tasks_per_s']:,.0f} tasks/s (all submitted after {d['all_submitted_s']:.1f} s, "
+              f"{d['client_build_s']:.1f} s of it building the graph in the client); server peak RSS "
+              f"{d['server_peak_rss_mb']:,.0f} MB (idle {d['server_idle_rss_mb']:.0f} MB) = "
+              f"{d['bytes_per_task']:,.0f} B/task ({d['bytes_per_task_above_idle']:,.0f} B/task above idle), "
+              f"server CPU {d['server_cpu_s']:.1f} s, governors/workers CPU {d['workers_cpu_s']:.1f} s; client peak RSS {d['client_peak_rss_mb']:,.0f} MB"
+              + ("  target < 2048 B/task: " + ("met" if d["bytes_per_task"] < 2048 else "MISSED")
+                 if label == "Rain" else ""))
+    if rain_m and dask_m:
+        print(f"(d) Rain/Dask tasks/s: {rain_m['tasks_per_s'] / dask_m['tasks_per_s']:.2f}x; "
+              f"server memory per task Dask/Rain: {dask_m['bytes_per_task'] / rain_m['bytes_per_task']:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    parser.add_argument("--only", choices=["rain", "dask"])
+    parser.add_argument("--skip-million", action="store_true", help="skip (d)")
+    parser.add_argument("--dask-million", action="store_true", help="also run (d) on Dask (slow)")
+    parser.add_argument("--rain-shapes", default="2;1,1", help="governor CPU lists separated by ';'")
+    parser.add_argument("--dask-shapes", default="2x1;1x2", help="WORKERSxTHREADS separated by ';'")
+    parser.add_argument("--million-shape", help="Rain shape for (d) (default: the best of (a)/(b))")
+    parser.add_argument("--dask-api", choices=["map", "graph"], default="map",
+                        help="how Dask gets the graphs: futures API or one low-level graph through client.get")
+    parser.add_argument("--dask-deploy", choices=["cli", "local"], default="cli")
+    parser.add_argument("--dask-worker-saturation", default="inf")
+    parser.add_argument("--json", help="also write all figures to this file")
+    args = parser.parse_args()
+
+    if args.quick:
+        sizes = argparse.Namespace(independent=5000, layers=8, width=512, repeats=50, batches=4, batch=25_000)
+    else:
+        sizes = argparse.Namespace(independent=50_000, layers=14, width=4096, repeats=200, batches=20, batch=50_000)
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+
+    t0 = time.perf_counter()
+    rain: list[dict[str, Any]] = []
+    dask: list[dict[str, Any]] = []
+    rain_m = dask_m = None
+    if args.only != "dask":
+        for spec in args.rain_shapes.split(";"):
+            rain.append(run_rain([int(c) for c in spec.split(",")], sizes))
+    if args.only != "rain":
+        for spec in args.dask_shapes.split(";"):
+            w, t = spec.split("x")
+            dask.append(run_dask((int(w), int(t)), sizes, args))
+    if not args.skip_million:
+        if args.only != "dask":
+            shape = args.million_shape or (best(rain) or {"shape": "2"})["shape"]
+            rain_m = run_rain_million([int(c) for c in shape.split(",")], sizes)
+        if args.only != "rain" and args.dask_million:
+            bd = best(dask)
+            w, t = (bd["shape"] if bd else "2x1").split("x")
+            dask_m = run_dask_million((int(w), int(t)), sizes, args)
+    print_report(sizes, rain, dask, rain_m, dask_m)
+    load = os.getloadavg()
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s; load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"sizes": vars(sizes), "rain": rain, "dask": dask, "rain_million": rain_m,
+                       "dask_million": dask_m, "args": vars(args), "loadavg": load}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
