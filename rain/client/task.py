@@ -17,16 +17,21 @@ from rain.common.labeled_list import LabeledList
 from rain.common.states import TaskState
 
 _OWN_PREFIX = __name__.rsplit(".", 1)[0]
+_MAX_SITES = 4
+_is_internal: dict[Any, bool] = {}  # code object -> belongs to rain.client (graph building is hot)
 
 
 def _creation_site() -> tuple[tuple[str, int, str], ...]:
     """The user's frames that created the task, cheaply (no source lookup until printed)."""
     frame = sys._getframe(2)
     sites = []
-    while frame is not None and len(sites) < 8:
-        module = frame.f_globals.get("__name__", "")
-        if not module.startswith(_OWN_PREFIX):
-            sites.append((frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
+    while frame is not None and len(sites) < _MAX_SITES:
+        code = frame.f_code
+        internal = _is_internal.get(code)
+        if internal is None:
+            internal = _is_internal[code] = frame.f_globals.get("__name__", "").startswith(_OWN_PREFIX)
+        if not internal:
+            sites.append((code.co_filename, frame.f_lineno, code.co_name))
         frame = frame.f_back  # type: ignore[assignment]
     return tuple(reversed(sites))
 
@@ -172,9 +177,11 @@ def _make_outputs(outputs: Any, session: Session) -> LabeledList[DataObject]:
         specs = list(outputs)
     result: LabeledList[DataObject] = LabeledList()
     for i, spec in enumerate(specs):
-        if spec is None:
-            spec = Output(str(i))
-        elif isinstance(spec, str):
+        if spec is None:  # the common case: a plain blob labelled by its position
+            label = str(i)
+            result.append(DataObject(label, session), label=label)
+            continue
+        if isinstance(spec, str):
             spec = Output(spec)
         elif isinstance(spec, DataObject):
             raise RainException("outputs must be Output specs or labels, not existing data objects")
