@@ -15,17 +15,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from local import local_rain, own_peak_rss_mb, peak_rss_mb
+from local import local_rain, own_peak_rss_mb, peak_rss_mb, rss_mb
 
 from rain.client import tasks
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def main() -> None:

@@ -27,13 +27,22 @@ def local_rain(governor_cpus: list[int], env: dict[str, str] | None = None) -> I
             cluster.close()
 
 
-def peak_rss_mb(pid: int) -> float:
-    """Peak resident set size of a live process (VmHWM), in MB."""
+def _status_mb(pid: int, field: str) -> float:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident set size of a live process (VmHWM), in MB."""
+    return _status_mb(pid, "VmHWM:")
+
+
+def rss_mb(pid: int) -> float:
+    """Current resident set size of a live process (VmRSS), in MB."""
+    return _status_mb(pid, "VmRSS:")
 
 
 def own_peak_rss_mb() -> float:
