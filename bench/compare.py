@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from local import cpu_seconds, local_rain, own_peak_rss_mb, peak_rss_mb
@@ -148,17 +148,20 @@ def run_rain(shape: list[int], sizes: argparse.Namespace) -> dict[str, Any]:
         rain_independent(client, min(2000, sizes.independent))  # warm up
         cpu0 = cpu_seconds(pid)
         gcpu0 = sum(cpu_seconds(p) for p in gov_pids)
-        a = rain_independent(client, sizes.independent)
-        log(f"rain {name}: (a) {a:,.0f} tasks/s")
-        b = rain_fft(client, sizes.layers, sizes.width)
-        log(f"rain {name}: (b) {b:,.0f} tasks/s")
+        runs_a, runs_b = [], []
+        for _ in range(sizes.runs):
+            runs_a.append(rain_independent(client, sizes.independent))
+            runs_b.append(rain_fft(client, sizes.layers, sizes.width))
+            log(f"rain {name}: (a) {runs_a[-1]:,.0f} tasks/s, (b) {runs_b[-1]:,.0f} tasks/s")
+        a, b = statistics.median(runs_a), statistics.median(runs_b)
         server_cpu = cpu_seconds(pid) - cpu0
         gov_cpu = sum(cpu_seconds(p) for p in gov_pids) - gcpu0
+        per_task = 1e6 / (sizes.runs * (sizes.independent + sizes.layers * sizes.width))
         median, p95 = rain_round_trip(client, sizes.repeats)
         log(f"rain {name}: (c) median {median:.2f} ms p95 {p95:.2f} ms")
-        return {"shape": name, "a": a, "b": b, "rt_median_ms": median, "rt_p95_ms": p95,
-                "server_cpu_us_per_task_ab": server_cpu / (sizes.independent + sizes.layers * sizes.width) * 1e6,
-                "workers_cpu_us_per_task_ab": gov_cpu / (sizes.independent + sizes.layers * sizes.width) * 1e6,
+        return {"shape": name, "a": a, "b": b, "a_runs": runs_a, "b_runs": runs_b,
+                "rt_median_ms": median, "rt_p95_ms": p95,
+                "server_cpu_us_per_task_ab": server_cpu * per_task, "workers_cpu_us_per_task_ab": gov_cpu * per_task,
                 "server_peak_rss_mb": peak_rss_mb(pid)}
 
 
@@ -178,6 +181,10 @@ def run_rain_million(shape: list[int], sizes: argparse.Namespace) -> dict[str, A
 
 
 # --- Dask ---------------------------------------------------------------------------------------
+
+class DaskFailed(Exception):
+    """A Dask run that did not finish; args[0] holds what was measured."""
+
 
 class DaskCluster:
     def __init__(self, client: Any, scheduler_pid: int) -> None:
@@ -212,13 +219,16 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def dask_cluster(workers: int, threads: int, args: argparse.Namespace) -> Iterator[DaskCluster]:
+def dask_cluster(workers: int, threads: int, args: argparse.Namespace,
+                 config: dict[str, str] | None = None) -> Iterator[DaskCluster]:
+    """`config`: extra Dask settings ("a.b-c": value), for this process and the cluster's."""
     import dask
     from distributed import Client
 
-    saturation = args.dask_worker_saturation
-    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": saturation}
-    with dask.config.set({"distributed.scheduler.worker-saturation": float(saturation)}):
+    settings = {"distributed.scheduler.worker-saturation": args.dask_worker_saturation, **(config or {})}
+    env = {**os.environ, **{"DASK_" + k.upper().replace(".", "__").replace("-", "_"): v for k, v in settings.items()}}
+    settings["distributed.scheduler.worker-saturation"] = float(args.dask_worker_saturation)
+    with dask.config.set(settings):
         if args.dask_deploy == "local":
             from distributed import LocalCluster
             with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
@@ -328,19 +338,22 @@ def run_dask(shape: tuple[int, int], sizes: argparse.Namespace, args: argparse.N
         cpu0 = cpu_seconds(dc.scheduler_pid)
         wpids = dc.worker_pids()
         wcpu0 = sum(cpu_seconds(p) for p in wpids)
-        a = dask_independent(client, sizes.independent, args.dask_api)
-        log(f"dask {name}: (a) {a:,.0f} tasks/s")
-        time.sleep(0.5)
-        b = dask_fft(client, sizes.layers, sizes.width, args.dask_api)
-        log(f"dask {name}: (b) {b:,.0f} tasks/s")
+        runs_a, runs_b = [], []
+        for _ in range(sizes.runs):
+            runs_a.append(dask_independent(client, sizes.independent, args.dask_api))
+            time.sleep(0.5)
+            runs_b.append(dask_fft(client, sizes.layers, sizes.width, args.dask_api))
+            time.sleep(0.5)
+            log(f"dask {name}: (a) {runs_a[-1]:,.0f} tasks/s, (b) {runs_b[-1]:,.0f} tasks/s")
+        a, b = statistics.median(runs_a), statistics.median(runs_b)
         sched_cpu = cpu_seconds(dc.scheduler_pid) - cpu0
         wcpu = sum(cpu_seconds(p) for p in wpids) - wcpu0
-        time.sleep(0.5)
+        per_task = 1e6 / (sizes.runs * (sizes.independent + sizes.layers * sizes.width))
         median, p95 = dask_round_trip(client, sizes.repeats)
         log(f"dask {name}: (c) median {median:.2f} ms p95 {p95:.2f} ms")
-        return {"shape": name, "a": a, "b": b, "rt_median_ms": median, "rt_p95_ms": p95,
-                "server_cpu_us_per_task_ab": sched_cpu / (sizes.independent + sizes.layers * sizes.width) * 1e6,
-                "workers_cpu_us_per_task_ab": wcpu / (sizes.independent + sizes.layers * sizes.width) * 1e6,
+        return {"shape": name, "a": a, "b": b, "a_runs": runs_a, "b_runs": runs_b,
+                "rt_median_ms": median, "rt_p95_ms": p95,
+                "server_cpu_us_per_task_ab": sched_cpu * per_task, "workers_cpu_us_per_task_ab": wcpu * per_task,
                 "server_peak_rss_mb": peak_rss_mb(dc.scheduler_pid)}
 
 
@@ -349,7 +362,10 @@ def run_dask_million(shape: tuple[int, int], sizes: argparse.Namespace, args: ar
 
     name = f"{shape[0]}x{shape[1]}"
     log(f"dask {name}: (d) {sizes.batches} x {sizes.batch:,} tasks")
-    with dask_cluster(*shape, args) as dc:
+    # generous timeouts: with the default 30 s the workers dropped their scheduler connection
+    # while its event loop was busy with the batches, and the run hung without workers
+    patient = {"distributed.comm.timeouts.tcp": "600s", "distributed.comm.timeouts.connect": "600s"}
+    with dask_cluster(*shape, args, patient) as dc:
         client, pid = dc.client, dc.scheduler_pid
         dask_independent(client, 1000, args.dask_api)
         time.sleep(0.5)
@@ -374,7 +390,22 @@ def run_dask_million(shape: tuple[int, int], sizes: argparse.Namespace, args: ar
             futures.extend(client.get(dsk, keys, sync=False))
             del dsk, keys
         submitted = time.perf_counter() - start
-        wait(futures)
+        # poll (wait() with a timeout on 1M futures costs more than a short timeout) so that a
+        # cluster that lost its workers or stalls ends the run instead of hanging it
+        failure = None
+        pending = futures
+        while pending:
+            time.sleep(1)
+            pending = [f for f in pending if not f.done()]
+            elapsed = time.perf_counter() - start
+            if elapsed > args.dask_million_timeout:
+                failure = f"not finished after {elapsed:.0f} s"
+            elif not client.scheduler_info()["workers"]:
+                failure = f"all workers lost after {elapsed:.0f} s"
+            if failure:
+                break
+        if not failure:
+            wait(futures)
         elapsed = time.perf_counter() - start
         peak, cpu = peak_rss_mb(pid), cpu_seconds(pid) - base_cpu
         wcpu = sum(cpu_seconds(p) for p in wpids) - base_wcpu
@@ -382,7 +413,12 @@ def run_dask_million(shape: tuple[int, int], sizes: argparse.Namespace, args: ar
         d = {"shape": name, "tasks": n, "seconds": elapsed, "tasks_per_s": n / elapsed, "client_build_s": build,
              "all_submitted_s": submitted, "server_peak_rss_mb": peak, "server_idle_rss_mb": base_rss,
              "bytes_per_task": peak * 2**20 / n, "bytes_per_task_above_idle": (peak - base_rss) * 2**20 / n,
-             "server_cpu_s": cpu, "workers_cpu_s": wcpu, "client_peak_rss_mb": own_peak_rss_mb()}
+             "server_cpu_s": cpu, "workers_cpu_s": wcpu, "client_peak_rss_mb": own_peak_rss_mb(), "failed": failure}
+        if failure:
+            done = sum(f.status == "finished" for f in futures)
+            d["finished_tasks"] = done
+            log(f"dask {name}: (d) FAILED: {failure}; {done:,} of {n:,} tasks finished")
+            raise DaskFailed(d)
         del futures
     log(f"dask {name}: (d) {d['tasks_per_s']:,.0f} tasks/s, scheduler peak {d['server_peak_rss_mb']:.0f} MB, "
         f"{d['bytes_per_task']:,.0f} B/task")
@@ -402,7 +438,8 @@ def print_report(sizes: argparse.Namespace, rain: list[dict[str, Any]], dask: li
         return "-" if v is None else f"{v:,.0f} tasks/s"
 
     print()
-    print("Per shape ((a)+(b); cpu = CPU seconds per task of (a) and (b) together, workers = governors or Dask workers):")
+    print(f"Per shape ((a), (b): median of {sizes.runs} runs; cpu = CPU time per task over all runs of (a) and (b), "
+          "workers = governors or Dask workers):")
     print(f"  {'system':6} {'shape':5} {'(a) indep':>16} {'(b) fft':>16} {'(c) rt median':>14} {'(c) rt p95':>11} "
           f"{'server cpu/task':>16} {'workers cpu/task':>17} {'server peak':>12}")
     for sysname, rows in (("rain", rain), ("dask", dask)):
@@ -438,6 +475,11 @@ def print_report(sizes: argparse.Namespace, rain: list[dict[str, Any]], dask: li
     for label, d in (("Rain", rain_m), ("Dask", dask_m)):
         if d is None:
             continue
+        if d.get("failed"):
+            print(f"(d) {label} {d['shape']}: {d['tasks']:,} tasks in {sizes.batches} submits of {sizes.batch:,}: "
+                  f"FAILED ({d['failed']}); {d.get('finished_tasks', 0):,} tasks finished; server peak RSS "
+                  f"{d['server_peak_rss_mb']:,.0f} MB, server CPU {d['server_cpu_s']:.1f} s")
+            continue
         print(f"(d) {label} {d['shape']}: {d['tasks']:,} tasks in {sizes.batches} submits of {sizes.batch:,}: "
               f"{d['seconds']:.1f} s, {d['tasks_per_s']:,.0f} tasks/s (all submitted after {d['all_submitted_s']:.1f} s, "
               f"{d['client_build_s']:.1f} s of it building the graph in the client); server peak RSS "
@@ -446,7 +488,7 @@ def print_report(sizes: argparse.Namespace, rain: list[dict[str, Any]], dask: li
               f"server CPU {d['server_cpu_s']:.1f} s, governors/workers CPU {d['workers_cpu_s']:.1f} s; client peak RSS {d['client_peak_rss_mb']:,.0f} MB"
               + ("  target < 2048 B/task: " + ("met" if d["bytes_per_task"] < 2048 else "MISSED")
                  if label == "Rain" else ""))
-    if rain_m and dask_m:
+    if rain_m and dask_m and not dask_m.get("failed"):
         print(f"(d) Rain/Dask tasks/s: {rain_m['tasks_per_s'] / dask_m['tasks_per_s']:.2f}x; "
               f"server memory per task Dask/Rain: {dask_m['bytes_per_task'] / rain_m['bytes_per_task']:.2f}x")
 
@@ -456,6 +498,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     parser.add_argument("--only", choices=["rain", "dask"])
     parser.add_argument("--skip-million", action="store_true", help="skip (d)")
+    parser.add_argument("--runs", type=int, default=2, help="runs of (a) and (b) per shape; the median is reported")
     parser.add_argument("--dask-million", action="store_true", help="also run (d) on Dask (slow)")
     parser.add_argument("--rain-shapes", default="2;1,1", help="governor CPU lists separated by ';'")
     parser.add_argument("--dask-shapes", default="2x1;1x2", help="WORKERSxTHREADS separated by ';'")
@@ -464,6 +507,7 @@ def main() -> None:
                         help="how Dask gets the graphs: futures API or one low-level graph through client.get")
     parser.add_argument("--dask-deploy", choices=["cli", "local"], default="cli")
     parser.add_argument("--dask-worker-saturation", default="inf")
+    parser.add_argument("--dask-million-timeout", type=float, default=900, help="seconds before Dask (d) gives up")
     parser.add_argument("--json", help="also write all figures to this file")
     args = parser.parse_args()
 
@@ -471,6 +515,7 @@ def main() -> None:
         sizes = argparse.Namespace(independent=5000, layers=8, width=512, repeats=50, batches=4, batch=25_000)
     else:
         sizes = argparse.Namespace(independent=50_000, layers=14, width=4096, repeats=200, batches=20, batch=50_000)
+    sizes.runs = args.runs
     logging.getLogger("distributed").setLevel(logging.ERROR)
 
     t0 = time.perf_counter()
@@ -491,7 +536,10 @@ def main() -> None:
         if args.only != "rain" and args.dask_million:
             bd = best(dask)
             w, t = (bd["shape"] if bd else "2x1").split("x")
-            dask_m = run_dask_million((int(w), int(t)), sizes, args)
+            try:
+                dask_m = run_dask_million((int(w), int(t)), sizes, args)
+            except DaskFailed as exc:
+                dask_m = exc.args[0]
     print_report(sizes, rain, dask, rain_m, dask_m)
     load = os.getloadavg()
     print(f"\ntotal {time.perf_counter() - t0:.0f} s; load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
