@@ -6,53 +6,9 @@
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
+from compare import rain_fft, rain_independent, rain_round_trip
 from local import local_rain, peak_rss_mb
-
-from rain.client import blob, tasks
-
-
-def independent(client, n: int) -> float:
-    with client.new_session() as s:
-        src = blob(b"x")
-        ts = [tasks.Concat([src, src]) for _ in range(n)]
-        start = time.perf_counter()
-        s.submit()
-        s.wait_all()
-        elapsed = time.perf_counter() - start
-        assert len(ts) == n
-    return n / elapsed
-
-
-def fft_like(client, layers: int, width: int) -> float:
-    with client.new_session() as s:
-        level = [blob(b"%d" % i) for i in range(width)]
-        count = 0
-        for layer in range(layers):
-            step = 1 << (layer % max(1, width.bit_length() - 1))
-            level = [tasks.Concat([level[i], level[i ^ step if (i ^ step) < width else i]]) for i in range(width)]
-            count += width
-        start = time.perf_counter()
-        s.submit()
-        s.wait_all()
-        return count / (time.perf_counter() - start)
-
-
-def round_trip(client, repeats: int = 200) -> tuple[float, float]:
-    times = []
-    with client.new_session() as s:
-        for _ in range(repeats):
-            t = tasks.Concat([blob(b"a"), blob(b"b")])
-            t.output.keep()
-            start = time.perf_counter()
-            s.submit()
-            t.output.fetch()
-            times.append(time.perf_counter() - start)
-            t.output.unkeep()
-    times.sort()
-    return statistics.median(times) * 1000, times[int(len(times) * 0.95)] * 1000
 
 
 def main() -> None:
@@ -66,10 +22,10 @@ def main() -> None:
     for n_gov in [int(x) for x in args.governors.split(",")]:
         with local_rain([args.cpus] * n_gov) as cluster:
             client = cluster.client()
-            independent(client, 1000)  # warm up
-            a = independent(client, args.tasks)
-            b = fft_like(client, args.layers, args.width)
-            median, p95 = round_trip(client)
+            rain_independent(client, 1000)  # warm up
+            a = rain_independent(client, args.tasks)
+            b = rain_fft(client, args.layers, args.width)
+            median, p95 = rain_round_trip(client, 200)
             rss = peak_rss_mb(cluster.server_process.pid)
             print(f"governors={n_gov} cpus/governor={args.cpus}: independent {args.tasks} concats: {a:,.0f} tasks/s; "
                   f"fft {args.layers}x{args.width}: {b:,.0f} tasks/s; round trip median {median:.2f} ms "
