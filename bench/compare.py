@@ -3,15 +3,17 @@
     python bench/compare.py [--quick] [--only rain|dask] [--skip-million] [--dask-million]
 
 Workloads (sizes of a full run; --quick shrinks them for a smoke run):
-  (a) 50,000 independent tiny tasks: Rain `tasks.Concat([src, src])` over one shared small blob;
-      Dask the same graph as a low-level task graph {"src": b"x", (c, i): (operator.add, "src", "src")}
-      submitted with `client.get(..., sync=False)` (`--dask-api map` uses `client.map` instead)
-  (b) an FFT-like concat graph, 14 layers x 4,096 wide (57,344 tasks), the same graph as
-      bench/throughput.py on both systems (Dask: one low-level graph through `client.get`)
+  (a) 50,000 independent tiny tasks: Rain `tasks.Concat([src, src])` over one shared 1-byte blob;
+      Dask `client.map(operator.add, xs, xs, pure=False)`
+  (b) an FFT-like concat graph, 14 layers x 4,096 wide (57,344 tasks), the same graph on both
+      (Dask: `client.scatter` of the first layer, then one `client.map` per layer over futures)
   (c) single-task round trip, submit -> result, median and p95 over 200 repeats
   (d) 1,000,000 tasks submitted in 20 batches of 50,000 independent concats into one session,
       then one wait for all: tasks/s and the server's peak RSS (VmHWM) per task.
-      Rain always; Dask only with --dask-million (too slow for the default run)
+      Rain always; Dask only with --dask-million (about 7 more minutes)
+(a) and (b) run --runs times per shape (default 2) and the median is reported.
+`--dask-api graph` gives Dask low-level graphs through `client.get` instead of the futures API;
+it was slower here (and its scheduler needed about 3x the memory on (b)).
 
 Cluster shapes (total CPUs = 2 on both sides): Rain one server + governors "2" (1 governor x 2 CPUs)
 and "1,1" (2 governors x 1 CPU); Dask a scheduler process + `dask worker --nworkers N --nthreads T`,
