@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -82,8 +83,16 @@ async def cancel_on_signals(scope: trio.CancelScope, *, task_status: trio.TaskSt
             return
 
 
+# The server and governors allocate many small, long-lived records; with the default gen-0
+# threshold (700) the cyclic collector re-scans them constantly (~25 % of CPU per task in
+# profiles). Freezing start-up objects and collecting less often removes most of that cost.
+GC_THRESHOLDS = (50_000, 50, 100)
+
+
 def run_service(service: Any, *args: Any) -> int:
     """Runs `service(*args, task_status=...)` until it ends or a signal arrives."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
