@@ -73,6 +73,18 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * q))]
 
 
+def summary(system: str, name: str, sizes: argparse.Namespace, runs_a: list[float], runs_b: list[float],
+            server_cpu: float, workers_cpu: float, round_trip: tuple[float, float], peak_mb: float) -> dict[str, Any]:
+    """One shape's result row, the same for both systems."""
+    median, p95 = round_trip
+    log(f"{system} {name}: (c) median {median:.2f} ms p95 {p95:.2f} ms")
+    per_task = 1e6 / (sizes.runs * (sizes.independent + sizes.layers * sizes.width))
+    return {"shape": name, "a": statistics.median(runs_a), "b": statistics.median(runs_b),
+            "a_runs": runs_a, "b_runs": runs_b, "rt_median_ms": median, "rt_p95_ms": p95,
+            "server_cpu_us_per_task_ab": server_cpu * per_task, "workers_cpu_us_per_task_ab": workers_cpu * per_task,
+            "server_peak_rss_mb": peak_mb}
+
+
 # --- Rain ---------------------------------------------------------------------------------------
 
 def rain_independent(client, n: int) -> float:
@@ -155,16 +167,10 @@ def run_rain(shape: list[int], sizes: argparse.Namespace) -> dict[str, Any]:
             runs_a.append(rain_independent(client, sizes.independent))
             runs_b.append(rain_fft(client, sizes.layers, sizes.width))
             log(f"rain {name}: (a) {runs_a[-1]:,.0f} tasks/s, (b) {runs_b[-1]:,.0f} tasks/s")
-        a, b = statistics.median(runs_a), statistics.median(runs_b)
         server_cpu = cpu_seconds(pid) - cpu0
         gov_cpu = sum(cpu_seconds(p) for p in gov_pids) - gcpu0
-        per_task = 1e6 / (sizes.runs * (sizes.independent + sizes.layers * sizes.width))
-        median, p95 = rain_round_trip(client, sizes.repeats)
-        log(f"rain {name}: (c) median {median:.2f} ms p95 {p95:.2f} ms")
-        return {"shape": name, "a": a, "b": b, "a_runs": runs_a, "b_runs": runs_b,
-                "rt_median_ms": median, "rt_p95_ms": p95,
-                "server_cpu_us_per_task_ab": server_cpu * per_task, "workers_cpu_us_per_task_ab": gov_cpu * per_task,
-                "server_peak_rss_mb": peak_rss_mb(pid)}
+        round_trip = rain_round_trip(client, sizes.repeats)
+        return summary("rain", name, sizes, runs_a, runs_b, server_cpu, gov_cpu, round_trip, peak_rss_mb(pid))
 
 
 def run_rain_million(shape: list[int], sizes: argparse.Namespace) -> dict[str, Any]:
@@ -347,16 +353,11 @@ def run_dask(shape: tuple[int, int], sizes: argparse.Namespace, args: argparse.N
             runs_b.append(dask_fft(client, sizes.layers, sizes.width, args.dask_api))
             time.sleep(0.5)
             log(f"dask {name}: (a) {runs_a[-1]:,.0f} tasks/s, (b) {runs_b[-1]:,.0f} tasks/s")
-        a, b = statistics.median(runs_a), statistics.median(runs_b)
         sched_cpu = cpu_seconds(dc.scheduler_pid) - cpu0
         wcpu = sum(cpu_seconds(p) for p in wpids) - wcpu0
-        per_task = 1e6 / (sizes.runs * (sizes.independent + sizes.layers * sizes.width))
-        median, p95 = dask_round_trip(client, sizes.repeats)
-        log(f"dask {name}: (c) median {median:.2f} ms p95 {p95:.2f} ms")
-        return {"shape": name, "a": a, "b": b, "a_runs": runs_a, "b_runs": runs_b,
-                "rt_median_ms": median, "rt_p95_ms": p95,
-                "server_cpu_us_per_task_ab": sched_cpu * per_task, "workers_cpu_us_per_task_ab": wcpu * per_task,
-                "server_peak_rss_mb": peak_rss_mb(dc.scheduler_pid)}
+        round_trip = dask_round_trip(client, sizes.repeats)
+        return summary("dask", name, sizes, runs_a, runs_b, sched_cpu, wcpu, round_trip,
+                       peak_rss_mb(dc.scheduler_pid))
 
 
 def run_dask_million(shape: tuple[int, int], sizes: argparse.Namespace, args: argparse.Namespace) -> dict[str, Any]:
