@@ -359,12 +359,18 @@ class Server:
         obj.holders.clear()
 
     def run_deletions(self) -> None:
-        """Sends the delete lists whose time has come (called periodically)."""
+        """Sends the delete lists whose time has come (called periodically).
+
+        Entries are added with one fixed timeout, so the dict's insertion order is deadline
+        order: a tick looks only at the entries that are due, however many are waiting.
+        """
         now = self.clock()
         for gov in self.governors.values():
-            if not gov.to_delete:
-                continue
-            due = [oid for oid, deadline in gov.to_delete.items() if deadline <= now]
+            due = []
+            for oid, deadline in gov.to_delete.items():
+                if deadline > now:
+                    break
+                due.append(oid)
             for oid in due:
                 del gov.to_delete[oid]
                 gov.objects.discard(oid)
