@@ -8,6 +8,7 @@ author API described in docs/plugins.md.
 from __future__ import annotations
 
 import abc
+import inspect
 import re
 import subprocess
 from collections.abc import Awaitable, Callable, Sequence
@@ -32,8 +33,11 @@ def _check_name(instance: Any, attribute: Any, value: str) -> None:
 
 
 def _check_run(instance: Any, attribute: Any, value: Any) -> None:
-    if not callable(value):
-        raise TypeError(f"run of task type {instance.task_type!r} must be an async function, got {value!r}")
+    is_async = inspect.iscoroutinefunction(value)
+    wrong_kind = is_async if instance.inline else (inspect.isfunction(value) and not is_async)
+    kind = "a plain (non-async) function" if instance.inline else "an async function"
+    if not callable(value) or wrong_kind:
+        raise TypeError(f"run of task type {instance.task_type!r} must be {kind}, got {value!r}")
 
 
 def _check_cpus(instance: Any, attribute: Any, value: Any) -> None:
@@ -60,19 +64,25 @@ class TaskType:
       the default the plugin's client-side helper should use (`PluginTask.CPUS`); `ctx.cpus`
       is what a running task really got.
     - `doc`: one paragraph for humans (the decorator takes the function's docstring).
+    - `inline`: `run` is a plain function that does no I/O and returns within microseconds
+      (joining small blobs, picking a field). The governor then calls it directly on its event
+      loop when the inputs are already there and a CPU is free, skipping the per-task trio task
+      and cancel scope: on graphs of tiny tasks that overhead is larger than the work. An inline
+      run cannot be cancelled midway, so anything that may take a millisecond must stay async.
     """
 
     task_type: str = attrs.field(validator=_check_name)
     run: RunFunction = attrs.field(validator=_check_run)
     cpus: int = attrs.field(default=1, validator=_check_cpus)
     doc: str = ""
+    inline: bool = attrs.field(default=False, kw_only=True)
 
 
-def task_type(name: str, *, cpus: int = 1) -> Callable[[RunFunction], TaskType]:
+def task_type(name: str, *, cpus: int = 1, inline: bool = False) -> Callable[[RunFunction], TaskType]:
     """Decorator: `@task_type("hash/sha256") async def sha256(ctx): ...` -> a TaskType."""
 
     def wrap(fn: RunFunction) -> TaskType:
-        return TaskType(name, fn, cpus, (fn.__doc__ or "").strip())
+        return TaskType(name, fn, cpus, (fn.__doc__ or "").strip(), inline=inline)
 
     return wrap
 

@@ -175,6 +175,8 @@ def test_installed_example_plugin_is_found():
     ({"task_type": "a/b", "run": "not callable"}, "must be an async function"),
     ({"task_type": "a/b", "run": _run, "cpus": -1}, "non-negative int"),
     ({"task_type": "a/b", "run": _run, "cpus": True}, "non-negative int"),
+    ({"task_type": "a/b", "run": lambda ctx: None}, "must be an async function"),
+    ({"task_type": "a/b", "run": _run, "inline": True}, "must be a plain \\(non-async\\) function"),
 ])
 def test_task_type_validation(kwargs, error):
     with pytest.raises((ValueError, TypeError), match=error):

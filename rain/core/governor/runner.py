@@ -38,6 +38,14 @@ class RunningTask:
     scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
 
 
+def _describe_failure(exc: Exception, ctx: GovernorTaskContext) -> str:
+    """The task's error text; an unexpected exception also leaves its traceback in the debug text."""
+    if isinstance(exc, TaskError):
+        return str(exc)
+    ctx.debug("%s", traceback.format_exc().rstrip())
+    return f"{type(exc).__name__}: {exc}"
+
+
 class CpuGate:
     """Admits tasks to the governor's CPUs in arrival order; never more than `free` in use."""
 
@@ -61,6 +69,13 @@ class CpuGate:
                 self._waiting.remove(entry)
                 self._wake()
             raise
+
+    def try_acquire(self, cpus: int) -> bool:
+        """Takes the CPUs at once if they are free and nobody is queued before us."""
+        if self._waiting or cpus > self.free:
+            return False
+        self.free -= cpus
+        return True
 
     def release(self, cpus: int) -> None:
         self.free += cpus
@@ -96,6 +111,9 @@ class TaskRunner:
     def start(self, item: list[Any]) -> None:
         """`item` = [session_id, task row, input records, output object rows] (see AssignTasks)."""
         spec = TaskSpec.from_row(item[0], item[1])
+        task_type = self._task_types.get(spec.task_type)
+        if task_type is not None and task_type.inline and self._run_inline(spec, item, task_type):
+            return
         running = RunningTask(spec, item, spec.cpus)
         self.running[spec.id] = running
         self._nursery.start_soon(self._run, running, name=f"task {spec.id}")
@@ -112,12 +130,33 @@ class TaskRunner:
                 running.scope.cancel()
         self._store.drop_session(session_id)
 
+    def _run_inline(self, spec: TaskSpec, item: list[Any], task_type: TaskType) -> bool:
+        """Runs an inline task type right here when its inputs are stored and a CPU is free
+        without jumping the queue; False (nothing done) otherwise."""
+        session_id, _row, input_items, output_rows = item
+        stored = self._transfers.local(session_id, input_items)
+        if stored is None or not self._cpus.try_acquire(spec.cpus):
+            return False
+        ctx = self._context(spec, session_id, output_rows)
+        outputs = error = None
+        for inp, obj in zip(spec.inputs, stored, strict=True):
+            ctx.inputs.append(obj.instance(), label=inp.label)
+        ctx.info.start_time = time.time()
+        started = time.monotonic()
+        try:
+            outputs = self._store_outputs(ctx, ctx.output_specs, task_type.run(ctx))
+        except Exception as exc:
+            error = _describe_failure(exc, ctx)
+        finally:
+            self._cpus.release(spec.cpus)
+            ctx.cleanup()
+        self._report(session_id, spec, ctx, outputs, error, started)
+        return True
+
     async def _run(self, running: RunningTask) -> None:
         spec = running.spec
         session_id, _row, input_items, output_rows = running.item
-        output_specs = [ObjectSpec.from_row(session_id, row) for row in output_rows]
-        ctx = GovernorTaskContext(spec, output_specs, self._store.tasks_dir)
-        ctx.info.governor = self._governor_id
+        ctx = self._context(spec, session_id, output_rows)
         outputs: list[list[Any]] | None = None
         error: str | None = None
         started = None
@@ -133,24 +172,31 @@ class TaskRunner:
                 try:
                     ctx.info.start_time = time.time()
                     started = time.monotonic()
-                    result = await task_type.run(ctx)
-                    outputs = self._store_outputs(ctx, output_specs, result)
+                    result = task_type.run(ctx) if task_type.inline else await task_type.run(ctx)
+                    outputs = self._store_outputs(ctx, ctx.output_specs, result)
                 finally:
                     self._cpus.release(running.cpus)
-        except TaskError as exc:
-            error = str(exc)
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            ctx.debug("%s", traceback.format_exc().rstrip())
+            error = _describe_failure(exc, ctx)
         finally:
             del self.running[spec.id]
             ctx.cleanup()
+        self._report(session_id, spec, ctx, outputs, error, started)
+
+    def _context(self, spec: TaskSpec, session_id: int, output_rows: list[Any]) -> GovernorTaskContext:
+        output_specs = [ObjectSpec.from_row(session_id, row) for row in output_rows]
+        ctx = GovernorTaskContext(spec, output_specs, self._store.tasks_dir)
+        ctx.info.governor = self._governor_id
+        return ctx
+
+    def _report(self, session_id: int, spec: TaskSpec, ctx: GovernorTaskContext,
+                outputs: list[list[Any]] | None, error: str | None, started: float | None) -> None:
         ctx.info.duration = time.monotonic() - started if started is not None else 0.0
         ctx.info.debug = "\n".join(filter(None, [ctx.info.debug, ctx.debug_text]))
         if outputs is not None and error is None:
             self._reporter.finished([session_id, spec.id.id, ctx.info.to_wire(), outputs])
         else:
-            for out in output_specs:
+            for out in ctx.output_specs:
                 self._store.delete(out.id)
             ctx.info.error = error or "cancelled"
             self._reporter.failed([session_id, spec.id.id, ctx.info.to_wire()])

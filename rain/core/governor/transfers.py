@@ -93,6 +93,24 @@ class Transfers:
         self.peers = PeerConnections()
         self._inflight: dict[Any, trio.Event] = {}
 
+    def local(self, session_id: int, items: list[int | list[Any]]) -> list[StoredObject] | None:
+        """The inputs when every one is already stored or sent inline, without awaiting; None when
+        any must come from a peer."""
+        found = []
+        store = self.store
+        for item in items:
+            if isinstance(item, int):
+                obj = store.get(ID(session_id, item))
+            else:
+                row, info, _location, data = item
+                obj = store.get(ID(session_id, row[0]))
+                if obj is None and data is not None:
+                    obj = store.put_bytes(ObjectSpec.from_row(session_id, row), ObjectInfo.from_wire(info), data)
+            if obj is None:
+                return None
+            found.append(obj)
+        return found
+
     async def ensure(self, session_id: int, item: int | list[Any]) -> StoredObject:
         """`item` = the id of an object already here, or
         [object row, info, peer data address or None, inline data or None]."""

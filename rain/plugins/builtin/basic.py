@@ -8,8 +8,8 @@ from rain.common.data_instance import DataInstance
 from rain.plugins.api import TaskContext, TaskError, task_type
 
 
-@task_type("buildin/concat")
-async def concat(ctx: TaskContext) -> list[DataInstance]:
+@task_type("buildin/concat", inline=True)
+def concat(ctx: TaskContext) -> list[DataInstance]:
     """Joins the input blobs in order; no inputs gives an empty blob."""
     for inp in ctx.inputs:
         if inp.data_type.value != "blob":
