@@ -15,7 +15,7 @@ import attrs
 from rain.common.ids import ID
 from rain.common.states import DataObjectState, TaskState
 
-QUEUE_AHEAD_PER_CPU = 16
+QUEUE_AHEAD_PER_CPU = 64
 
 
 @attrs.define(eq=False)
