@@ -121,3 +121,33 @@ def test_random_graphs_finish_without_overbooking(seed: int, n_tasks: int, cpus:
     remaining = {o for sim in governors for (_sid, o) in sim.objects}
     assert remaining <= kept
     assert {oid for oid in kept if session.objects[oid].holders} == kept
+
+
+def test_closed_session_graph_is_freed_without_the_cycle_collector() -> None:
+    """The server runs with a raised GC threshold; a closed graph must not wait for a full
+    collection (one with finished, running and waiting tasks)."""
+    import gc
+    import weakref
+
+    server = Server(delete_timeout=0)
+    sim = SimulatedGovernor("g0:1", 1)
+    server.add_governor(GovernorState(sim.id, 1, frozenset({"t/x"}), sim))
+    client = RecordingClient()
+    session = server.session(client, server.new_session(client, "s"))
+    tasks, objects, _kept = random_graph(random.Random(7), 30, 1)
+    server.submit(session, tasks, objects)
+    server.wait(session, client, 1, [], True)
+    sid, row, _inputs, outputs = sim.queue.pop(0)
+    server.tasks_updated(server.governors[sim.id], [[sid, row[0], {}, [[o[0], {"size": 1}] for o in outputs]]], [])
+    refs = [weakref.ref(node) for node in [*session.tasks.values(), *session.objects.values()]]
+    gc.disable()
+    try:
+        server.close_session(session)
+        # the governor answers the drop by reporting its running task cancelled
+        cancelled = [[sid, item[1][0], {"error": "cancelled"}] for item in sim.queue]
+        sim.queue.clear()
+        server.tasks_updated(server.governors[sim.id], [], cancelled)
+        del session, row, outputs
+        assert [r() for r in refs if r() is not None] == []
+    finally:
+        gc.enable()

@@ -82,6 +82,7 @@ class Server:
         self._answer_session_waiters(session, RequestError(f"session {session.id} was {reason}", "session"))
         if session.error is None:
             self._drop_session_data(session)
+        _forget_graph(session)
         self.record_event("SessionClosed", session=session.id, reason=reason)
 
     def fail_session(self, session: SessionState, message: str, task: TaskNode | None = None) -> None:
@@ -498,3 +499,17 @@ def _is_done(node: TaskNode | ObjectNode) -> bool:
     if isinstance(node, TaskNode):
         return node.state is TaskState.finished
     return node.state is not DataObjectState.unfinished
+
+
+def _forget_graph(session: SessionState) -> None:
+    """Breaks the reference cycles of a closed session's graph (node <-> session, task inputs <->
+    object consumers), so reference counting frees it at once. The server raises the GC's
+    thresholds for speed, and a full collection may not come for a long time."""
+    for task in session.tasks.values():
+        task.inputs = []
+        task.waiters = None
+    for obj in session.objects.values():
+        obj.consumers = None
+        obj.waiters = None
+    session.tasks = {}
+    session.objects = {}
