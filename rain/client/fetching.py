@@ -1,7 +1,14 @@
-"""Downloads fetched data: inline in the reply, or streamed from the governor holding it."""
+"""Downloads fetched data: inline in the reply, or streamed from the governor holding it.
+
+A big object is spooled to an unlinked temporary file and read back with one `read`: building
+it in memory would hold it twice at the end (a bytearray, then its copy as `bytes`), and the
+page cache makes the detour cheap.
+"""
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rain.client.connection import Connection
@@ -12,6 +19,8 @@ from rain.core.protocol import messages as m
 
 if TYPE_CHECKING:
     from rain.client.data import DataObject
+
+SPOOL_ABOVE = 32 * 1024 * 1024
 
 
 def download(address: str, obj: DataObject) -> bytes:
@@ -24,15 +33,26 @@ def download(address: str, obj: DataObject) -> bytes:
             raise RainException(f"cannot fetch {obj!r} from governor {address}: {header.message}")
         if not isinstance(header, m.ObjectHeader):
             raise RainException(f"unexpected reply {header.kind!r} from governor {address}")
-        data = bytearray()
-        while len(data) < header.size:
-            chunk = conn.receive()
-            if not isinstance(chunk, m.DataChunk):
-                raise RainException(f"unexpected reply {chunk.kind!r} from governor {address}")
-            data += chunk.data
-        return bytes(data)
+        if header.size <= SPOOL_ABOVE:
+            data = bytearray()
+            _receive_chunks(conn, address, header.size, data.extend)
+            return bytes(data)
+        with tempfile.TemporaryFile() as spool:
+            _receive_chunks(conn, address, header.size, spool.write)
+            spool.seek(0)
+            return spool.read()
     finally:
         conn.close()
+
+
+def _receive_chunks(conn: Connection, address: str, size: int, write: Callable[[bytes], object]) -> None:
+    received = 0
+    while received < size:
+        chunk = conn.receive()
+        if not isinstance(chunk, m.DataChunk):
+            raise RainException(f"unexpected reply {chunk.kind!r} from governor {address}")
+        write(chunk.data)
+        received += len(chunk.data)
 
 
 def fetch_data(reply: m.FetchReady, obj: DataObject) -> DataInstance:

@@ -84,3 +84,15 @@ def test_transfer_between_governors(make_cluster):
         s.update(producers + [joined])
         assert producers[0].info.governor != producers[1].info.governor
     assert cluster.logs().count("fetched object") == 1
+
+
+def test_fetch_of_a_big_object_streams_from_its_governor(client):
+    """Above 32 MiB the client spools the download to a temporary file; the bytes are the same."""
+    size = 40 * 1024 * 1024 + 3
+    with client.new_session() as s:
+        t = tasks.Execute(f"yes 0123456789abcdef | head -c {size}", stdout=True, shell=True)
+        t.output.keep()
+        s.submit()
+        data = t.output.fetch().get_bytes()
+    assert type(data) is bytes
+    assert data == (b"0123456789abcdef\n" * (size // 17 + 1))[:size]
