@@ -60,3 +60,25 @@ async def test_directory_transfer(tmp_path, nursery):
     obj = await Transfers(target).ensure(1, [spec.to_row(), {}, address, None])
     assert open(os.path.join(obj.path, "sub", "f.txt")).read() == "hello"
     assert os.path.isdir(os.path.join(obj.path, "empty"))
+
+
+async def test_concurrent_transfers_share_a_bounded_pool_of_connections(tmp_path, nursery):
+    source = ObjectStore(str(tmp_path / "a"))
+    specs = [ObjectSpec(ID(1, i), "") for i in range(1, 41)]
+    for spec in specs:
+        source.put_bytes(spec, ObjectInfo(), b"x%d" % spec.id.id)
+    connections: list[int] = []
+    address = await serve_store(nursery, source, connections)
+    transfers = Transfers(ObjectStore(str(tmp_path / "b")))
+    limit = transfers.peers.MAX_PER_PEER
+
+    async def fetch_all(batch: list[ObjectSpec]) -> None:
+        async with trio.open_nursery() as inner:
+            for spec in batch:
+                inner.start_soon(transfers.ensure, 1, [spec.to_row(), {}, address, None])
+
+    await fetch_all(specs[:20])
+    assert len(connections) == limit  # 20 at once, but never more connections than the limit
+    await fetch_all(specs[20:])
+    assert len(connections) == limit  # the second burst reuses them all
+    assert [transfers.store.get(s.id).data for s in specs] == [b"x%d" % i for i in range(1, 41)]

@@ -60,31 +60,41 @@ async def receive_object(conn: MessageStream, spec: ObjectSpec, store: ObjectSto
 
 
 class PeerConnections:
-    """Idle data connections to peers, reused so a transfer costs a round trip, not a handshake.
+    """Data connections to peers, reused so a transfer costs a round trip, not a handshake.
 
-    A connection is borrowed for one whole transfer; one that fails (or is cancelled midway) is
-    closed instead of returned, so a half-read stream is never reused.
+    At most `MAX_PER_PEER` transfers from one peer run at once; more wait for a connection to
+    come back instead of opening new ones (tasks queued ahead start dozens of small transfers
+    together, and opening and dropping a connection for each was most of a governor's time on
+    graphs that cross governors). A connection is borrowed for one whole transfer; one that
+    fails (or is cancelled midway) is closed instead of returned, so a half-read stream is never
+    reused.
     """
 
-    MAX_IDLE_PER_PEER = 4
+    MAX_PER_PEER = 8
 
     def __init__(self) -> None:
         self._idle: dict[str, list[MessageStream]] = {}
+        self._slots: dict[str, trio.Semaphore] = {}
 
     @asynccontextmanager
     async def connection(self, address: str, reuse: bool = True) -> AsyncIterator[MessageStream]:
-        idle = self._idle.get(address) if reuse else None
-        conn = idle.pop() if idle else await open_message_stream(address, "governor-data")
-        try:
-            yield conn
-        except BaseException:
-            await conn.aclose()
-            raise
-        idle = self._idle.setdefault(address, [])
-        if len(idle) < self.MAX_IDLE_PER_PEER:
+        slots = self._slots.get(address)
+        if slots is None:
+            slots = self._slots[address] = trio.Semaphore(self.MAX_PER_PEER)
+            self._idle[address] = []
+        async with slots:
+            idle = self._idle[address]
+            if not reuse:  # the caller found a pooled connection stale: so may the rest be
+                for stale in idle:
+                    await stale.aclose()
+                idle.clear()
+            conn = idle.pop() if idle else await open_message_stream(address, "governor-data")
+            try:
+                yield conn
+            except BaseException:
+                await conn.aclose()
+                raise
             idle.append(conn)
-        else:
-            await conn.aclose()
 
 
 class Transfers:
