@@ -2,7 +2,8 @@
 
 Children run in their own process groups (so a terminal's Ctrl+C reaches only us) and are
 stopped by us: SIGTERM to each group, SIGKILL if it does not end in time. `rain start` is
-ready (its ready file written) only when every governor has registered.
+ready (its ready file written) only when every governor has registered. Governors on other
+hosts (`--governor-host-file`) are started over ssh, see `rain.cli.ssh_governors`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import trio
 
 from rain.cli.common import UserError, run_service, setup_logging, write_ready_file
+from rain.cli.ssh_governors import read_host_file, server_host, ssh_argv, wait_for_governors
 
 logger = logging.getLogger("rain.start")
 STOP_GRACE = 5.0
@@ -30,7 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--simple", action="store_true", help="one server and one local governor")
     mode.add_argument("--local-governors", metavar="N[,N...]", help="local governors with N cpus each")
-    mode.add_argument("--governor-host-file", metavar="FILE", help="hosts to start governors on (via ssh)")
+    mode.add_argument("--governor-host-file", metavar="FILE",
+                      help="governors on other hosts, started over ssh: one 'HOST [CPUS]' per line")
     p.add_argument("--listen", help="[ADDR:]PORT of the server (default 7210)")
     p.add_argument("--http-listen", help="[ADDR:]PORT of the monitoring HTTP server")
     p.add_argument("--cpus", type=int, help="cpus of the --simple governor")
@@ -78,22 +81,36 @@ async def run_child(argv: list[str], *, task_status: trio.TaskStatus[trio.Proces
         task_status.started(process)
 
 
-def governor_cpus(args: argparse.Namespace) -> list[int | None]:
+def governor_places(args: argparse.Namespace) -> list[tuple[str | None, int | None]]:
+    """(host, cpus) per governor; host None = a local child process, cpus None = all."""
     if args.simple:
-        return [args.cpus]
+        return [(None, args.cpus)]
     if args.governor_host_file:
-        raise UserError("--governor-host-file is not supported by this version; use --local-governors")
+        return read_host_file(args.governor_host_file)  # type: ignore[return-value]
     try:
         cpus = [int(n) for n in args.local_governors.split(",")]
     except ValueError:
         raise UserError(f"invalid --local-governors {args.local_governors!r}") from None
     if any(n < 1 for n in cpus):
         raise UserError("--local-governors needs positive cpu counts")
-    return list(cpus)
+    return [(None, n) for n in cpus]
+
+
+def governor_options(args: argparse.Namespace, index: int, cpus: int | None) -> list[str]:
+    options = ["--logdir", args.logdir] if args.logdir else []
+    if cpus is not None:
+        options += ["--cpus", str(cpus)]
+    for module in args.plugin:
+        options += ["--plugin", module]
+    if args.config:
+        options += ["--config", os.path.abspath(args.config)]
+    if args.workdir:
+        options += ["--workdir", os.path.join(os.path.abspath(args.workdir), f"governor-{index}")]
+    return options
 
 
 async def serve(args: argparse.Namespace) -> None:
-    cpus = governor_cpus(args)
+    places = governor_places(args)  # a bad host file or --local-governors fails before anything starts
     rain = [sys.executable, "-m", "rain"]
     common = ["--logdir", args.logdir] if args.logdir else []
     with tempfile.TemporaryDirectory(prefix="rain-start-") as tmp:
@@ -107,20 +124,19 @@ async def serve(args: argparse.Namespace) -> None:
             server = await nursery.start(run_child, server_argv)
             info = await wait_ready(server_ready, server, "the server")
             address = f"127.0.0.1:{info['port']}"
-            governors = []
-            for i, n in enumerate(cpus):
+            local, remote = [], []
+            remote_address = f"{server_host(args.listen)}:{info['port']}"
+            for i, (host, n) in enumerate(places):
+                options = governor_options(args, i, n)
+                if host is not None:
+                    remote.append(await nursery.start(run_child, ssh_argv(host, [remote_address, *options])))
+                    continue
                 ready = os.path.join(tmp, f"governor-{i}.ready")
-                argv = [*rain, "governor", address, "--ready-file", ready, "--listen", "127.0.0.1:0", *common]
-                if n is not None:
-                    argv += ["--cpus", str(n)]
-                for module in args.plugin:
-                    argv += ["--plugin", module]
-                if args.config:
-                    argv += ["--config", args.config]
-                if args.workdir:
-                    argv += ["--workdir", os.path.join(args.workdir, f"governor-{i}")]
-                governors.append((ready, await nursery.start(run_child, argv)))
-            ids = [(await wait_ready(ready, proc, "a governor"))["governor_id"] for ready, proc in governors]
+                argv = [*rain, "governor", address, "--ready-file", ready, "--listen", "127.0.0.1:0", *options]
+                local.append((ready, await nursery.start(run_child, argv)))
+            ids = [(await wait_ready(ready, proc, "a governor"))["governor_id"] for ready, proc in local]
+            if remote:
+                ids = await wait_for_governors(address, len(remote), READY_TIMEOUT, remote)
             print(f"rain is ready: server at {address}, governors {', '.join(ids)}", flush=True)
             write_ready_file(args.ready_file, {"port": info["port"], "address": address,
                                                "http_port": info.get("http_port"), "governors": ids})

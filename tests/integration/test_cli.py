@@ -13,7 +13,7 @@ import pytest
 
 from rain.cli.common import UserError, parse_listen
 from rain.client import Client, blob, tasks
-from tests.cluster import stop_process, wait_for_file
+from tests.cluster import stop_process, wait_for_file, wait_until
 
 
 def rain(*args: str, **kwargs) -> subprocess.Popen[bytes]:
@@ -171,3 +171,61 @@ def test_start_passes_plugins_to_its_governors(tmp_path):
         assert all("extra/reverse" in g["task_types"] for g in governors)
     finally:
         stop_process(proc)
+
+
+SSH_SHIM = """#!/bin/sh
+# Stands in for ssh on this one machine: records the host, runs the command with sh locally.
+while [ "$1" = "-o" ]; do shift 2; done
+echo "$1" >> "{log}"
+shift
+exec sh -c "$*"
+"""
+
+
+def test_start_with_governor_host_file_uses_ssh(tmp_path):
+    """Governors listed in the host file are started through `ssh HOST command`; readiness is
+    read from the server; stopping `rain start` leaves no governor behind."""
+    shim_dir = tmp_path / "bin"
+    shim_dir.mkdir()
+    ssh_log = tmp_path / "ssh.log"
+    (shim_dir / "ssh").write_text(SSH_SHIM.format(log=ssh_log))
+    (shim_dir / "ssh").chmod(0o755)
+    hosts = tmp_path / "hosts"
+    hosts.write_text("# our cluster\nnode-a 1\n\nnode-b 2   # the big one\n")
+    ready = tmp_path / "ready"
+    env = {**os.environ, "PATH": f"{shim_dir}:{os.environ['PATH']}", "RAIN_DELETE_LIST_TIMEOUT": "0"}
+    proc = rain("start", "--governor-host-file", str(hosts), "--listen", "127.0.0.1:0",
+                "--http-listen", "127.0.0.1:0", "--ready-file", str(ready), env=env)
+    try:
+        info = wait_for_file(str(ready), proc)
+        assert ssh_log.read_text().split() == ["node-a", "node-b"]
+        assert len(info["governors"]) == 2
+        with Client("127.0.0.1", info["port"]) as client:
+            governors = client.get_server_info()["governors"]
+            assert sorted(g["resources"]["cpus"] for g in governors) == [1, 2]
+            with client.new_session() as s:
+                t = tasks.Concat([blob(b"over "), blob(b"ssh")])
+                t.output.keep()
+                s.submit()
+                assert t.output.fetch().get_bytes() == b"over ssh"
+        family = descendants(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) in (0, 130)
+        wait_until(lambda: not any(process_exists(pid) for pid in family), 5, "no governor left behind")
+    finally:
+        stop_process(proc)
+
+
+@pytest.mark.parametrize("content,error", [
+    ("", "lists no hosts"),
+    ("node-a 0\n", "expected 'HOST [CPUS]'"),
+    ("node-a 2 extra\n", "expected 'HOST [CPUS]'"),
+])
+def test_bad_governor_host_file_is_one_line_error(tmp_path, content, error):
+    hosts = tmp_path / "hosts"
+    hosts.write_text(content)
+    proc = rain("start", "--governor-host-file", str(hosts), "--listen", "127.0.0.1:0")
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert err.decode().strip().splitlines()[-1].startswith("rain: error:")
+    assert error in err.decode() and "Traceback" not in err.decode()
