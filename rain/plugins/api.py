@@ -66,9 +66,10 @@ class TaskType:
     - `doc`: one paragraph for humans (the decorator takes the function's docstring).
     - `inline`: `run` is a plain function that does no I/O and returns within microseconds
       (joining small blobs, picking a field). The governor then calls it directly on its event
-      loop when the inputs are already there and a CPU is free, skipping the per-task trio task
-      and cancel scope: on graphs of tiny tasks that overhead is larger than the work. An inline
-      run cannot be cancelled midway, so anything that may take a millisecond must stay async.
+      loop when the inputs are in memory and a CPU is free, skipping the per-task trio task
+      and cancel scope: on graphs of tiny tasks that overhead is larger than the work. With an
+      input stored as a file it runs in a worker thread instead. An inline run cannot be
+      cancelled midway, so anything that may take a millisecond on small data must stay async.
     """
 
     task_type: str = attrs.field(validator=_check_name)

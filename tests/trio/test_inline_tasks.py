@@ -6,6 +6,8 @@ built as `AssignTasks` would carry them and reports are read from the reporter's
 
 from __future__ import annotations
 
+import threading
+
 import trio
 import trio.testing
 
@@ -13,15 +15,17 @@ from rain.common.attributes import ObjectInfo, ObjectSpec
 from rain.common.ids import ID
 from rain.core.governor.reports import Reporter
 from rain.core.governor.runner import TaskRunner
-from rain.core.governor.store import ObjectStore
+from rain.core.governor.store import MEMORY_LIMIT, ObjectStore
 from rain.plugins.api import TaskError, task_type
 
 calls: list[str] = []
+in_main_thread: list[bool] = []
 
 
 @task_type("test/upper", inline=True)
 def upper(ctx):
     calls.append(ctx.spec.name)
+    in_main_thread.append(threading.current_thread() is threading.main_thread())
     if ctx.config == "task-error":
         raise TaskError("refused on purpose")
     if ctx.config == "crash":
@@ -72,6 +76,7 @@ async def test_inline_task_runs_within_start(tmp_path, nursery):
     runner, store, reporter = await make_runner(tmp_path, nursery)
     runner.start(item(1, "test/upper", [constant(7, b"abc")]))
     # no checkpoint in between: the task finished and was reported inside start()
+    assert in_main_thread[-1]
     [(ok, (session_id, task_id, info, outputs))] = reported(reporter)
     assert (ok, session_id, task_id) == (True, 1, 1)
     assert store.get(ID(1, 1001)).data == b"ABC"
@@ -112,3 +117,17 @@ async def test_inline_task_with_missing_input_fails_on_the_async_path(tmp_path, 
     assert reported(reporter) == []
     ok, failed = await next_report(reporter)
     assert not ok and "should be on this governor" in failed[2]["error"]
+
+
+async def test_inline_task_with_a_file_input_runs_in_a_worker_thread(tmp_path, nursery):
+    runner, store, reporter = await make_runner(tmp_path, nursery)
+    big = b"abc" * (MEMORY_LIMIT // 3 + 1)
+    stored = store.put_bytes(ObjectSpec(ID(1, 7), ""), ObjectInfo(), big)
+    assert stored.path is not None  # too big for memory: a file in the store
+    calls.clear()
+    in_main_thread.clear()
+    runner.start(item(1, "test/upper", [7], name="big"))
+    assert reported(reporter) == []  # not run inline: reading the file could block the governor
+    ok, (_sid, _tid, _info, outputs) = await next_report(reporter)
+    assert ok and calls == ["big"] and in_main_thread == [False]
+    assert store.get(ID(1, 1001)).instance().get_bytes() == big.upper()

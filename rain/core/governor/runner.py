@@ -46,6 +46,16 @@ def _describe_failure(exc: Exception, ctx: GovernorTaskContext) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+async def _call(task_type: TaskType, ctx: GovernorTaskContext) -> Any:
+    """Runs an async `run`; an inline one directly, or in a worker thread when an input is a
+    file (joining big files must not stall the governor)."""
+    if not task_type.inline:
+        return await task_type.run(ctx)
+    if any(inp.path is not None for inp in ctx.inputs):
+        return await trio.to_thread.run_sync(task_type.run, ctx)
+    return task_type.run(ctx)
+
+
 class CpuGate:
     """Admits tasks to the governor's CPUs in arrival order; never more than `free` in use."""
 
@@ -131,10 +141,10 @@ class TaskRunner:
         self._store.drop_session(session_id)
 
     def _run_inline(self, spec: TaskSpec, item: list[Any], task_type: TaskType) -> bool:
-        """Runs an inline task type right here when its inputs are stored and a CPU is free
+        """Runs an inline task type right here when its inputs are in memory and a CPU is free
         without jumping the queue; False (nothing done) otherwise."""
         session_id, _row, input_items, output_rows = item
-        stored = self._transfers.local(session_id, input_items)
+        stored = self._transfers.in_memory(session_id, input_items)
         if stored is None or not self._cpus.try_acquire(spec.cpus):
             return False
         ctx = self._context(spec, session_id, output_rows)
@@ -172,7 +182,7 @@ class TaskRunner:
                 try:
                     ctx.info.start_time = time.time()
                     started = time.monotonic()
-                    result = task_type.run(ctx) if task_type.inline else await task_type.run(ctx)
+                    result = await _call(task_type, ctx)
                     outputs = self._store_outputs(ctx, ctx.output_specs, result)
                 finally:
                     self._cpus.release(running.cpus)

@@ -103,9 +103,9 @@ class Transfers:
         self.peers = PeerConnections()
         self._inflight: dict[Any, trio.Event] = {}
 
-    def local(self, session_id: int, items: list[int | list[Any]]) -> list[StoredObject] | None:
-        """The inputs when every one is already stored or sent inline, without awaiting; None when
-        any must come from a peer."""
+    def in_memory(self, session_id: int, items: list[int | list[Any]]) -> list[StoredObject] | None:
+        """The inputs when every one is already stored in memory or sent inline, without
+        awaiting; None when any must come from a peer or is a file (reading it could block)."""
         found = []
         store = self.store
         for item in items:
@@ -116,7 +116,7 @@ class Transfers:
                 obj = store.get(ID(session_id, row[0]))
                 if obj is None and data is not None:
                     obj = store.put_bytes(ObjectSpec.from_row(session_id, row), ObjectInfo.from_wire(info), data)
-            if obj is None:
+            if obj is None or obj.data is None:
                 return None
             found.append(obj)
         return found
