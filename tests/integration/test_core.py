@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import pytest
@@ -289,3 +291,29 @@ def test_client_disconnect_closes_its_sessions(cluster):
         other.submit()
         assert t.output.fetch().get_bytes() == b"y"
     assert time.monotonic() - start < 2.0  # far from the 5 s the sleep would have taken
+
+
+def test_governor_killed_mid_task_fails_only_its_session(make_cluster):
+    cluster = make_cluster([1, 1])
+    client = cluster.client()
+    doomed = client.new_session()
+    with doomed.bind_only():
+        tasks.Sleep(blob(b"x"), 30)
+        doomed.submit()
+
+    def busy_governor():
+        busy = [g["governor_id"] for g in client.get_server_info()["governors"] if g["tasks"]]
+        return busy[0] if busy else None
+
+    wait_until(busy_governor, what="the sleep to start")
+    victim = busy_governor()
+    os.killpg(cluster.governor_processes[victim].pid, signal.SIGKILL)
+    with pytest.raises(RainException, match=f"governor {victim} was lost while running task"):
+        doomed.wait_all()
+    with client.new_session() as other:  # the server and the other governor go on
+        t = tasks.Concat([blob(b"still "), blob(b"here")])
+        t.output.keep()
+        other.submit()
+        assert t.output.fetch().get_bytes() == b"still here"
+    assert victim not in [g["governor_id"] for g in client.get_server_info()["governors"]]
+    doomed.close()
