@@ -17,6 +17,7 @@ from rain.common.dirtar import write_directory_tar
 from rain.common.ids import ID
 from rain.core.governor.store import ObjectStore, StoredObject
 from rain.core.protocol import messages as m
+from rain.core.protocol.codec import encode
 from rain.core.protocol.errors import describe, is_connection_error
 from rain.core.protocol.framing import ProtocolError
 from rain.core.protocol.stream import MessageStream, accept_hello
@@ -38,11 +39,12 @@ async def read_chunks(path: str) -> AsyncIterator[bytes]:
 
 
 async def stream_object(conn: MessageStream, obj: StoredObject, store: ObjectStore) -> None:
-    if obj.data is not None:
-        await conn.send(m.ObjectHeader(obj.spec.data_type, len(obj.data), obj.info.to_wire()))
+    if obj.data is not None:  # small (in memory): the header and the data in one write
+        frames = [encode(m.ObjectHeader(obj.spec.data_type, len(obj.data), obj.info.to_wire()))]
         view = memoryview(obj.data)
-        for start in range(0, len(obj.data), CHUNK_SIZE):
-            await conn.send(m.DataChunk(bytes(view[start : start + CHUNK_SIZE])))
+        frames += [encode(m.DataChunk(bytes(view[start : start + CHUNK_SIZE])))
+                   for start in range(0, len(obj.data), CHUNK_SIZE)]
+        await conn.send_raw(b"".join(frames))
         return
     assert obj.path is not None
     path, temporary = obj.path, None
