@@ -103,19 +103,22 @@ class Transfers:
         self.peers = PeerConnections()
         self._inflight: dict[Any, trio.Event] = {}
 
+    def _present(self, session_id: int, item: int | list[Any]) -> StoredObject | None:
+        """The input if it is stored here or came with its data (stored now); None otherwise."""
+        if isinstance(item, int):
+            return self.store.get(ID(session_id, item))
+        row, info, _location, data = item
+        obj = self.store.get(ID(session_id, row[0]))
+        if obj is None and data is not None:
+            obj = self.store.put_bytes(ObjectSpec.from_row(session_id, row), ObjectInfo.from_wire(info), data)
+        return obj
+
     def in_memory(self, session_id: int, items: list[int | list[Any]]) -> list[StoredObject] | None:
         """The inputs when every one is already stored in memory or sent inline, without
         awaiting; None when any must come from a peer or is a file (reading it could block)."""
         found = []
-        store = self.store
         for item in items:
-            if isinstance(item, int):
-                obj = store.get(ID(session_id, item))
-            else:
-                row, info, _location, data = item
-                obj = store.get(ID(session_id, row[0]))
-                if obj is None and data is not None:
-                    obj = store.put_bytes(ObjectSpec.from_row(session_id, row), ObjectInfo.from_wire(info), data)
+            obj = self._present(session_id, item)
             if obj is None or obj.data is None:
                 return None
             found.append(obj)
@@ -124,23 +127,17 @@ class Transfers:
     async def ensure(self, session_id: int, item: int | list[Any]) -> StoredObject:
         """`item` = the id of an object already here, or
         [object row, info, peer data address or None, inline data or None]."""
-        if isinstance(item, int):
-            obj = self.store.get(ID(session_id, item))
-            if obj is None:
-                raise TransferError(f"input {ID(session_id, item)} should be on this governor but is not")
-            return obj
-        row, info, location, data = item
-        oid = ID(session_id, row[0])
-        obj = self.store.get(oid)
+        obj = self._present(session_id, item)
         if obj is not None:
             return obj
+        if isinstance(item, int):
+            raise TransferError(f"input {ID(session_id, item)} should be on this governor but is not")
+        row, _info, location, _data = item
         spec = ObjectSpec.from_row(session_id, row)
         while True:
-            obj = self.store.get(oid)
+            obj = self.store.get(spec.id)
             if obj is not None:
                 return obj
-            if data is not None:
-                return self.store.put_bytes(spec, ObjectInfo.from_wire(info), data)
             if location is None:
                 raise TransferError(f"input {spec.id} is not on this governor and has no location")
             event = self._inflight.get(spec.id)
