@@ -79,16 +79,21 @@ def test_run_sync_and_dir_outputs(client, tmp_path):
         assert (target / "1.txt").read_text() == "c a"
 
 
+def reversed_on_governor(client, data: bytes) -> bytes:
+    """Runs the extra plugin's `extra/reverse` task on `data` and fetches its result."""
+    with client.new_session() as s:
+        t = Task([blob(data)], task_type="extra/reverse")
+        t.output.keep()
+        s.submit()
+        return t.output.fetch().get_bytes()
+
+
 def test_plugin_option(make_cluster):
     cluster = make_cluster([1], env=ENV, governor_args=("--plugin", EXTRA))
     client = cluster.client()
     (types,) = governor_types(client).values()
     assert {"extra/reverse", "extra/wait", "hash/sha256"} <= types
-    with client.new_session() as s:
-        t = Task([blob(b"abc")], task_type="extra/reverse")
-        t.output.keep()
-        s.submit()
-        assert t.output.fetch().get_bytes() == b"cba"
+    assert reversed_on_governor(client, b"abc") == b"cba"
 
 
 def test_config_file(make_cluster, tmp_path):
@@ -98,11 +103,7 @@ def test_config_file(make_cluster, tmp_path):
     client = cluster.client()
     (types,) = governor_types(client).values()
     assert "extra/reverse" in types
-    with client.new_session() as s:
-        t = Task([blob(b"xy")], task_type="extra/reverse")
-        t.output.keep()
-        s.submit()
-        assert t.output.fetch().get_bytes() == b"yx"
+    assert reversed_on_governor(client, b"xy") == b"yx"
 
 
 def test_same_module_twice_is_loaded_once(make_cluster, tmp_path):

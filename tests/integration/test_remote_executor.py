@@ -29,6 +29,14 @@ def pid(ctx, *previous):
     return str(os.getpid())
 
 
+def executor_pid(session) -> str:
+    """The pid of the executor that runs one `pid` task in `session` (the active session)."""
+    t = pid()
+    t.output.keep()
+    session.submit()
+    return t.output.fetch().get_str()
+
+
 @remote
 def napper(ctx, seconds):
     time.sleep(seconds)
@@ -110,10 +118,7 @@ def test_executor_is_reused_across_sessions(client):
     pids = []
     for _ in range(3):
         with client.new_session() as s:
-            t = pid()
-            t.output.keep()
-            s.submit()
-            pids.append(t.output.fetch().get_str())
+            pids.append(executor_pid(s))
     assert len(set(pids)) == 1
 
 
@@ -123,19 +128,13 @@ def test_crashing_executor_fails_cleanly_and_is_replaced(client):
         os._exit(3)
 
     with client.new_session() as s:
-        before = pid()
-        before.output.keep()
-        s.submit()
-        first = before.output.fetch().get_str()
+        first = executor_pid(s)
         crash()
         s.submit()
         with pytest.raises(TaskException, match="executor .*exited with code 3"):
             s.wait_all()
     with client.new_session() as s:
-        after = pid()
-        after.output.keep()
-        s.submit()
-        assert after.output.fetch().get_str() != first
+        assert executor_pid(s) != first
 
 
 def test_system_exit_fails_only_the_task(client):
@@ -144,19 +143,13 @@ def test_system_exit_fails_only_the_task(client):
         raise SystemExit(4)
 
     with client.new_session() as s:
-        before = pid()
-        before.output.keep()
-        s.submit()
-        first = before.output.fetch().get_str()
+        first = executor_pid(s)
         leave()
         s.submit()
         with pytest.raises(TaskException, match="SystemExit: 4"):
             s.wait_all()
     with client.new_session() as s:
-        after = pid()
-        after.output.keep()
-        s.submit()
-        assert after.output.fetch().get_str() == first
+        assert executor_pid(s) == first
 
 
 def test_closing_session_kills_long_task(client, tmp_path):
