@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint bench clean
 
 $(BIN)/rain: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]' -e tests/example_plugin
+	$(BIN)/pip install --quiet -e '.[test,lint]' -e tests/example_plugin
 	touch $@
 
 demo: $(BIN)/rain
@@ -16,6 +16,10 @@ demo: $(BIN)/rain
 
 test: $(BIN)/rain
 	$(BIN)/python -m pytest -n 2 tests
+
+lint: $(BIN)/rain
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV)

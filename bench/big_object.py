@@ -29,7 +29,7 @@ def main() -> None:
     with local_rain([1, 2]) as cluster:
         client = cluster.client()
         pids = {"server": cluster.server_process.pid}
-        cpus = dict(zip(cluster.governor_ids, [1, 2]))
+        cpus = dict(zip(cluster.governor_ids, [1, 2], strict=False))
         for gid, proc in cluster.governor_processes.items():
             pids[f"governor {'A' if cpus[gid] == 1 else 'B'} ({gid}, {cpus[gid]} cpu)"] = proc.pid
         idle = {name: rss_mb(pid) for name, pid in pids.items()}
@@ -60,7 +60,8 @@ def main() -> None:
         moves = cluster.logs().count("fetched object")
 
     mb = size / 1e6
-    print(f"object: {mb:,.0f} MB from `head -c {size} /dev/urandom` (produced in {produced - start:.2f} s after submit)")
+    print(f"object: {mb:,.0f} MB from `head -c {size} /dev/urandom` "
+          f"(produced in {produced - start:.2f} s after submit)")
     print(f"producer ran on {where[0]}, consumer on {where[1]}; peer transfers logged by governors: {moves}")
     if where[0] == where[1]:
         print("WARNING: both tasks ran on one governor, so nothing moved between governors")

@@ -39,8 +39,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from local import cpu_seconds, local_rain, own_peak_rss_mb, peak_rss_mb
@@ -245,7 +245,7 @@ def dask_cluster(workers: int, threads: int, args: argparse.Namespace,
             return
         with tempfile.TemporaryDirectory(prefix="dask-bench-") as tmp:
             sched_file = os.path.join(tmp, "scheduler.json")
-            logf = open(os.path.join(tmp, "dask.log"), "wb")
+            logf = open(os.path.join(tmp, "dask.log"), "wb")  # noqa: SIM115 (outlives this block)
             scheduler = subprocess.Popen(
                 [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
                  "--no-dashboard", "--scheduler-file", sched_file],
@@ -484,11 +484,13 @@ def print_report(sizes: argparse.Namespace, rain: list[dict[str, Any]], dask: li
                   f"{d['server_peak_rss_mb']:,.0f} MB, server CPU {d['server_cpu_s']:.1f} s")
             continue
         print(f"(d) {label} {d['shape']}: {d['tasks']:,} tasks in {sizes.batches} submits of {sizes.batch:,}: "
-              f"{d['seconds']:.1f} s, {d['tasks_per_s']:,.0f} tasks/s (all submitted after {d['all_submitted_s']:.1f} s, "
+              f"{d['seconds']:.1f} s, {d['tasks_per_s']:,.0f} tasks/s "
+              f"(all submitted after {d['all_submitted_s']:.1f} s, "
               f"{d['client_build_s']:.1f} s of it building the graph in the client); server peak RSS "
               f"{d['server_peak_rss_mb']:,.0f} MB (idle {d['server_idle_rss_mb']:.0f} MB) = "
               f"{d['bytes_per_task']:,.0f} B/task ({d['bytes_per_task_above_idle']:,.0f} B/task above idle), "
-              f"server CPU {d['server_cpu_s']:.1f} s, governors/workers CPU {d['workers_cpu_s']:.1f} s; client peak RSS {d['client_peak_rss_mb']:,.0f} MB"
+              f"server CPU {d['server_cpu_s']:.1f} s, governors/workers CPU {d['workers_cpu_s']:.1f} s; "
+              f"client peak RSS {d['client_peak_rss_mb']:,.0f} MB"
               + ("  target < 2048 B/task: " + ("met" if d["bytes_per_task"] < 2048 else "MISSED")
                  if label == "Rain" else ""))
     if rain_m and dask_m and not dask_m.get("failed"):
@@ -545,7 +547,8 @@ def main() -> None:
                 dask_m = exc.args[0]
     print_report(sizes, rain, dask, rain_m, dask_m)
     load = os.getloadavg()
-    print(f"\ntotal {time.perf_counter() - t0:.0f} s; load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s; "
+          f"load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"sizes": vars(sizes), "rain": rain, "dask": dask, "rain_million": rain_m,

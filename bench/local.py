@@ -6,12 +6,12 @@ import os
 import resource
 import sys
 import tempfile
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests.cluster import Cluster  # noqa: E402
+from tests.cluster import Cluster
 
 
 @contextmanager

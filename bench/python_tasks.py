@@ -20,7 +20,7 @@ import time
 from local import local_rain
 
 
-def inc_body(ctx, i):  # noqa: ANN001 - the remote function
+def inc_body(ctx, i):
     return str(i + 1)
 
 
@@ -84,7 +84,8 @@ def main() -> None:
           f"best of {args.repeat} (machine: {os.cpu_count()} CPUs)")
     for governors in (int(g) for g in args.governors.split(",")):
         rates = bench_rain(governors, args.cpus_per_governor, args.tasks, args.repeat)
-        print(f"rain  {governors} governor(s): {max(rates):8.0f} tasks/s  (runs: {', '.join(f'{r:.0f}' for r in rates)})",
+        runs = ", ".join(f"{r:.0f}" for r in rates)
+        print(f"rain  {governors} governor(s): {max(rates):8.0f} tasks/s  (runs: {runs})",
               flush=True)
         if not args.no_dask:
             drates = bench_dask(governors, args.cpus_per_governor, args.tasks, args.repeat)

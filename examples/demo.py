@@ -14,14 +14,14 @@ from rain.client import Client, blob, remote, tasks
 
 
 @remote()
-def shout(ctx, text):  # noqa: ANN001, ANN201 - runs on a governor, in a Python executor
+def shout(ctx, text):
     ctx.debug("shouting %d bytes", len(text.get_bytes()))
     return text.get_str().upper()
 
 
 def start_local_rain(tmp: str) -> subprocess.Popen[bytes]:
     ready = os.path.join(tmp, "ready")
-    output = open(os.path.join(tmp, "rain-start.log"), "wb")
+    output = open(os.path.join(tmp, "rain-start.log"), "wb")  # noqa: SIM115 (kept open for the child)
     process = subprocess.Popen(
         [sys.executable, "-m", "rain", "start", "--simple", "--listen", "127.0.0.1:0",
          "--http-listen", "127.0.0.1:0", "--ready-file", ready, "--logdir", os.path.join(tmp, "logs")],
@@ -45,7 +45,7 @@ def start_local_rain(tmp: str) -> subprocess.Popen[bytes]:
 def workflow(port: int) -> None:
     """Concat tasks join words, an external program sorts them, a Python task shouts."""
     with Client("127.0.0.1", port) as client, client.new_session("demo") as session:
-        words = [blob(f"{w}\n") for w in "rain graph task hello from a".split()]
+        words = [blob(f"{w}\n") for w in ["rain", "graph", "task", "hello", "from", "a"]]
         pairs = [tasks.Concat(words[i : i + 2]) for i in range(0, len(words), 2)]
         joined = tasks.Concat(pairs, name="join")
         sorted_words = tasks.Execute(["sort", joined], stdout=True, name="sort")

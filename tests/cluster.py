@@ -69,7 +69,7 @@ class Cluster:
     def _spawn(self, args: list[str], name: str) -> tuple[subprocess.Popen[bytes], str]:
         self._counter += 1
         ready = os.path.join(self.tmp, f"{name}-{self._counter}.ready")
-        log = open(os.path.join(self.tmp, f"{name}-{self._counter}.out"), "wb")
+        log = open(os.path.join(self.tmp, f"{name}-{self._counter}.out"), "wb")  # noqa: SIM115 (the child's)
         process = subprocess.Popen(
             [sys.executable, "-m", "rain", *args, "--ready-file", ready],
             stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,

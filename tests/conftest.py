@@ -15,8 +15,10 @@ def make_cluster(tmp_path) -> Iterator[Callable[..., Cluster]]:  # type: ignore[
     """`make_cluster(governors=[cpus, ...], env={...})` -> a started Cluster."""
     clusters: list[Cluster] = []
 
-    def make(governors: list[int] = [1], env: dict[str, str] | None = None,
+    def make(governors: list[int] | None = None, env: dict[str, str] | None = None,
              governor_args: tuple[str, ...] = ()) -> Cluster:
+        if governors is None:
+            governors = [1]
         path = tmp_path / f"cluster{len(clusters)}"
         path.mkdir()
         cluster = Cluster(str(path), env)

@@ -48,7 +48,7 @@ def _port(text: str) -> int:
 
 
 def parse_server_address(value: str) -> str:
-    host, sep, port = value.rpartition(":")
+    _host, sep, port = value.rpartition(":")
     if not sep:
         return f"{value}:{DEFAULT_PORT}"
     _port(port)
@@ -74,7 +74,8 @@ def setup_logging(logdir: str | None, name: str, verbose: bool = False) -> None:
                         format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
 
 
-async def cancel_on_signals(scope: trio.CancelScope, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+async def cancel_on_signals(scope: trio.CancelScope, *,
+                            task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         task_status.started()
         async for signum in signals:

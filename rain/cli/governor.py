@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("rain.governor")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("governor", help="run a governor (worker) attached to a server")
     p.add_argument("server", metavar="SERVER_HOST:PORT", help="address of the Rain server")
     p.add_argument("--cpus", type=int, default=None, help="CPUs to offer (default: all of the machine)")

@@ -8,14 +8,14 @@ import json
 from rain.cli.common import DEFAULT_PORT, UserError
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="show the governors of a running server")
     p.add_argument("address", nargs="?", default=f"localhost:{DEFAULT_PORT}", metavar="HOST:PORT")
     p.add_argument("--json", action="store_true", help="print the raw server info as JSON")
     p.set_defaults(run=run)
 
 
-def format_table(info: dict) -> str:  # type: ignore[type-arg]
+def format_table(info: dict) -> str:
     rows = [("GOVERNOR", "CPUS", "FREE", "TASKS", "OBJECTS", "TASK TYPES")]
     for g in info["governors"]:
         rows.append((g["governor_id"], str(g["resources"]["cpus"]), str(g.get("free_cpus", "?")),

@@ -8,12 +8,20 @@ import os
 
 import trio
 
-from rain.cli.common import DEFAULT_HTTP_PORT, DEFAULT_PORT, UserError, parse_listen, run_service, setup_logging, write_ready_file
+from rain.cli.common import (
+    DEFAULT_HTTP_PORT,
+    DEFAULT_PORT,
+    UserError,
+    parse_listen,
+    run_service,
+    setup_logging,
+    write_ready_file,
+)
 
 logger = logging.getLogger("rain.server")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("server", help="run the Rain server")
     p.add_argument("--listen", help="[ADDR:]PORT for clients and governors (default 7210)")
     p.add_argument("--http-listen", help="[ADDR:]PORT of the monitoring HTTP server (default 7222)")

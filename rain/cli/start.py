@@ -9,6 +9,7 @@ hosts (`--governor-host-file`) are started over ssh, see `rain.cli.ssh_governors
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ STOP_GRACE = 5.0
 READY_TIMEOUT = 60.0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("start", help="start a server and local governors in the foreground")
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--simple", action="store_true", help="one server and one local governor")
@@ -76,8 +77,8 @@ async def wait_ready(path: str, process: trio.Process, what: str) -> dict[str, A
 
 async def run_child(argv: list[str], *, task_status: trio.TaskStatus[trio.Process] = trio.TASK_STATUS_IGNORED) -> None:
     async with trio.open_nursery() as nursery:
-        process = await nursery.start(lambda **kw: trio.run_process(
-            argv, check=False, start_new_session=True, deliver_cancel=stop_process_group, **kw))
+        process = await nursery.start(functools.partial(
+            trio.run_process, argv, check=False, start_new_session=True, deliver_cancel=stop_process_group))
         task_status.started(process)
 
 
@@ -136,7 +137,12 @@ async def serve(args: argparse.Namespace) -> None:
                 local.append((ready, await nursery.start(run_child, argv)))
             ids = [(await wait_ready(ready, proc, "a governor"))["governor_id"] for ready, proc in local]
             if remote:
-                ids = await wait_for_governors(address, len(remote), READY_TIMEOUT, remote)
+                registered = None
+                with trio.move_on_after(READY_TIMEOUT):
+                    registered = await wait_for_governors(address, len(remote), remote)
+                if registered is None:
+                    raise UserError(f"only some governors registered within {READY_TIMEOUT:.0f} s")
+                ids = registered
             print(f"rain is ready: server at {address}, governors {', '.join(ids)}", flush=True)
             write_ready_file(args.ready_file, {"port": info["port"], "address": address,
                                                "http_port": info.get("http_port"), "governors": ids})

@@ -8,6 +8,7 @@ way (several may be in flight) are kept until asked for.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from rain.common.errors import RainException, SessionException, TaskException
@@ -71,7 +72,7 @@ class Connection:
         self._next_id += 1
         return rid
 
-    def request(self, cls: type[m.Message], **fields: Any) -> m.Message:
+    def request(self, cls: Callable[..., m.Message], **fields: Any) -> m.Message:
         """Sends `cls(request_id, **fields)` and returns its reply; an Error reply raises."""
         rid = self.new_request_id()
         self.send(cls(request_id=rid, **fields))

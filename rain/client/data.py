@@ -14,14 +14,13 @@ from rain.common.ids import ID
 from rain.common.states import DataObjectState, DataType
 
 if TYPE_CHECKING:
-    from rain.client.task import Task
     from rain.common.data_instance import DataInstance
 
 
 class DataObject:
     """A node of the graph holding data: a constant, or the output of a task."""
 
-    __slots__ = ("_spec", "_session", "_info", "_state", "_keep", "_data", "_size_hint", "__weakref__")
+    __slots__ = ("__weakref__", "_data", "_info", "_keep", "_session", "_size_hint", "_spec", "_state")
 
     def __init__(self, label: str | None = None, session: Session | None = None,
                  data_type: DataType | str = DataType.BLOB, content_type: str | None = None) -> None:
@@ -115,7 +114,7 @@ def to_dataobj_or_task(value: Any, allow_task: bool = False) -> Any:
 
 
 def to_dataobj(value: Any) -> DataObject:
-    return to_dataobj_or_task(value)  # type: ignore[no-any-return]
+    return to_dataobj_or_task(value)
 
 
 def _constant(data: bytes, label: str, content_type: str | None, data_type: DataType) -> DataObject:

@@ -191,12 +191,13 @@ class ExecutePlan:
         if unknown:
             raise RainException(f"unknown input or output {unknown[0]!r} (inputs: "
                                 f"{[s.label for s in self.inputs]}, outputs: {[s.label for s in self.outputs]})")
-        inputs = [self._bind_input(s, bindings[s.label]) if s.label in bindings else attrs.evolve(s)
-                  for s in self.inputs]
+        inputs = [self._bind_input(s, bindings[s.label]) if s.label is not None and s.label in bindings
+                  else attrs.evolve(s) for s in self.inputs]
         missing = [s.label for s in inputs if s.input.dataobj is None]
         if missing:
             raise RainException(f"missing input {missing[0]!r}")
-        outputs = [self._bind_output(s, bindings[s.label]) if s.label in bindings else attrs.evolve(s)
+        outputs = [self._bind_output(s, bindings[s.label]) if s.label is not None and s.label in bindings
+                   else attrs.evolve(s)
                    for s in self.outputs]
         mapping: dict[int, InSlot | OutSlot] = {id(a): b for a, b in zip(self.inputs, inputs, strict=True)}
         mapping.update({id(a): b for a, b in zip(self.outputs, outputs, strict=True)})

@@ -85,7 +85,7 @@ class Remote:
         self._output_specs(self.outputs)  # validate now rather than at the first call
         self._pickled_fn: bytes | None = None
         self._fn_objects: weakref.WeakKeyDictionary[Session, DataObject] = weakref.WeakKeyDictionary()
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
         return f"<Remote {self.fn_name}>"
@@ -222,7 +222,7 @@ def remote(fn: Any = None, *, outputs: Any = None, inputs: Mapping[str, InputBas
     outputs that declare none; `cpus`: CPUs the task holds; `name`: default task name.
     Usable as `@remote` or `@remote(...)`.
     """
-    options = dict(inputs=inputs, auto_load=auto_load, auto_encode=auto_encode, cpus=cpus, name=name)
+    options = {"inputs": inputs, "auto_load": auto_load, "auto_encode": auto_encode, "cpus": cpus, "name": name}
     if fn is not None and not callable(fn):  # @remote(2) or @remote(["a", "b"])
         outputs, fn = fn, None
     if fn is not None:
@@ -245,7 +245,7 @@ def _annotations(fn: Any) -> dict[str, Any]:
     for key, value in raw.items():
         if isinstance(value, str):
             try:
-                value = eval(value, getattr(fn, "__globals__", {}), namespace)  # noqa: S307
+                value = eval(value, getattr(fn, "__globals__", {}), namespace)
             except Exception:
                 pass
         result[key] = value

@@ -221,7 +221,7 @@ class Session:
         if not obj._keep:
             raise RainException(f"{obj!r} is not kept; call keep() before submit to fetch it")
         reply = self._request(m.Fetch, id=list(obj.id))
-        instance = fetch_data(reply, obj)  # type: ignore[arg-type]
+        instance = fetch_data(reply, obj)
         obj._info = instance.info
         obj._state = DataObjectState.finished
         return instance

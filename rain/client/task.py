@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from rain.client.data import DataObject, to_dataobj
 from rain.client.input_output import InputBase, Output, OutputBase
@@ -24,7 +24,7 @@ _is_internal: dict[Any, bool] = {}  # code object -> belongs to rain.client (gra
 def _creation_site() -> tuple[tuple[str, int, str], ...]:
     """The user's frames that created the task, cheaply (no source lookup until printed)."""
     frame = sys._getframe(2)
-    sites = []
+    sites: list[tuple[str, int, str]] = []
     while frame is not None and len(sites) < _MAX_SITES:
         code = frame.f_code
         internal = _is_internal.get(code)
@@ -61,7 +61,7 @@ class Task:
             id=session._new_id(),
             task_type=task_type,
             config=config,
-            inputs=[TaskSpecInput(o.id, label) for label, o in self._inputs.items()],
+            inputs=[TaskSpecInput(o.id, cast("str | None", label)) for label, o in self._inputs.items()],
             outputs=[o.id for o in self._outputs],
             resources={"cpus": cpus},
             name=name,

@@ -5,4 +5,4 @@ from rain.common.ids import ID
 from rain.common.labeled_list import LabeledList
 from rain.common.states import DataObjectState, DataType, TaskState
 
-__all__ = ["DataInstance", "LabeledList", "ID", "TaskState", "DataObjectState", "DataType"]
+__all__ = ["ID", "DataInstance", "DataObjectState", "DataType", "LabeledList", "TaskState"]

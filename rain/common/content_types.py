@@ -10,6 +10,7 @@ dynamic type is checked against the static one, and `encode_value` /
 from __future__ import annotations
 
 import codecs
+import functools
 import io
 import json
 import pickle
@@ -86,7 +87,7 @@ def _decode_arrow(data: bytes) -> Any:
 def _import_pyarrow() -> Any:
     try:
         import pyarrow
-        import pyarrow.ipc  # noqa: F401
+        import pyarrow.ipc
     except ImportError:
         raise RainException(
             "content type 'arrow' needs the optional package pyarrow, which is not installed"
@@ -98,6 +99,10 @@ def _encode_text(value: Any, encoding: str) -> bytes:
     if not isinstance(value, str):
         raise TypeError("text content needs a str")
     return value.encode(encoding)
+
+
+def _decode_text(data: bytes, encoding: str) -> str:
+    return bytes(data).decode(encoding)
 
 
 _ENCODERS: dict[str, Callable[[Any], bytes]] = {
@@ -121,7 +126,7 @@ def encode_value(value: Any, content_type: str | None) -> bytes:
     """Serialize `value` as `content_type`; RainException if it cannot be done."""
     ct = check_content_type(content_type)
     if ct is not None and (ct == "text" or ct.startswith("text-")):
-        encoder: Callable[[Any], bytes] | None = lambda v: _encode_text(v, text_encoding(ct))
+        encoder: Callable[[Any], bytes] | None = functools.partial(_encode_text, encoding=text_encoding(ct))
     else:
         encoder = _ENCODERS.get(ct) if ct is not None else None
     if encoder is None:
@@ -144,7 +149,7 @@ def decode_value(data: bytes, content_type: str | None) -> Any:
     """Deserialize bytes of the given content type; RainException if it cannot be done."""
     ct = check_content_type(content_type)
     if ct is not None and (ct == "text" or ct.startswith("text-")):
-        decoder: Callable[[bytes], Any] | None = lambda d: bytes(d).decode(text_encoding(ct))
+        decoder: Callable[[bytes], Any] | None = functools.partial(_decode_text, encoding=text_encoding(ct))
     else:
         decoder = _DECODERS.get(ct) if ct is not None else None
     if decoder is None:

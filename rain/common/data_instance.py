@@ -149,10 +149,7 @@ class DataInstance:
             dirtar.make_read_only(target)
 
     def __repr__(self) -> str:
-        if self._path is not None:
-            where = f"path={self._path!r}"
-        else:
-            where = f"{len(self._data or b'')} bytes"
+        where = f"path={self._path!r}" if self._path is not None else f"{len(self._data or b'')} bytes"
         oid = f" id={self.object_id!r}" if self.object_id is not None else ""
         return (
             f"<DataInstance {self.data_type.value}{oid} {where} "

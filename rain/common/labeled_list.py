@@ -61,7 +61,7 @@ class LabeledList(MutableSequence[T], Generic[T]):
             raise ValueError(
                 f"got {len(item_list)} items but {len(label_list)} labels"
             )
-        for value, label in zip(item_list, label_list):
+        for value, label in zip(item_list, label_list, strict=False):
             self.append(value, label)
 
     # --- label helpers ---
@@ -182,7 +182,7 @@ class LabeledList(MutableSequence[T], Generic[T]):
 
     def items(self) -> Iterator[tuple[Hashable | None, T]]:
         """Iterator over (label, value) pairs; do not modify the list meanwhile."""
-        return zip(self._labels, self._items)
+        return zip(self._labels, self._items, strict=False)
 
     def copy(self) -> LabeledList[T]:
         return LabeledList(self._items, self._labels)
@@ -201,6 +201,6 @@ class LabeledList(MutableSequence[T], Generic[T]):
     def __repr__(self) -> str:
         parts = [
             repr(v) if lab is None else f"{lab!r}: {v!r}"
-            for lab, v in zip(self._labels, self._items)
+            for lab, v in zip(self._labels, self._items, strict=False)
         ]
         return f"LabeledList([{', '.join(parts)}])"

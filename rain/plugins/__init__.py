@@ -31,4 +31,4 @@ This package's exports are the stable author API: `TaskType`, `task_type`, `Task
 from rain.plugins.api import TaskContext, TaskError, TaskType, task_type
 from rain.plugins.hookspecs import PROJECT_NAME, hookimpl, hookspec
 
-__all__ = ["TaskContext", "TaskError", "TaskType", "task_type", "PROJECT_NAME", "hookimpl", "hookspec"]
+__all__ = ["PROJECT_NAME", "TaskContext", "TaskError", "TaskType", "hookimpl", "hookspec", "task_type"]

@@ -45,7 +45,10 @@ def _check_cpus(instance: Any, attribute: Any, value: Any) -> None:
         raise ValueError(f"cpus of task type {instance.task_type!r} must be a non-negative int, got {value!r}")
 
 
-RunFunction = Callable[["TaskContext"], Awaitable[Sequence[DataInstance] | None]]
+# An async function, or (for `inline` task types) a plain one; both return the outputs or None
+# when they were set on the context.
+RunFunction = (Callable[["TaskContext"], Awaitable[Sequence[DataInstance] | None]]
+               | Callable[["TaskContext"], Sequence[DataInstance] | None])
 
 
 @attrs.frozen

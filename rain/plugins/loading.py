@@ -8,10 +8,12 @@ pluggy's `load_setuptools_entrypoints`, so an import failure names the plugin. E
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 from collections.abc import Callable, Iterable, Sequence
 from types import ModuleType
+from typing import Any
 
 import pluggy
 
@@ -69,14 +71,14 @@ def build_plugin_manager(extra_modules: Sequence[ExtraModule] = (), *,
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     for name in BUILTIN_PLUGINS:
-        _register(pm, _load(name, "built-in", lambda name=name: importlib.import_module(name)), "built-in")
+        _register(pm, _load(name, "built-in", functools.partial(importlib.import_module, name)), "built-in")
     if entry_points:
         for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             origin = f"entry point {ep.name!r}" + (f" of {ep.dist.name}" if ep.dist is not None else "")
             _register(pm, _load(ep.value, origin, ep.load), origin)
     for extra in extra_modules:
         name, origin = _split(extra)
-        _register(pm, _load(name, origin, lambda name=name: importlib.import_module(name)), origin)
+        _register(pm, _load(name, origin, functools.partial(importlib.import_module, name)), origin)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -85,12 +87,12 @@ def build_plugin_manager(extra_modules: Sequence[ExtraModule] = (), *,
 
 
 def _plugin_name(pm: pluggy.PluginManager, plugin: object) -> str:
-    return pm.get_name(plugin) or getattr(plugin, "__name__", repr(plugin))
+    return pm.get_name(plugin) or str(getattr(plugin, "__name__", repr(plugin)))
 
 
 def _provided(impl: pluggy.HookImpl) -> Iterable[object]:
     try:
-        provided = impl.function()
+        provided: Any = impl.function()
         if provided is None:
             return ()
         if isinstance(provided, TaskType):
@@ -110,7 +112,8 @@ def collect_task_types(pm: pluggy.PluginManager) -> dict[str, TaskType]:
                 raise PluginError(f"plugin {impl.plugin_name!r} returned {item!r}, which is not a TaskType")
             if item.task_type in found:
                 first = owner[item.task_type]
-                both = f"twice by {first!r}" if first == impl.plugin_name else f"by both {first!r} and {impl.plugin_name!r}"
+                both = (f"twice by {first!r}" if first == impl.plugin_name
+                        else f"by both {first!r} and {impl.plugin_name!r}")
                 raise PluginError(f"task type {item.task_type!r} is provided {both}")
             found[item.task_type] = item
             owner[item.task_type] = impl.plugin_name

@@ -59,9 +59,8 @@ def test_active_session_stack(client):
         assert get_active_session() is s1
         assert not s2.closed
     assert s1.closed
-    with pytest.raises(RainException):
-        with s1:
-            pass
+    with pytest.raises(RainException), s1:
+        pass
 
 
 def test_default_session(client):

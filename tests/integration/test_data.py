@@ -81,7 +81,7 @@ def test_transfer_between_governors(make_cluster):
         joined.output.keep()
         s.submit()
         assert joined.output.fetch().get_bytes() == data[0] + data[1]
-        s.update(producers + [joined])
+        s.update([*producers, joined])
         assert producers[0].info.governor != producers[1].info.governor
     assert cluster.logs().count("fetched object") == 1
 

@@ -13,8 +13,6 @@ from rain.client import InputDir, Output, OutputDir, Program, RainException, Tas
 from tests.files import tree_contents
 
 
-
-
 def _fetch_tree(obj, path) -> dict[str, bytes | None]:
     obj.fetch().write(str(path))
     return tree_contents(path)
@@ -85,9 +83,8 @@ def test_directory_task_failures(client, src, make, match):
 
 
 def test_slice_path_must_stay_inside(client, src):
-    with client.new_session():
-        with pytest.raises(RainException, match="relative path"):
-            tasks.SliceDirectory(directory(str(src)), "../x")
+    with client.new_session(), pytest.raises(RainException, match="relative path"):
+        tasks.SliceDirectory(directory(str(src)), "../x")
 
 
 def test_dir_out_of_execute(client, tmp_path):

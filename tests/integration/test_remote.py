@@ -6,8 +6,19 @@ import os
 
 import pytest
 
-from rain.client import (Input, InputDir, Output, OutputDir, RainWarning, TaskException, blob, directory, pickled,
-                         remote, tasks)
+from rain.client import (
+    Input,
+    InputDir,
+    Output,
+    OutputDir,
+    RainWarning,
+    TaskException,
+    blob,
+    directory,
+    pickled,
+    remote,
+    tasks,
+)
 from rain.common import DataInstance
 
 
@@ -36,7 +47,7 @@ def test_strings_and_plain_arguments(client):
     def greet(ctx, who, greeting="Hello", *, punct="!"):
         return f"{greeting}, {who.get_str()}{punct}"
 
-    t, [out] = run_one(client, lambda: greet(blob("world"), punct="?"))
+    _t, [out] = run_one(client, lambda: greet(blob("world"), punct="?"))
     assert out.get_str() == "Hello, world?"
     assert out.content_type == "text"
 
@@ -49,7 +60,7 @@ def test_multiple_labelled_outputs_by_tuple_and_dict(client):
         return b"1", "2"
 
     for as_dict, types in ((False, [None, "text"]), (True, ["text", None])):
-        t, outs = run_one(client, lambda: two(as_dict))
+        _t, outs = run_one(client, lambda as_dict=as_dict: two(as_dict))
         assert [o.get_bytes() for o in outs] == [b"1", b"2"]
         assert [o.content_type for o in outs] == types
 
@@ -96,7 +107,7 @@ def test_stage_file_and_directory(client):
             f.write(b"x" * 2_000_000)
         return ctx.stage_file("result.txt", content_type="text"), ctx.stage_directory("tree")
 
-    t, [f, d] = run_one(client, stage)
+    _t, [f, d] = run_one(client, stage)
     assert f.get_str() == "staged" and f.content_type == "text"
     assert d.data_type.value == "dir"
 

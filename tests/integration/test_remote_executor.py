@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from rain.client import Input, TaskException, blob, remote, tasks
+from rain.client import Input, TaskException, blob, remote
 from rain.common import TaskState
 
 

@@ -77,7 +77,7 @@ async def test_inline_task_runs_within_start(tmp_path, nursery):
     runner.start(item(1, "test/upper", [constant(7, b"abc")]))
     # no checkpoint in between: the task finished and was reported inside start()
     assert in_main_thread[-1]
-    [(ok, (session_id, task_id, info, outputs))] = reported(reporter)
+    [(ok, (session_id, task_id, _info, outputs))] = reported(reporter)
     assert (ok, session_id, task_id) == (True, 1, 1)
     assert store.get(ID(1, 1001)).data == b"ABC"
     assert outputs[0][0] == 1001
@@ -87,7 +87,7 @@ async def test_inline_task_runs_within_start(tmp_path, nursery):
 
 
 async def test_inline_task_waits_its_turn_behind_busy_cpus(tmp_path, nursery, autojump_clock):
-    runner, store, reporter = await make_runner(tmp_path, nursery)
+    runner, _store, reporter = await make_runner(tmp_path, nursery)
     calls.clear()
     runner.start(item(1, "test/hold", [], config=1.0))
     await trio.testing.wait_all_tasks_blocked()
@@ -112,7 +112,7 @@ async def test_inline_failures_are_reported_like_any_task(tmp_path, nursery):
 
 
 async def test_inline_task_with_missing_input_fails_on_the_async_path(tmp_path, nursery):
-    runner, store, reporter = await make_runner(tmp_path, nursery)
+    runner, _store, reporter = await make_runner(tmp_path, nursery)
     runner.start(item(1, "test/upper", [99]))
     assert reported(reporter) == []
     ok, failed = await next_report(reporter)
@@ -128,6 +128,6 @@ async def test_inline_task_with_a_file_input_runs_in_a_worker_thread(tmp_path, n
     in_main_thread.clear()
     runner.start(item(1, "test/upper", [7], name="big"))
     assert reported(reporter) == []  # not run inline: reading the file could block the governor
-    ok, (_sid, _tid, _info, outputs) = await next_report(reporter)
+    ok, (_sid, _tid, _info, _outputs) = await next_report(reporter)
     assert ok and calls == ["big"] and in_main_thread == [False]
     assert store.get(ID(1, 1001)).instance().get_bytes() == big.upper()

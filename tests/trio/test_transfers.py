@@ -58,7 +58,8 @@ async def test_directory_transfer(tmp_path, nursery):
     address = await serve_store(nursery, source, [])
     target = ObjectStore(str(tmp_path / "b"))
     obj = await Transfers(target).ensure(1, [spec.to_row(), {}, address, None])
-    assert open(os.path.join(obj.path, "sub", "f.txt")).read() == "hello"
+    with open(os.path.join(obj.path, "sub", "f.txt")) as f:
+        assert f.read() == "hello"
     assert os.path.isdir(os.path.join(obj.path, "empty"))
 
 

@@ -9,8 +9,7 @@ import types
 import pluggy
 import pytest
 
-from rain.plugins import TaskContext, TaskType, hookimpl, task_type
-from rain.plugins import loading
+from rain.plugins import TaskContext, TaskType, hookimpl, loading, task_type
 from rain.plugins.loading import BUILTIN_PLUGINS, PluginError, build_plugin_manager, collect_task_types
 
 
@@ -140,7 +139,7 @@ def test_module_without_hooks_is_refused(monkeypatch):
 
 
 def test_misspelled_hook_is_refused(monkeypatch):
-    _module(monkeypatch, "rain_test_typo", rain_task_type=hookimpl(lambda: []))
+    _module(monkeypatch, "rain_test_typo", rain_task_type=hookimpl(lambda: []))  # noqa: PIE807 (pluggy marks the function)
     with pytest.raises(PluginError, match="'rain_test_typo'.*rain_task_type"):
         build_plugin_manager(["rain_test_typo"], entry_points=False)
 

@@ -9,11 +9,11 @@ import pytest
 
 from rain.client import Input, Output, OutputDir, RainException, RainWarning, Remote, Session, blob, remote, tasks
 from rain.common import DataInstance
-from rain.plugins.python.invoke import CallError, split_result, to_instance
-from rain.plugins.python.context import Context
-from rain.plugins.python.pickling import loads_with_inputs
 from rain.common.attributes import TaskSpec
 from rain.common.ids import ID
+from rain.plugins.python.context import Context
+from rain.plugins.python.invoke import CallError, split_result, to_instance
+from rain.plugins.python.pickling import loads_with_inputs
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_data_objects_inside_arguments_become_inputs(session):
         pass
 
     t = f([a, {"k": (b, a)}], Box(b), lambda: sleeper)
-    assert [o for o in t.inputs][1:] == [a, b, sleeper.output]
+    assert list(t.inputs)[1:] == [a, b, sleeper.output]
     args = unpickle_args(t)
     assert args["x"] == [("input", 1), {"k": (("input", 2), ("input", 1))}]
     assert args["y"].item == ("input", 2)
@@ -131,7 +131,7 @@ def test_outputs_configuration(session):
 
 
 def test_annotations_configure_inputs_and_outputs(session):
-    def f(ctx, a: Input(load=True, content_type="json"), b: int, *rest: Input(load=True)) -> ("x", OutputDir("y")):
+    def f(ctx, a: Input(load=True, content_type="json"), b: int, *rest: Input(load=True)) -> ("x", OutputDir("y")):  # noqa: UP037, F821
         pass
 
     r = Remote(f)

@@ -112,7 +112,8 @@ def test_random_graphs_finish_without_overbooking(seed: int, n_tasks: int, cpus:
             sim.objects.add((sid, out[0]))
         for oid in input_ids:
             sim.objects.add((sid, oid))
-        server.tasks_updated(server.governors[sim.id], [[sid, row[0], {"duration": 1.0}, [[o[0], {"size": 1}] for o in outputs]]], [])
+        reported = [[o[0], {"size": 1}] for o in outputs]
+        server.tasks_updated(server.governors[sim.id], [[sid, row[0], {"duration": 1.0}, reported]], [])
         for gov in server.governors.values():
             assert gov.free_cpus >= -gov.queue_capacity
     assert all(t.state is TaskState.finished for t in session.tasks.values())

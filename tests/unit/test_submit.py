@@ -9,27 +9,27 @@ from rain.core.server.submit import SubmitError, check_submit
 
 
 class Sink:
-    def send(self, msg):  # noqa: ANN001, ANN201
+    def send(self, msg):
         pass
 
 
-def task(tid, inputs=(), outputs=(), task_type="buildin/concat", cpus=1, name=None):  # noqa: ANN001, ANN201
+def task(tid, inputs=(), outputs=(), task_type="buildin/concat", cpus=1, name=None):
     flat = []
     for oid in inputs:
         flat += (oid, None)
     return [tid, task_type, None, flat, list(outputs), cpus, name, None]
 
 
-def const(oid, keep=False):  # noqa: ANN001, ANN201
+def const(oid, keep=False):
     return [oid, "c", None, "blob", None, keep, b"x", None]
 
 
-def out(oid, keep=False):  # noqa: ANN001, ANN201
+def out(oid, keep=False):
     return [oid, "0", None, "blob", None, keep, None, None]
 
 
 @pytest.fixture
-def server_session():  # noqa: ANN201
+def server_session():
     server = Server()
     client = Sink()
     sid = server.new_session(client, "s")

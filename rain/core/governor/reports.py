@@ -16,10 +16,10 @@ class Reporter:
     def __init__(self) -> None:
         self._send, self._receive = trio.open_memory_channel[tuple[bool, Any]](math.inf)
 
-    def finished(self, item: dict[str, Any]) -> None:
+    def finished(self, item: list[Any]) -> None:
         self._send.send_nowait((True, item))
 
-    def failed(self, item: dict[str, Any]) -> None:
+    def failed(self, item: list[Any]) -> None:
         self._send.send_nowait((False, item))
 
     async def serve(self, conn: MessageStream) -> None:

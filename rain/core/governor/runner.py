@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 import traceback
-from typing import Any
+from collections import deque
+from collections.abc import Awaitable
+from typing import Any, cast
 
 import attrs
 import trio
@@ -50,7 +51,7 @@ async def _call(task_type: TaskType, ctx: GovernorTaskContext) -> Any:
     """Runs an async `run`; an inline one directly, or in a worker thread when an input is a
     file (joining big files must not stall the governor)."""
     if not task_type.inline:
-        return await task_type.run(ctx)
+        return await cast(Awaitable[Any], task_type.run(ctx))  # not inline: async by validation
     if any(inp.path is not None for inp in ctx.inputs):
         return await trio.to_thread.run_sync(task_type.run, ctx)
     return task_type.run(ctx)

@@ -40,16 +40,16 @@ async def receive_object(conn: MessageStream, spec: ObjectSpec, store: ObjectSto
         received = 0
         while received < header.size:
             chunk = await conn.receive_expected(m.DataChunk)
-            parts.append(chunk.data)  # type: ignore[attr-defined]
-            received += len(chunk.data)  # type: ignore[attr-defined]
+            parts.append(chunk.data)
+            received += len(chunk.data)
         return store.put_bytes(spec, info, b"".join(parts))
     path = store.temp_path("recv")
     received = 0
     async with await trio.open_file(path, "wb") as f:
         while received < header.size:
             chunk = await conn.receive_expected(m.DataChunk)
-            await f.write(chunk.data)  # type: ignore[attr-defined]
-            received += len(chunk.data)  # type: ignore[attr-defined]
+            await f.write(chunk.data)
+            received += len(chunk.data)
     if spec.data_type == "dir":
         tree = store.temp_path("tree")
         with open(path, "rb") as f2:

@@ -36,7 +36,7 @@ class FrameReader:
         self._offset = 0
         self._max = max_frame_size
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray) -> None:
         self._buffer += data
 
     def next_frame(self) -> bytes | None:

@@ -7,7 +7,8 @@ what it needs. Subclasses register themselves by `kind`, so the codec has one ta
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar, cast, dataclass_transform
 
 import attrs
 
@@ -25,7 +26,7 @@ class Message:
     def __attrs_init_subclass__(cls) -> None:
         if cls.kind in MESSAGE_TYPES:
             raise TypeError(f"duplicate message kind {cls.kind!r}")
-        cls.fields = frozenset(f.name for f in attrs.fields(cls))
+        cls.fields = frozenset(f.name for f in attrs.fields(cast(Any, cls)))  # an attrs class by now
         MESSAGE_TYPES[cls.kind] = cls
 
     def to_wire(self) -> dict[str, Any]:
@@ -34,10 +35,17 @@ class Message:
         return body
 
 
-def message(kind: str):  # type: ignore[no-untyped-def]
-    """Class decorator: an attrs message class registered under `kind`."""
+M = TypeVar("M", bound=Message)
 
-    def wrap(cls: type) -> type:
+
+@dataclass_transform(field_specifiers=(attrs.field, attrs.Factory))
+def message(kind: str) -> Callable[[type[M]], type[M]]:
+    """Class decorator: an attrs message class registered under `kind`.
+
+    `dataclass_transform` tells type checkers that the class gets an attrs `__init__`, as
+    attrs' own decorators do."""
+
+    def wrap(cls: type[M]) -> type[M]:
         cls.kind = kind
         return attrs.define(cls)
 

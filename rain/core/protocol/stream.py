@@ -9,7 +9,7 @@ import trio
 
 from rain.core.protocol.codec import decode, encode
 from rain.core.protocol.framing import MAX_FRAME_SIZE, FrameReader, ProtocolError
-from rain.core.protocol.messages import PROTOCOL_VERSION, Error, Hello, Message
+from rain.core.protocol.messages import PROTOCOL_VERSION, Error, Hello, M, Message
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class MessageStream:
         while (msg := await self.receive()) is not None:
             yield msg
 
-    async def receive_expected(self, cls: type[Message]) -> Message:
+    async def receive_expected(self, cls: type[M]) -> M:
         msg = await self.receive()
         if msg is None:
             raise ProtocolError(f"connection closed while waiting for {cls.kind}")

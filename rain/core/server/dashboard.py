@@ -15,7 +15,8 @@ td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
 </style></head>
 <body><h1>Rain</h1>
 <h2>Governors</h2>
-<table id="governors"><tr><th>Governor</th><th>CPU use</th><th>Tasks</th><th>Objects</th><th>Task types</th></tr></table>
+<table id="governors"><tr><th>Governor</th><th>CPU use</th><th>Tasks</th><th>Objects</th>
+<th>Task types</th></tr></table>
 <h2>Sessions</h2>
 <table id="sessions"><tr><th>Session</th><th>Name</th><th>Progress</th><th>Status</th></tr></table>
 <h2>Task timeline (last finished tasks)</h2>

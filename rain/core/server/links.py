@@ -69,7 +69,8 @@ _BATCHED = {"assign": m.AssignTasks, "cancel": m.CancelTasks, "delete": m.Delete
 def _group(commands: list[tuple[str, Any]]) -> list[m.Message]:
     """Consecutive commands of one kind -> one message; a session drop stands alone."""
     messages: list[m.Message] = []
-    kind, items = None, []
+    kind: str | None = None
+    items: list[Any] = []
     for cmd_kind, item in commands:
         if cmd_kind != kind and items:
             messages.append(_BATCHED[kind](items))  # type: ignore[index]

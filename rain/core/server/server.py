@@ -11,7 +11,7 @@ import logging
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from rain.common.ids import ID
@@ -241,16 +241,15 @@ class Server:
         for oid in gov.objects:
             session = self.sessions.get(oid.session_id)
             obj = session.objects.get(oid.id) if session is not None else None
-            if obj is not None:
-                if gov.id in obj.holders:
-                    obj.holders.remove(gov.id)
+            if obj is not None and gov.id in obj.holders:
+                obj.holders.remove(gov.id)
         self.record_event("GovernorLost", governor=gov.id)
         vanished = gov.task_types - self.type_counts.keys()
         if vanished and self.governors:
             self._fail_tasks_of_types(vanished)
         self.schedule()
 
-    def _fail_tasks_of_types(self, task_types: set[str]) -> None:
+    def _fail_tasks_of_types(self, task_types: Collection[str]) -> None:
         """Fails sessions with unfinished tasks of types no connected governor offers any more."""
         for session in list(self.sessions.values()):
             if not session.alive or not session.unfinished_tasks:
@@ -447,7 +446,8 @@ class Server:
 
     def update(self, session: SessionState, ids: list[ID]) -> m.Updated:
         self.check_alive(session)
-        tasks, objects = [], []
+        tasks: list[Any] = []
+        objects: list[Any] = []
         for nid in ids:
             node = self._node(session, nid)
             row = [list(nid), node.state.value, node.info]

@@ -96,7 +96,7 @@ class TaskNode:
 
     @property
     def id(self) -> int:
-        return self.row[0]  # type: ignore[no-any-return]
+        return self.row[0]
 
     @property
     def full_id(self) -> ID:
@@ -104,7 +104,7 @@ class TaskNode:
 
     @property
     def name(self) -> str | None:
-        return self.row[6]  # type: ignore[no-any-return]
+        return self.row[6]
 
     @property
     def info(self) -> dict[str, Any] | None:

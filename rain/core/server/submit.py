@@ -84,7 +84,7 @@ def check_submit(
 def _check_object_row(row: Any) -> None:
     if not isinstance(row, list) or len(row) != 8 or not isinstance(row[0], int):
         raise SubmitError(f"malformed object record {row!r:.100}")
-    oid, label, content_type, data_type, user, keep, data, size_hint = row
+    oid, _label, content_type, data_type, user, keep, data, size_hint = row
     try:
         check_content_type(content_type)
     except ValueError as exc:
@@ -107,7 +107,8 @@ def _check_task_row(row: Any, session: SessionState) -> None:
         raise SubmitError(f"task {_full(session, tid)}: malformed inputs")
     if not isinstance(outputs, list) or not all(isinstance(o, int) for o in outputs):
         raise SubmitError(f"task {_full(session, tid)}: malformed outputs")
-    cpus = resources if isinstance(resources, int) else resources.get("cpus", 1) if isinstance(resources, dict) else None
+    cpus = resources if isinstance(resources, int) else (
+        resources.get("cpus", 1) if isinstance(resources, dict) else None)
     if not isinstance(cpus, int) or isinstance(cpus, bool) or cpus < 0:
         raise SubmitError(f"task {_full(session, tid)}: invalid resources {resources!r}")
     if not (name is None or isinstance(name, str)) or not (user is None or isinstance(user, dict)):

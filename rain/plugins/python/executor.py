@@ -27,9 +27,16 @@ from rain.core.protocol.codec import decode, encode
 from rain.core.protocol.framing import FrameReader, ProtocolError
 from rain.core.protocol.messages import PROTOCOL_VERSION, Hello, Message
 from rain.plugins.python.context import Context
-from rain.plugins.python.invoke import (CallError, build_arguments, call_signature, collect_outputs, make_inputs,
-                                        run_function)
+from rain.plugins.python.invoke import (
+    CallError,
+    build_arguments,
+    call_signature,
+    collect_outputs,
+    make_inputs,
+    run_function,
+)
 from rain.plugins.python.messages import FUNCTION_CACHE_SIZE, ExecutorCall, ExecutorResult
+
 
 class Connection:
     """Blocking frames on a socket."""

@@ -21,7 +21,7 @@ from typing import Any
 import cbor2
 
 from rain.common.attributes import ObjectInfo, ObjectSpec, TaskSpec
-from rain.common.content_types import encode_value, is_subtype
+from rain.common.content_types import is_subtype
 from rain.common.data_instance import DataInstance
 from rain.common.errors import RainException
 from rain.common.labeled_list import LabeledList
@@ -81,7 +81,7 @@ def build_arguments(call: ExecutorCall, spec: TaskSpec, inputs: list[DataInstanc
     for name, data in pickled.items():
         load, content_type = settings.get(name, (False, None))
         arguments[name] = loads_with_inputs(data, _resolver(inputs, name, load, content_type))
-    return inspect.BoundArguments(signature, arguments)  # type: ignore[arg-type]
+    return inspect.BoundArguments(signature, arguments)
 
 
 def call_signature(fn: Any) -> inspect.Signature:
@@ -182,7 +182,8 @@ def collect_outputs(ctx: Context, result: Any, call: ExecutorCall,
     encodes = list((ctx.spec.config or {}).get("encode") or [None] * len(labels))
     values = split_result(result, labels, encodes)
     records = []
-    for i, (value, (label, content_type, data_type), encode) in enumerate(zip(values, call.outputs, encodes)):
+    outputs = zip(values, call.outputs, encodes, strict=False)
+    for i, (value, (label, content_type, data_type), encode) in enumerate(outputs):
         instance = to_instance(ctx, value, label, content_type, data_type, encode)
         if instance.data_type.value != data_type:
             raise CallError(f"output {label!r} must be a {data_type}, the function returned a "

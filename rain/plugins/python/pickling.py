@@ -24,7 +24,7 @@ class _ArgumentPickler(cloudpickle.CloudPickler):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self._register = register
 
-    def persistent_id(self, obj: Any) -> Any:  # noqa: D401 - pickle hook
+    def persistent_id(self, obj: Any) -> Any:
         index = self._register(obj)
         return None if index is None else (PERSISTENT_TAG, index)
 

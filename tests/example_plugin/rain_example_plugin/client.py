@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rain.client import OutputDir
 from rain.client.plugin_tasks import PluginTask
@@ -34,7 +34,7 @@ class SplitLines(PluginTask):
     """A directory with one file per line of a text blob."""
 
     TASK_TYPE = "example/split-lines"
-    OUTPUTS = [OutputDir("lines")]
+    OUTPUTS: ClassVar[list[OutputDir]] = [OutputDir("lines")]
 
     def __init__(self, text: Any, **kwargs: Any) -> None:
         super().__init__([text], **kwargs)

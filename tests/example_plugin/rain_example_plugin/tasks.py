@@ -104,5 +104,6 @@ async def sleep_process(ctx: TaskContext) -> list[DataInstance]:
     result = await ctx.run_process([sys.executable, "-c", _SLEEPER, str(seconds), config.get("pid_file") or ""],
                                    capture_stdout=True, capture_stderr=True)
     if result.returncode != 0:
-        raise TaskError(f"sleeper exited with code {result.returncode}: {result.stderr.decode(errors='replace')[-500:]}")
+        stderr = result.stderr.decode(errors="replace")[-500:]
+        raise TaskError(f"sleeper exited with code {result.returncode}: {stderr}")
     return [ctx.blob(result.stdout)]
