@@ -22,7 +22,7 @@ import cloudpickle
 
 from rain.common.errors import RainException
 
-_SIMPLE_TYPES = frozenset({"pickle", "cloudpickle", "json", "cbor", "arrow", "text"})
+_SIMPLE_TYPES = frozenset({"pickle", "cloudpickle", "json", "cbor", "arrow", "text", "protobuf", "dir"})
 _PICKLES = frozenset({"pickle", "cloudpickle"})
 
 
@@ -43,7 +43,7 @@ def check_content_type(ct: str | None) -> str | None:
         except LookupError:
             raise ValueError(f"unknown content type {ct!r}") from None
         return ct
-    for prefix in ("mime/", "user/"):
+    for prefix in ("mime/", "user/", "protobuf/"):
         if ct.startswith(prefix) and len(ct) > len(prefix):
             return ct
     raise ValueError(f"unknown content type {ct!r}")
@@ -64,24 +64,50 @@ def is_subtype(sub: str | None, sup: str | None) -> bool:
         return True
     if sub is None:
         return False
-    if sup == "text" and sub.startswith("text-"):
+    if sup in ("text", "protobuf") and sub.startswith(sup + ("-" if sup == "text" else "/")):
         return True
     return sub in _PICKLES and sup in _PICKLES
 
 
+# Rain 0.4 used pyarrow's generic `serialize`, which pyarrow removed; values now travel as an
+# Arrow IPC stream. The schema metadata records what was encoded, so the same kind comes back:
+# a Table, a RecordBatch, an Array (one column) or a plain list (one column, back as a list).
+_ARROW_KIND = b"rain.kind"
+_ARROW_COLUMN = "values"
+
+
 def _encode_arrow(value: Any) -> bytes:
     pa = _import_pyarrow()
-    if not isinstance(value, (pa.Table, pa.RecordBatch)):
-        raise TypeError("arrow content needs a pyarrow Table or RecordBatch")
+    if isinstance(value, (pa.Table, pa.RecordBatch)):
+        kind = b"table" if isinstance(value, pa.Table) else b"batch"
+        data = value
+    elif isinstance(value, (pa.Array, pa.ChunkedArray)):
+        kind, data = b"array", pa.table({_ARROW_COLUMN: value})
+    elif isinstance(value, (list, tuple)):
+        kind, data = b"list", pa.table({_ARROW_COLUMN: pa.array(list(value))})
+    else:
+        raise TypeError("arrow content needs a pyarrow Table, RecordBatch or Array, or a list")
+    data = data.replace_schema_metadata({**(data.schema.metadata or {}), _ARROW_KIND: kind})
     sink = io.BytesIO()
-    with pa.ipc.new_stream(sink, value.schema) as writer:
-        writer.write(value)
+    with pa.ipc.new_stream(sink, data.schema) as writer:
+        writer.write(data)
     return sink.getvalue()
 
 
 def _decode_arrow(data: bytes) -> Any:
     pa = _import_pyarrow()
-    return pa.ipc.open_stream(io.BytesIO(data)).read_all()
+    table = pa.ipc.open_stream(io.BytesIO(data)).read_all()
+    metadata = dict(table.schema.metadata or {})
+    kind = metadata.pop(_ARROW_KIND, b"table")
+    table = table.replace_schema_metadata(metadata or None)
+    if kind == b"batch":
+        batches = table.combine_chunks().to_batches()
+        return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)
+    if kind == b"array":
+        return table.column(0).combine_chunks()
+    if kind == b"list":
+        return table.column(0).to_pylist()
+    return table
 
 
 def _import_pyarrow() -> Any:
@@ -106,8 +132,9 @@ def _decode_text(data: bytes, encoding: str) -> str:
 
 
 _ENCODERS: dict[str, Callable[[Any], bytes]] = {
-    "pickle": lambda v: pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL),
-    "cloudpickle": lambda v: cloudpickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL),
+    # The default protocol: "pickle" data is exactly `pickle.dumps(value)`, as users expect.
+    "pickle": pickle.dumps,
+    "cloudpickle": cloudpickle.dumps,
     "json": lambda v: json.dumps(v).encode("utf-8"),
     "cbor": cbor2.dumps,
     "arrow": _encode_arrow,

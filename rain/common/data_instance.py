@@ -19,6 +19,8 @@ from rain.common.errors import RainException
 from rain.common.ids import ID
 from rain.common.states import DataType
 
+_NOTHING = object()
+
 
 class DataInstance:
     """Data of a finished data object, held as bytes or as a path.
@@ -53,6 +55,7 @@ class DataInstance:
         if object_id is None and spec is not None:
             object_id = spec.id
         self.object_id: ID | None = object_id
+        self._load_cache: Any = _NOTHING
 
     @property
     def content_type(self) -> str | None:
@@ -101,19 +104,33 @@ class DataInstance:
         except UnicodeDecodeError as exc:
             raise RainException(f"cannot decode {self!r} as {encoding} text: {exc}") from exc
 
-    def load(self) -> Any:
-        """Deserialize the content according to the content type."""
+    def load(self, cache: bool = False) -> Any:
+        """Deserialize the content according to the content type.
+
+        With `cache=True` the value is decoded once and the same object returned by every
+        later `load(cache=True)`; do not modify it then.
+        """
+        if cache and self._load_cache is not _NOTHING:
+            return self._load_cache
         if self.data_type == DataType.DIRECTORY:
             raise RainException(
                 f"cannot load a directory object ({self!r}); use write() or link()"
             )
-        return decode_value(self.get_bytes(), self.content_type)
+        value = decode_value(self.get_bytes(), self.content_type)
+        if cache:
+            self._load_cache = value
+        return value
 
     def write(self, path: str | os.PathLike[str]) -> None:
-        """Create a fresh writable copy at `path` (a file, or a directory for dirs)."""
+        """Create a fresh writable copy at `path` (a file, or a directory for dirs).
+
+        Whatever is at `path` already (a file, a link or a whole tree) is replaced.
+        """
         target = os.fspath(path)
         if os.path.lexists(target):
-            raise RainException(f"cannot write data to {target!r}: path exists")
+            if self._path is not None and os.path.realpath(target) == os.path.realpath(self._path):
+                raise RainException(f"cannot write data to {target!r}: it holds the data itself")
+            dirtar.remove_tree(target)
         if self.data_type == DataType.DIRECTORY:
             if self._data is not None:
                 dirtar.unpack_directory(self._data, target)
@@ -131,11 +148,11 @@ class DataInstance:
             dirtar.make_writable(target)
 
     def link(self, path: str | os.PathLike[str]) -> None:
-        """Make the data visible read-only at `path`.
+        """Make the data visible read-only at `path`, as a real file or directory.
 
-        A disk-backed instance is symlinked (and its source made read-only, as
-        the data of a finished object never changes); otherwise a copy is
-        written and made read-only.
+        A disk-backed instance is hard-linked (a dir as a tree of new directories holding
+        hard links, see `rain.common.trees.link_tree`), so the files share the stored,
+        read-only data; otherwise a read-only copy is written. `path` must not exist.
         """
         target = os.fspath(path)
         if os.path.lexists(target):
@@ -143,7 +160,11 @@ class DataInstance:
         if self._path is not None:
             if os.stat(self._path).st_mode & 0o222:  # stored data is read-only already: no tree walk
                 dirtar.make_read_only(self._path)
-            os.symlink(os.path.abspath(self._path), target)
+            dirtar.link_tree(self._path, target)
+        elif self.data_type == DataType.BLOB:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            with open(fd, "wb") as f:
+                f.write(self._data or b"")
         else:
             self.write(target)
             dirtar.make_read_only(target)

@@ -11,8 +11,10 @@ class SessionException(RainException):
     """The session cannot be used: closed, unknown, or failed at the server."""
 
 
-class TaskException(RainException):
-    """A task of the session failed; the message names the task, its origin and its error."""
+class TaskException(SessionException):
+    """A task of the session failed; the message names the task, its origin and its error.
+
+    A failed task fails its whole session, so this is a `SessionException` (as in Rain 0.4)."""
 
 
 class RainWarning(Warning):

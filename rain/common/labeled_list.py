@@ -14,6 +14,23 @@ from typing import Any, Generic, TypeVar, overload
 T = TypeVar("T")
 
 
+class DuplicateLabelError(KeyError, ValueError):
+    """A label is already used in the list.
+
+    A `KeyError`, as in Rain 0.4, and a `ValueError`, as in earlier releases of this package."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class LabelView(list):
+    """The labels of a `LabeledList`: a list (Rain 0.4's `labels` attribute) that may also be
+    called (`labels()`, the method of earlier releases) to get a copy."""
+
+    def __call__(self) -> list[Hashable | None]:
+        return list(self)
+
+
 def _check_label(label: Any) -> None:
     if label is None:
         return
@@ -28,7 +45,8 @@ class LabeledList(MutableSequence[T], Generic[T]):
 
     `l[x]` accepts an int, a slice (giving a LabeledList that keeps the labels) or a
     label. Assigning with `l[x] = v` clears the label; use `set` or `set_label` to
-    label items. There is no `sort`.
+    label items. There is no `sort`. `label in l` tests labels; `labels` is the list of
+    labels. A label used twice raises `DuplicateLabelError` (a KeyError and a ValueError).
     """
 
     __slots__ = ("_items", "_labels")
@@ -52,7 +70,7 @@ class LabeledList(MutableSequence[T], Generic[T]):
                 raise ValueError("labels given without items")
             return
         if labels is None and isinstance(items, LabeledList):
-            label_list: list[Hashable | None] = list(items.labels())
+            label_list: list[Hashable | None] = list(items._labels)
             item_list = list(items)
         else:
             item_list = list(items)
@@ -84,7 +102,7 @@ class LabeledList(MutableSequence[T], Generic[T]):
             return
         i = self._find_label(label)
         if i is not None and i != ignore:
-            raise ValueError(f"duplicate label {label!r}")
+            raise DuplicateLabelError(f"duplicate label {label!r}")
 
     def _norm_index(self, idx: int) -> int:
         n = len(self._items)
@@ -176,9 +194,14 @@ class LabeledList(MutableSequence[T], Generic[T]):
         """Return the label at `idx` (None if unlabelled)."""
         return self._labels[self._norm_index(idx)]
 
-    def labels(self) -> list[Hashable | None]:
-        """All labels in order, None for unlabelled items."""
-        return list(self._labels)
+    @property
+    def labels(self) -> LabelView:
+        """All labels in order, None for unlabelled items (a fresh list)."""
+        return LabelView(self._labels)
+
+    def __contains__(self, label: object) -> bool:
+        """Membership tests labels, not values (as in Rain 0.4): `"out" in task.outputs`."""
+        return label is not None and self._find_label(label) is not None
 
     def items(self) -> Iterator[tuple[Hashable | None, T]]:
         """Iterator over (label, value) pairs; do not modify the list meanwhile."""

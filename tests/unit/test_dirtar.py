@@ -58,16 +58,35 @@ def test_pack_is_deterministic_and_streams(tmp_path: Path) -> None:
     assert (tmp_path / "dst" / "a.txt").read_text() == "hello"
 
 
-def test_pack_follows_symlinks(tmp_path: Path) -> None:
-    outside = tmp_path / "outside.txt"
-    outside.write_text("target")
+def test_pack_follows_symlinks_inside(tmp_path: Path) -> None:
     src = tmp_path / "src"
-    src.mkdir()
-    (src / "link").symlink_to(outside)
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "target.txt").write_text("target")
+    (src / "link").symlink_to("sub/target.txt")
+    (src / "dirlink").symlink_to("sub")
     dst = tmp_path / "dst"
     dirtar.unpack_directory(dirtar.pack_directory(src), dst)
-    assert not (dst / "link").is_symlink()
+    assert not (dst / "link").is_symlink() and not (dst / "dirlink").is_symlink()
     assert (dst / "link").read_text() == "target"
+    assert (dst / "dirlink" / "target.txt").read_text() == "target"
+
+
+@pytest.mark.parametrize("target", ["../outside.txt", "/etc/hostname", "."])
+def test_pack_refuses_links_leaving_the_tree_and_cycles(tmp_path: Path, target: str) -> None:
+    (tmp_path / "outside.txt").write_text("secret")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "link").symlink_to(target)
+    with pytest.raises(RainException, match="symlink (pointing outside|cycle)"):
+        dirtar.pack_directory(src)
+
+
+def test_pack_refuses_fifo(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    os.mkfifo(src / "pipe")
+    with pytest.raises(RainException, match="a fifo cannot be part of a dir object"):
+        dirtar.pack_directory(src)
 
 
 def test_pack_not_a_directory(tmp_path: Path) -> None:
@@ -217,3 +236,100 @@ def test_tree_size(tmp_path: Path) -> None:
     src = make_tree(tmp_path / "src")
     assert dirtar.tree_size(src) == 5 + 0 + 10 + 2
     assert dirtar.tree_size(src / "a.txt") == 5
+
+
+def _member(name: str, kind: bytes, linkname: str = "") -> tuple[tarfile.TarInfo, None]:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = linkname
+    return info, None
+
+
+UNSAFE_ARCHIVES = {
+    "absolute": [_file("/tmp/rain-evil")],
+    "dotdot": [_file("a/../../evil")],
+    "chardev": [_member("null", tarfile.CHRTYPE)],
+    "blockdev": [_member("disk", tarfile.BLKTYPE)],
+    "fifo": [_member("pipe", tarfile.FIFOTYPE)],
+    "symlink-dotdot": [_member("escape", tarfile.SYMTYPE, "../../outside")],
+    "symlink-absolute": [_member("escape", tarfile.SYMTYPE, "/etc")],
+    "hardlink-absolute": [_member("passwd", tarfile.LNKTYPE, "/etc/passwd")],
+    "hardlink-dotdot": [_member("h", tarfile.LNKTYPE, "../outside.txt")],
+    # each link looks inside when it is made; together they lead out ("a" -> "c/.." -> "./..")
+    "symlink-chain": [_member("a", tarfile.SYMTYPE, "c/.."), _member("c", tarfile.SYMTYPE, ".")],
+    "write-through-symlink": [_member("d", tarfile.SYMTYPE, "."), _file("d/../escaped")],
+}
+
+
+@pytest.fixture(params=[True, False], ids=["data-filter", "own-extraction"])
+def extraction(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Both the path using tarfile's data filter and the one for Pythons without it (3.11.2)."""
+    if request.param and not hasattr(tarfile, "data_filter"):
+        pytest.skip("this Python has no tarfile.data_filter")
+    monkeypatch.setattr(dirtar, "_HAS_DATA_FILTER", request.param)
+    return bool(request.param)
+
+
+@pytest.mark.parametrize("case", sorted(UNSAFE_ARCHIVES))
+def test_unpack_refuses_crafted_archives(tmp_path: Path, extraction: bool, case: str) -> None:
+    (tmp_path / "outside.txt").write_text("secret")
+    data = _tar_with([_file("ok"), *UNSAFE_ARCHIVES[case]])
+    dst = tmp_path / "sandbox" / "dst"
+    dst.parent.mkdir()
+    with pytest.raises(RainException, match="unsafe member"):
+        dirtar.unpack_directory(data, dst)
+    assert not dst.exists()
+    assert sorted(os.listdir(tmp_path / "sandbox")) == []
+    assert (tmp_path / "outside.txt").read_text() == "secret"
+    assert not Path("/tmp/rain-evil").exists()
+
+
+def test_unpack_keeps_links_inside_and_modes(tmp_path: Path, extraction: bool) -> None:
+    exe = tarfile.TarInfo("bin/tool")
+    exe.size, exe.mode = 2, 0o755
+    ro = tarfile.TarInfo("ro")
+    ro.type, ro.mode = tarfile.DIRTYPE, 0o555
+    setuid = tarfile.TarInfo("ro/f")
+    setuid.size, setuid.mode, setuid.uid = 1, 0o4755, 12345
+    hard, _ = _member("hard", tarfile.LNKTYPE, "bin/tool")
+    hard.mode = 0o755  # as tar writes it: the mode of the linked file
+    data = _tar_with([(exe, b"#!"), (ro, None), (setuid, b"x"),
+                      _member("bin/alias", tarfile.SYMTYPE, "tool"), (hard, None)])
+    dst = tmp_path / "dst"
+    dirtar.unpack_directory(data, dst)
+    try:
+        assert (dst / "bin" / "alias").is_symlink() and (dst / "bin" / "alias").read_bytes() == b"#!"
+        assert (dst / "hard").read_bytes() == b"#!"
+        assert stat.S_IMODE((dst / "bin" / "tool").stat().st_mode) == 0o755
+        assert stat.S_IMODE((dst / "ro").stat().st_mode) == 0o555
+        assert not (dst / "ro" / "f").stat().st_mode & stat.S_ISUID
+        assert (dst / "ro" / "f").stat().st_uid == os.getuid()
+    finally:
+        dirtar.remove_tree(dst)
+
+
+def test_check_tree_refuses_special_files_and_outside_links(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "tree")
+    (tree / "inside").symlink_to("sub")
+    dirtar.check_tree(tree)
+    os.mkfifo(tree / "sub" / "pipe")
+    with pytest.raises(RainException, match="holds a fifo 'sub/pipe'"):
+        dirtar.check_tree(tree)
+    os.unlink(tree / "sub" / "pipe")
+    (tree / "out").symlink_to(tmp_path)
+    with pytest.raises(RainException, match="symlink 'out' pointing outside"):
+        dirtar.check_tree(tree)
+
+
+def test_link_tree_is_a_read_only_real_directory(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    dirtar.make_read_only(src)
+    view = tmp_path / "view"
+    dirtar.link_tree(src, view)
+    assert not view.is_symlink() and (view / "sub" / "deeper").is_dir()
+    assert snapshot(view) == snapshot(src)
+    assert (view / "a.txt").stat().st_ino == (src / "a.txt").stat().st_ino
+    dirtar.remove_tree(view)
+    assert not view.exists()
+    assert not (src / "a.txt").stat().st_mode & 0o222  # the shared inode stays read-only
+    dirtar.remove_tree(src)

@@ -145,7 +145,7 @@ def test_items_and_mixins() -> None:
     assert ll == [1, 2, 5, 6]
     ll.remove(2)
     assert ll.labels() == ["a", None, None]
-    assert 5 in ll
+    assert 5 in list(ll) and 5 not in ll  # `in` tests labels
     assert ll.index(6) == 2
     ll.reverse()
     assert ll == [6, 5, 1]
