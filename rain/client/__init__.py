@@ -3,7 +3,8 @@
 from rain.client import tasks
 from rain.client.client import Client
 from rain.client.data import DataObject, blob, directory, pickled
-from rain.client.input_output import Input, InputBase, InputDir, Output, OutputBase, OutputDir
+from rain.client.input import Input, InputBase, InputDir
+from rain.client.output import Output, OutputBase, OutputDir
 from rain.client.plugin_tasks import PluginTask
 from rain.client.program import Program
 from rain.client.remote import Remote, remote

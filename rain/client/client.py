@@ -46,6 +46,19 @@ class Client:
         self._sessions.append(session)
         return session
 
+    def update(self, items: Any) -> None:
+        """Refreshes state and info of the given tasks / objects (of any of this client's sessions)."""
+        from rain.client.session import _flatten
+
+        by_session: dict[Session, list[Any]] = {}
+        for item in _flatten(items):
+            session = getattr(item, "session", None)
+            if session is None or session.client is not self:
+                raise RainException(f"{item!r} is not a task or data object of this client")
+            by_session.setdefault(session, []).append(item)
+        for session, group in by_session.items():
+            session.update(group)
+
     def get_server_info(self) -> dict[str, Any]:
         info = self.connection.request(m.GetServerInfo).value  # type: ignore[attr-defined]
         for gov in info["governors"]:

@@ -20,19 +20,24 @@ if TYPE_CHECKING:
 class DataObject:
     """A node of the graph holding data: a constant, or the output of a task."""
 
-    __slots__ = ("__weakref__", "_data", "_info", "_keep", "_session", "_size_hint", "_spec", "_state")
+    __slots__ = ("__weakref__", "_copy", "_data", "_info", "_keep", "_producer", "_session", "_size_hint",
+                 "_spec", "_state")
 
     def __init__(self, label: str | None = None, session: Session | None = None,
                  data_type: DataType | str = DataType.BLOB, content_type: str | None = None) -> None:
         session = session or get_active_session()
+        if label is not None and not isinstance(label, str):
+            raise RainException(f"data object label must be a str, got {label!r}")
         data_type = DataType.from_value(data_type)
         self._spec = ObjectSpec(session._new_id(), label, check_content_type(content_type), data_type.value)
         self._session = session
         self._info: ObjectInfo | None = None
         self._state: DataObjectState | None = None
         self._keep = False
-        self._data: bytes | None = None
+        self._data: bytes | None = None  # a constant's data; kept after submit for reuse
         self._size_hint: int | None = None
+        self._producer: Any = None  # the unsubmitted Task producing this object
+        self._copy: DataObject | None = None
         session._register_object(self)
 
     @property
@@ -76,7 +81,24 @@ class DataObject:
         self._keep = True
 
     def unkeep(self) -> None:
+        """Lets the server free the object; RainException if it is not kept."""
         self._session.unkeep([self])
+
+    def expect_dir(self) -> None:
+        """Raise TypeError if this is not a directory object."""
+        if self.data_type != DataType.DIRECTORY:
+            raise TypeError(f"{self!r}: a directory object expected")
+
+    def _resubmittable(self) -> DataObject:
+        """A submitted constant the server may have freed, as an input of a new task: an
+        unsubmitted copy carrying the same data (one per submit), sent again with the graph."""
+        copy = self._copy
+        if copy is None or copy._state is not None:
+            copy = DataObject(self._spec.label, self._session, self.data_type, self._spec.content_type)
+            copy._spec.user = self._spec.user
+            copy._data = self._data
+            self._copy = copy
+        return copy
 
     def is_kept(self) -> bool:
         return self._keep

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from rain.client.data import DataObject, to_dataobj
-from rain.client.input_output import Input, InputBase, InputDir, Output, OutputBase
+from rain.client.input import Input, InputBase, InputDir
+from rain.client.output import Output, OutputBase
 from rain.common.content_types import check_content_type
 from rain.common.errors import RainException
 from rain.common.labeled_list import LabeledList
@@ -84,18 +85,20 @@ class ExecutePlan:
     @classmethod
     def parse(cls, args: Any, stdout: Any = None, stdin: Any = None, input_paths: Iterable[Any] = (),
               output_paths: Iterable[Any] = (), shell: bool = False) -> ExecutePlan:
+        """Unlabelled items of `args` get the label "argN" (N = their position), as in Rain 0.4;
+        a string `stdin` or string items of `input_paths` declare inputs bound later by label."""
         plan = cls([], [], [], bool(shell))
-        for item in _split_args(args, shell):
+        for i, item in enumerate(_split_args(args, shell)):
             if isinstance(item, str):
                 plan.template.append(item)
             elif isinstance(item, (int, float)) and not isinstance(item, bool):
                 plan.template.append(str(item))
             elif isinstance(item, InputBase):
-                plan.template.append(plan._add_input(InSlot(item, item.label, item.path)))
+                plan.template.append(plan._add_input(InSlot(item, item.label or f"arg{i}", item.path)))
             elif isinstance(item, OutputBase):
-                plan.template.append(plan._add_output(OutSlot(item, item.label, item.path)))
+                plan.template.append(plan._add_output(OutSlot(item, item.label or f"arg{i}", item.path)))
             elif isinstance(item, DataObject) or _is_task(item):
-                plan.template.append(plan._add_input(InSlot(_input_for(item, "item in args"))))
+                plan.template.append(plan._add_input(InSlot(_input_for(item, "item in args"), f"arg{i}")))
             else:
                 raise RainException(f"invalid item in args: {item!r} (expected a str, a data object, "
                                     "a task, an Input or an Output)")
@@ -104,11 +107,13 @@ class ExecutePlan:
         if isinstance(input_paths, (str, InputBase)) or isinstance(output_paths, (str, OutputBase)):
             raise RainException("input_paths and output_paths must be sequences")
         for item in input_paths:
+            if isinstance(item, str):
+                item = Input(item)
             if not isinstance(item, InputBase):
-                raise RainException(f"input_paths items must be Input or InputDir, got {item!r}")
+                raise RainException(f"input_paths items must be str, Input or InputDir, got {item!r}")
             if item.path is None and item.label is None:
                 raise RainException(f"{item!r} in input_paths needs a path or a label")
-            plan._add_input(InSlot(item, item.label, item.path or item.label))
+            plan._add_input(InSlot(item, item.label or item.path, item.path or item.label))
         for item in output_paths:
             if isinstance(item, str):
                 item = Output(path=item)
@@ -133,7 +138,10 @@ class ExecutePlan:
     def _add_stdin(self, stdin: Any) -> None:
         if stdin is None:
             return
-        inp = stdin if isinstance(stdin, InputBase) else _input_for(stdin, "stdin")
+        if isinstance(stdin, str):  # a label: the input is bound when a Program is called
+            inp: InputBase = Input(stdin)
+        else:
+            inp = stdin if isinstance(stdin, InputBase) else _input_for(stdin, "stdin")
         if inp.data_type != DataType.BLOB:
             raise RainException(f"stdin must be a blob, got {stdin!r}")
         self._add_input(InSlot(inp, inp.label or "stdin", None, stdin=True))
@@ -232,11 +240,12 @@ class ExecutePlan:
         elif isinstance(value, OutputBase):
             if value.data_type != old.data_type:
                 raise RainException(f"output {slot.label!r} is a {old.data_type.value}, got {value!r}")
-            keep_old = value.content_type is None and value.encode is None
-            new = type(old)(slot.label, size_hint=value.size_hint or old.size_hint,
-                            content_type=old.content_type if keep_old else value.content_type,
-                            encode=old.encode if keep_old else value.encode,
-                            mode=value.mode or old.mode, path=old.path)
+            if value.path is not None and value.path != slot.path:
+                raise RainException(f"output {slot.label!r}: a call cannot change the file path "
+                                    f"({value.path!r}); it is part of the command line")
+            merged = value.merge_with_prototype(old)
+            new = type(old)(slot.label, size_hint=merged.size_hint, content_type=merged.content_type,
+                            encode=merged.encode, mode=merged.mode, path=old.path)
         else:
             raise RainException(f"output {slot.label!r} takes an Output or a content type, got {value!r}")
         return attrs.evolve(slot, output=new)
@@ -304,9 +313,13 @@ class Program:
     >>> cat = Program(["cat", Input("a"), Input("b")], stdout=True, name="cat")
     >>> t = cat(a=obj1, b=obj2)        # an Execute task in the active session
 
+    >>> md5sum = Program("md5sum", stdin="input", stdout="output")
+    >>> md5sum(input=obj).output
+
     Calling it binds each placeholder by label (a data object, a task or an `Input`), may
-    override an output by label (an `Output` or a content type string) and accepts `name=`,
-    `session=` and `cpus=`. Missing or unknown labels raise `RainException`.
+    refine an output by label (an `Output`, merged with the declared one, or a content type
+    string) and accepts `name=`, `session=` and `cpus=`. Missing or unknown labels raise
+    `RainException`.
     """
 
     def __init__(self, args: Any, stdout: Any = None, stdin: Any = None, input_paths: Iterable[Any] = (),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import inspect
 import pickle
-import warnings
+import time
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -23,7 +23,8 @@ import cbor2
 import cloudpickle
 
 from rain.client.data import DataObject
-from rain.client.input_output import InputBase, Output, OutputBase
+from rain.client.input import InputBase
+from rain.client.output import Output, OutputBase
 from rain.client.session import Session, get_active_session
 from rain.client.task import Task
 from rain.common.content_types import check_content_type
@@ -33,7 +34,9 @@ from rain.common.states import DataType
 from rain.plugins.python.pickling import dumps_with_inputs
 
 TASK_TYPE = "py/call"
-PICKLE_WARNING_LIMIT = 256 * 1024  # a pickled argument above this triggers a RainWarning
+PICKLE_ARG_SIZE_LIMIT = 256 * 1024  # a pickled argument (or function) above this raises RainWarning
+PICKLE_ARG_TIME_LIMIT = 1.0  # seconds; pickling one argument for longer raises RainWarning
+PICKLE_WARNING_LIMIT = PICKLE_ARG_SIZE_LIMIT  # the former name
 ARGS_INLINE_LIMIT = 64 * 1024  # pickled arguments above this travel as an input, not in the config
 _NOT_GIVEN = object()
 
@@ -42,6 +45,7 @@ class RemoteTask(Task):
     """A task running a Python function; `remote` is the `Remote` that created it."""
 
     TASK_TYPE = TASK_TYPE
+    _RAIN_CONFIG = True
 
     def __init__(self, remote: Remote, inputs: LabeledList[DataObject], outputs: list[OutputBase],
                  config: dict[str, Any], cpus: int, name: str | None, session: Session) -> None:
@@ -82,7 +86,7 @@ class Remote:
         self.cpus = cpus
         self.name = name
         self._input_settings = self._make_input_settings()
-        self._output_specs(self.outputs)  # validate now rather than at the first call
+        self._declared = self._output_specs(self.outputs)  # validated now rather than at the first call
         self._pickled_fn: bytes | None = None
         self._fn_objects: weakref.WeakKeyDictionary[Session, DataObject] = weakref.WeakKeyDictionary()
         functools.update_wrapper(self, fn)
@@ -132,28 +136,57 @@ class Remote:
                 item = Output(item)
             elif not isinstance(item, OutputBase):
                 raise RainException(f"invalid output specification {item!r}")
-            item = item.with_defaults(str(i))
+            item = item.with_defaults(f"out{i}")
             if (self.auto_encode is not None and item.data_type == DataType.BLOB and item.encode is None
                     and item.content_type is None):
                 item = type(item)(item.label, size_hint=item.size_hint, mode=item.mode, path=item.path,
                                   encode=self.auto_encode)
             specs.append(item)
-        labels = [s.label for s in specs]
-        if len(set(labels)) != len(labels):
-            raise RainException(f"output labels must be unique, got {labels}")
-        return specs
+        return _unique_labels(specs)
+
+    def _call_specs(self, outputs: Any, output: Any) -> list[OutputBase]:
+        """The outputs of one call. A list as long as the declaration refines it item by item
+        (None keeps the declared output, a string relabels it, an `Output` overrides the fields
+        it gives), as in Rain 0.4; a list or number of another length replaces it."""
+        if output is not _NOT_GIVEN:
+            if outputs is not _NOT_GIVEN:
+                raise RainException("give at most one of output= and outputs=")
+            outputs = [output]
+        if outputs is _NOT_GIVEN:
+            return self._declared
+        declared = self._declared
+        if isinstance(outputs, int) and not isinstance(outputs, bool) and outputs == len(declared):
+            return declared
+        if not isinstance(outputs, (list, tuple)) or len(outputs) != len(declared):
+            return self._output_specs(outputs)
+        specs = []
+        for item, proto in zip(outputs, declared, strict=True):
+            if item is None:
+                specs.append(proto)
+            elif isinstance(item, str):
+                specs.append(proto._copy(label=item))
+            elif isinstance(item, OutputBase):
+                specs.append(item.merge_with_prototype(proto))
+            else:
+                raise RainException(f"invalid output specification {item!r}")
+        return _unique_labels(specs)
 
     # --- calling ---------------------------------------------------------------------------
 
     def __call__(self, *args: Any, **kwargs: Any) -> RemoteTask:
-        outputs = kwargs.pop("outputs", _NOT_GIVEN) if "outputs" not in self.signature.parameters else _NOT_GIVEN
-        name = kwargs.pop("name", None) if "name" not in self.signature.parameters else None
+        """A task running the function; besides its arguments it takes `outputs=`/`output=`
+        (refining the declared outputs), `name=` and `session=` (unless the function itself has
+        parameters of those names)."""
+        own: dict[str, Any] = {key: kwargs.pop(key) for key in ("outputs", "output", "name", "session")
+                               if key in kwargs and key not in self.signature.parameters}
+        outputs, output = own.get("outputs", _NOT_GIVEN), own.get("output", _NOT_GIVEN)
+        name: str | None = own.get("name")
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise TypeError(f"{self.fn_name}(): {exc}") from None
-        session = get_active_session()
-        specs = self._output_specs(self.outputs if outputs is _NOT_GIVEN else outputs)
+        session: Session = own.get("session") or get_active_session()
+        specs = self._call_specs(outputs, output)
         inputs: LabeledList[DataObject] = LabeledList()
         inputs.append(self._function_object(session), label="fn")
         pickled = self._pickle_arguments(bound.arguments, inputs, session)
@@ -170,7 +203,8 @@ class Remote:
         obj = self._fn_objects.get(session)
         if obj is None:
             if self._pickled_fn is None:
-                self._pickled_fn = cloudpickle.dumps(self.fn, protocol=pickle.HIGHEST_PROTOCOL)
+                self._pickled_fn = _checked(lambda: cloudpickle.dumps(self.fn, protocol=pickle.HIGHEST_PROTOCOL),
+                                            self.fn_name)
             obj = DataObject("fn", session=session, content_type="cloudpickle")
             obj._data = self._pickled_fn
             obj.keep()
@@ -197,18 +231,36 @@ class Remote:
         result = {}
         for key, value in arguments.items():
             try:
-                data = dumps_with_inputs(value, register)
-            except RainException:
+                data = _checked(functools.partial(dumps_with_inputs, value, register), key)
+            except (RainException, RainWarning):
                 raise
             except Exception as exc:
                 raise RainException(f"cannot pickle argument {key!r} of {self.fn_name}(): "
                                     f"{type(exc).__name__}: {exc}") from exc
-            if len(data) > PICKLE_WARNING_LIMIT:
-                warnings.warn(f"Pickled object {key} length {len(data)} bytes is over "
-                              f"{PICKLE_WARNING_LIMIT} bytes; consider passing it as a data object "
-                              f"(e.g. blob() or pickled())", RainWarning, stacklevel=4)
             result[key] = data
         return result
+
+
+def _checked(dumps: Callable[[], bytes], name: str) -> bytes:
+    """Pickles, raising RainWarning (as Rain 0.4 did) when the result is too big to travel with
+    the graph, or took too long: such data should be a data object (`blob()`, `pickled()`)."""
+    started = time.perf_counter()
+    data = dumps()
+    elapsed = time.perf_counter() - started
+    if len(data) > PICKLE_ARG_SIZE_LIMIT:
+        raise RainWarning(f"Pickled object {name} length {len(data)} > PICKLE_ARG_SIZE_LIMIT="
+                          f"{PICKLE_ARG_SIZE_LIMIT}. Consider using a blob() for the data.")
+    if elapsed > PICKLE_ARG_TIME_LIMIT:
+        raise RainWarning(f"Pickling object {name} took {elapsed:.1f} s > PICKLE_ARG_TIME_LIMIT="
+                          f"{PICKLE_ARG_TIME_LIMIT}. Consider using a blob() for the data.")
+    return data
+
+
+def _unique_labels(specs: list[OutputBase]) -> list[OutputBase]:
+    labels = [s.label for s in specs]
+    if len(set(labels)) != len(labels):
+        raise RainException(f"output labels must be unique, got {labels}")
+    return specs
 
 
 def remote(fn: Any = None, *, outputs: Any = None, inputs: Mapping[str, InputBase] | None = None,

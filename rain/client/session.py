@@ -68,7 +68,25 @@ class Session:
 
     @property
     def active(self) -> bool:
+        """True from creation until the session is closed (as in Rain 0.4)."""
+        return not self.closed
+
+    @property
+    def bound(self) -> bool:
+        """Whether this is the innermost bound session (the one new tasks go to)."""
         return bool(_session_stack) and _session_stack[-1] is self
+
+    def set_as_default(self) -> None:
+        """Makes this the session used when none is bound (like `default=True`)."""
+        global _default_session
+        if self.closed:
+            raise RainException(f"session {self.session_id} is closed")
+        _default_session = self
+
+    def keep_all(self) -> None:
+        """Sets the keep flag of every object not submitted yet."""
+        for obj in self._objects:
+            obj._keep = True
 
     def _push(self) -> None:
         if self.closed:
@@ -151,6 +169,10 @@ class Session:
     def submit(self) -> None:
         """Sends every unsubmitted task and object to the server in one message."""
         tasks, objects = self._tasks, self._objects
+        for o in objects:
+            if o._data is None and o._producer is None:
+                raise RainException(f"{o!r} has neither data nor a task producing it; make it a task's output "
+                                    "(Task(..., outputs=[obj])) or create it with blob()")
         self._request(
             m.Submit,
             tasks=[t.spec.to_row() for t in tasks],
@@ -161,7 +183,7 @@ class Session:
             self._submitted_tasks[t.id] = t
         for o in objects:
             o._state = DataObjectState.finished if o._data is not None else DataObjectState.unfinished
-            o._data = None
+            o._producer = None  # submitted tasks are held weakly: do not pin the graph upstream
             self._submitted_objects[o.id] = o
         self._tasks = []
         self._objects = []
@@ -208,12 +230,12 @@ class Session:
             obj._state = DataObjectState(row[1])
             obj._info = ObjectInfo.from_wire(row[2])
 
-    def fetch(self, dataobj: Any) -> DataInstance:
+    def fetch(self, dataobject: Any) -> DataInstance:
         """Waits for the object to finish and downloads its data."""
         from rain.client.data import to_dataobj_or_task
         from rain.client.fetching import fetch_data
 
-        obj = to_dataobj_or_task(dataobj)
+        obj = to_dataobj_or_task(dataobject)
         if obj._state is None:
             raise RainException(f"{obj!r} is not submitted")
         if obj._session is not self:
@@ -227,9 +249,13 @@ class Session:
         return instance
 
     def unkeep(self, objects: Iterable[Any]) -> None:
+        """Unsets the keep flag; RainException (nothing changed) if an object is not kept."""
         from rain.client.data import to_dataobj_or_task
 
         objs = [to_dataobj_or_task(o) for o in _flatten(objects)]
+        for o in objs:
+            if not o._keep:
+                raise RainException(f"{o!r} is not kept")
         submitted = [o for o in objs if o._state is not None]
         for o in objs:
             if o._state is None:

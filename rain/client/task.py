@@ -6,8 +6,11 @@ import sys
 from collections.abc import Iterable
 from typing import Any, cast
 
+import cbor2
+
 from rain.client.data import DataObject, to_dataobj
-from rain.client.input_output import InputBase, Output, OutputBase
+from rain.client.input import InputBase
+from rain.client.output import Output, OutputBase
 from rain.client.session import Session, get_active_session
 from rain.common.attributes import TaskInfo, TaskSpec, TaskSpecInput
 from rain.common.data_instance import DataInstance
@@ -16,6 +19,7 @@ from rain.common.ids import ID
 from rain.common.labeled_list import LabeledList
 from rain.common.states import TaskState
 
+ONE_OUTPUT: Any = type("OneOutput", (), {"__repr__": lambda self: "ONE_OUTPUT"})()  # the default: 1 blob
 _OWN_PREFIX = __name__.rsplit(".", 1)[0]
 _MAX_SITES = 4
 _is_internal: dict[Any, bool] = {}  # code object -> belongs to rain.client (graph building is hot)
@@ -39,11 +43,17 @@ def _creation_site() -> tuple[tuple[str, int, str], ...]:
 class Task:
     """A task instance in the graph; particular types are chosen by `task_type`.
 
-    `inputs` is a sequence of data objects, tasks (their single output) or `Input`s; `outputs`
-    a number, or a sequence of labels, `Output`s or `None`s. Outputs become new `DataObject`s.
+    `inputs` is a sequence of data objects, tasks (their single output), `Input`s or
+    `(label, object)` pairs; `outputs` is None (no outputs, as in Rain 0.4; left out it means
+    one unlabelled blob), a number (that many unlabelled blobs), or a sequence of labels, `Output`s, `None`s (an unlabelled blob) or existing
+    unsubmitted `DataObject`s (which this task will produce). Everything the server would
+    refuse is refused here, with a `RainException` naming the argument.
     """
 
-    def __init__(self, inputs: Iterable[Any] = (), outputs: Any = None, *, task_type: str | None = None,
+    # Subclasses whose config is built by Rain itself skip the CBOR check of `config`.
+    _RAIN_CONFIG = False
+
+    def __init__(self, inputs: Iterable[Any] = (), outputs: Any = ONE_OUTPUT, *, task_type: str | None = None,
                  config: Any = None, session: Session | None = None, cpus: int = 1,
                  name: str | None = None, user_spec: dict[str, Any] | None = None) -> None:
         session = session or get_active_session()
@@ -54,9 +64,17 @@ class Task:
             raise RainException(f"cpus must be a non-negative int, got {cpus!r}")
         if name is not None and not isinstance(name, str):
             raise RainException(f"task name must be a str, got {name!r}")
+        if config is not None and not self._RAIN_CONFIG:
+            _check_cbor(config, "task config")
+        if user_spec is not None:
+            if not isinstance(user_spec, dict):
+                raise RainException(f"user_spec must be a dict, got {user_spec!r}")
+            _check_cbor(user_spec, "user_spec")
         self._session = session
         self._inputs = _make_inputs(inputs, session)
-        self._outputs = _make_outputs(outputs, session)
+        self._outputs = _make_outputs(outputs, session, self._inputs)
+        for obj in self._outputs:
+            obj._producer = self
         self._spec = TaskSpec(
             id=session._new_id(),
             task_type=task_type,
@@ -149,44 +167,103 @@ class Task:
         return f"<Task {self._spec.task_type}{name} {self._spec.id}>"
 
 
+def _check_cbor(value: Any, what: str) -> None:
+    try:
+        cbor2.dumps(value)
+    except Exception as exc:
+        raise RainException(f"{what} must be CBOR-encodable (dicts, lists, str, bytes, numbers...): {exc}") from None
+
+
 def _make_inputs(inputs: Iterable[Any], session: Session) -> LabeledList[DataObject]:
     if isinstance(inputs, (DataObject, Task, InputBase)):
         raise RainException("inputs must be a sequence (wrap a single input in a list)")
     result: LabeledList[DataObject] = LabeledList()
-    pairs = inputs.items() if isinstance(inputs, LabeledList) else ((None, i) for i in inputs)
+    pairs = inputs.items() if isinstance(inputs, LabeledList) else (_input_pair(i) for i in inputs)
     for label, item in pairs:
         if isinstance(item, InputBase):
             if item.dataobj is None:
                 raise RainException(f"{item!r} has no data object")
             label, item = item.label if item.label is not None else label, item.dataobj
+        if label is not None and not isinstance(label, str):
+            raise RainException(f"input label must be a str, got {label!r}")
         obj = to_dataobj(item)
         if obj.session is not session:
             raise RainException(f"input {obj!r} belongs to another session")
+        if obj._state is not None and not obj._keep:
+            if obj._data is None:
+                raise RainException(f"input {obj!r} is from an earlier submit and was not kept; "
+                                    "call keep() before submit to use it again")
+            obj = obj._resubmittable()  # a constant: the client still has its data
         result.append(obj, label=label)
     return result
 
 
-def _make_outputs(outputs: Any, session: Session) -> LabeledList[DataObject]:
+def _input_pair(item: Any) -> tuple[Any, Any]:
+    if isinstance(item, tuple):
+        if len(item) != 2:
+            raise RainException(f"an input pair must be (label, object), got {item!r}")
+        return item[0], item[1]
+    return None, item
+
+
+def _make_outputs(outputs: Any, session: Session, inputs: LabeledList[DataObject]) -> LabeledList[DataObject]:
     if outputs is None:
+        return LabeledList()
+    if outputs is ONE_OUTPUT:
         outputs = 1
     if isinstance(outputs, int) and not isinstance(outputs, bool):
+        if outputs < 0:
+            raise RainException(f"outputs must not be negative, got {outputs}")
         specs: list[Any] = [None] * outputs
     elif isinstance(outputs, (str, OutputBase, DataObject)):
         specs = [outputs]
     else:
         specs = list(outputs)
     result: LabeledList[DataObject] = LabeledList()
-    for i, spec in enumerate(specs):
-        if spec is None:  # the common case: a plain blob labelled by its position
-            label = str(i)
-            result.append(DataObject(label, session), label=label)
+    existing: list[DataObject] = []
+    for spec in specs:
+        if spec is None:  # the common case: a plain unlabelled blob
+            result.append(DataObject(None, session))
             continue
         if isinstance(spec, str):
             spec = Output(spec)
-        elif isinstance(spec, DataObject):
-            raise RainException("outputs must be Output specs or labels, not existing data objects")
-        elif not isinstance(spec, OutputBase):
+        if isinstance(spec, DataObject):
+            _check_existing_output(spec, session, existing)
+            existing.append(spec)
+            obj = spec
+        elif isinstance(spec, OutputBase):
+            obj = spec.create_object(session)
+        else:
             raise RainException(f"invalid output specification {spec!r}")
-        obj = spec.with_defaults(str(i)).create_object(session)
         result.append(obj, label=obj.label)
+    if existing:
+        _check_no_cycle(existing, inputs)
     return result
+
+
+def _check_existing_output(obj: DataObject, session: Session, taken: list[DataObject]) -> None:
+    if obj.session is not session:
+        raise RainException(f"output {obj!r} belongs to another session")
+    if obj._state is not None:
+        raise RainException(f"output {obj!r} is already submitted; a task can only produce a new object")
+    if obj._data is not None:
+        raise RainException(f"output {obj!r} is a constant; a task cannot produce it")
+    if obj._producer is not None or any(o is obj for o in taken):
+        raise RainException(f"output {obj!r} is already an output of {obj._producer or 'this task'!r}")
+
+
+def _check_no_cycle(outputs: list[DataObject], inputs: LabeledList[DataObject]) -> None:
+    """An existing object made an output must not feed (directly or not) this task's inputs."""
+    targets = {id(o) for o in outputs}
+    stack = list(inputs)
+    seen: set[int] = set()
+    while stack:
+        obj = stack.pop()
+        if id(obj) in targets:
+            raise RainException(f"output {obj!r} is also an input of the task (directly or through other "
+                                "tasks); the graph would have a cycle")
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if obj._producer is not None:
+            stack.extend(obj._producer._inputs)

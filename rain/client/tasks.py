@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rain.client.data import to_dataobj
-from rain.client.input_output import Output, OutputBase, OutputDir
+from rain.client.output import Output, OutputBase, OutputDir
 from rain.client.program import ExecutePlan, check_path
 from rain.client.session import Session
 from rain.client.task import Task
@@ -18,21 +18,27 @@ class Concat(Task):
     """Concatenates the given blobs in order."""
 
     TASK_TYPE = "buildin/concat"
+    _RAIN_CONFIG = True
 
     def __init__(self, inputs: Iterable[Any], *, name: str | None = None, session: Session | None = None) -> None:
         super().__init__(list(inputs), 1, name=name, session=session)
 
 
 class Sleep(Task):
-    """Forwards `input` after `timeout` seconds (for tests and demos)."""
+    """Forwards `input` after `timeout` seconds (for tests and demos): the output has the
+    input's data type (a directory stays a directory) and content type."""
 
     TASK_TYPE = "buildin/sleep"
+    _RAIN_CONFIG = True
 
     def __init__(self, input: Any, timeout: float, *, name: str | None = None, session: Session | None = None,
                  cpus: int = 1) -> None:
         if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout < 0:
             raise RainException(f"Sleep timeout must be a non-negative number, got {timeout!r}")
-        super().__init__([input], 1, config=float(timeout), name=name, session=session, cpus=cpus)
+        obj = to_dataobj(input)
+        cls = OutputDir if obj.data_type == DataType.DIRECTORY else Output
+        super().__init__([obj], [cls(content_type=obj.content_type)], config=float(timeout), name=name,
+                         session=session, cpus=cpus)
 
 
 def concat(inputs: Iterable[Any], **kwargs: Any) -> Concat:
@@ -65,6 +71,7 @@ class Load(Task):
     """Loads a file at an absolute `path` on the governor into a blob."""
 
     TASK_TYPE = "buildin/open"
+    _RAIN_CONFIG = True
 
     def __init__(self, path: str, output: Any = None, *, name: str | None = None,
                  session: Session | None = None) -> None:
@@ -76,6 +83,7 @@ class LoadDir(Task):
     """Loads a directory at an absolute `path` on the governor into a dir object."""
 
     TASK_TYPE = "buildin/open_dir"
+    _RAIN_CONFIG = True
 
     def __init__(self, path: str, output: Any = None, *, name: str | None = None,
                  session: Session | None = None) -> None:
@@ -87,6 +95,7 @@ class Store(Task):
     """Writes `input` to an absolute `path` on the governor (a blob as a file, a dir as a directory)."""
 
     TASK_TYPE = "buildin/export"
+    _RAIN_CONFIG = True
 
     def __init__(self, input: Any, path: str, *, name: str | None = None, session: Session | None = None) -> None:
         super().__init__([to_dataobj(input)], 0, config={"path": _path(path, "Store")}, name=name,
@@ -101,6 +110,7 @@ class MakeDirectory(Task):
     """
 
     TASK_TYPE = "buildin/make_directory"
+    _RAIN_CONFIG = True
 
     def __init__(self, paths_objects: Any, *, name: str | None = None, session: Session | None = None) -> None:
         pairs = list(paths_objects.items() if isinstance(paths_objects, Mapping) else paths_objects)
@@ -121,6 +131,7 @@ class SliceDirectory(Task):
     """Extracts `path` from a dir object: a file as a blob, or with a trailing '/' a subtree."""
 
     TASK_TYPE = "buildin/slice_directory"
+    _RAIN_CONFIG = True
 
     def __init__(self, input: Any, path: str, output: Any = None, *, name: str | None = None,
                  session: Session | None = None) -> None:
@@ -131,7 +142,8 @@ class SliceDirectory(Task):
         if path.rstrip("/"):
             check_path(path.rstrip("/"), "SliceDirectory path")
         cls = OutputDir if path.endswith("/") else Output
-        super().__init__([obj], [_output(output, cls, "SliceDirectory")], config={"path": path},
+        spec = cls(path) if output is None else _output(output, cls, "SliceDirectory")  # label: the path
+        super().__init__([obj], [spec], config={"path": path},
                          name=name, session=session)
 
 
@@ -144,6 +156,7 @@ class Execute(Task):
     """
 
     TASK_TYPE = "buildin/run"
+    _RAIN_CONFIG = True
 
     def __init__(self, args: Any, stdout: Any = None, stdin: Any = None, input_paths: Iterable[Any] = (),
                  output_paths: Iterable[Any] = (), shell: bool = False, *, name: str | None = None,

@@ -190,3 +190,21 @@ def decode_value(data: bytes, content_type: str | None) -> Any:
         raise
     except Exception as exc:
         raise RainException(f"cannot decode data as content type {ct!r}: {exc}") from exc
+
+
+def merge_content_types(a: str | None, b: str | None) -> str | None:
+    """The common type of two declarations (the more specific one); ValueError if they clash.
+
+    None yields to anything, "text" to "text-latin2", and pickle and cloudpickle merge into
+    cloudpickle (which reads both), as in Rain 0.4.
+    """
+    a, b = check_content_type(a), check_content_type(b)
+    if a is None or b is None or a == b:
+        return a if b is None else b
+    if {a, b} == _PICKLES:
+        return "cloudpickle"
+    if is_subtype(a, b):
+        return a
+    if is_subtype(b, a):
+        return b
+    raise ValueError(f"incompatible content types {a!r} and {b!r}")

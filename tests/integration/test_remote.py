@@ -188,17 +188,19 @@ def test_signature_errors_at_call_time(client):
             f(1)
 
 
-def test_big_argument_warns_and_still_works(client):
+def test_big_argument_raises_and_a_smaller_one_travels(client):
     @remote
     def length(ctx, data):
         return str(len(data))
 
     with client.new_session() as s:
-        with pytest.warns(RainWarning, match=r"Pickled object data length 3000\d\d "):
-            t = length(b"z" * 300_000)
+        with pytest.raises(RainWarning, match=r"Pickled object data length 3000\d\d > PICKLE_ARG_SIZE_LIMIT"):
+            length(b"z" * 300_000)
+        assert s.task_count == 0  # nothing half-made
+        t = length(b"z" * 200_000)  # above the inline limit: travels as an input object
         t.output.keep()
         s.submit()
-        assert t.output.fetch().get_str() == "300000"
+        assert t.output.fetch().get_str() == "200000"
 
 
 @pytest.mark.parametrize("content_type,value", [

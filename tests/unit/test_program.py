@@ -28,15 +28,15 @@ def test_shell_string_is_kept_whole(session):
     assert t.spec.config["shell"] is True
 
 
-def test_data_objects_get_fresh_files(session):
+def test_data_objects_are_labelled_by_position(session):
     a, b = blob(b"a"), blob(b"b")
-    t = tasks.Execute(["cat", a, b, Input("in0", dataobj=a)], stdout=True)
+    t = tasks.Execute(["cat", a, b, Input("in0", dataobj=a), Input(dataobj=b)], stdout=True)
     cfg = t.spec.config
-    # "in0" is taken by the user's Input, so generated names skip it
-    assert cfg["args"] == ["cat", "in1", "in2", "in0"]
-    assert [i["path"] for i in cfg["inputs"]] == ["in1", "in2", "in0"]
-    assert [o.id for o in t.inputs] == [a.id, b.id, a.id]
-    assert [label for label, _ in t.inputs.items()] == ["in1", "in2", "in0"]
+    # unlabelled items are "argN" by their position, as in Rain 0.4
+    assert cfg["args"] == ["cat", "arg1", "arg2", "in0", "arg4"]
+    assert [i["path"] for i in cfg["inputs"]] == ["arg1", "arg2", "in0", "arg4"]
+    assert [o.id for o in t.inputs] == [a.id, b.id, a.id, b.id]
+    assert t.inputs.labels == ["arg1", "arg2", "in0", "arg4"]
     assert cfg["stdout"] == 0 and cfg["outputs"] == [{"path": None}]
     assert t.outputs[0].label == "stdout"
 
@@ -57,9 +57,9 @@ def test_output_and_dir_placeholders(session):
     d = directory(__file__.rsplit("/", 1)[0])
     t = tasks.Execute(["cp", "-r", d, OutputDir("copy")])
     cfg = t.spec.config
-    assert cfg["args"] == ["cp", "-r", "in0", "copy"]
+    assert cfg["args"] == ["cp", "-r", "arg2", "copy"]
     assert t.outputs["copy"].data_type.value == "dir"
-    assert cfg["inputs"][0] == {"path": "in0", "write": False, "content_type": None}
+    assert cfg["inputs"][0] == {"path": "arg2", "write": False, "content_type": None}
 
 
 def test_stdin_and_write(session):
@@ -86,7 +86,9 @@ def test_shell_quotes_paths(session):
     ({"args": "cat", "output_paths": ["../escape"]}, "relative path"),
     ({"args": "cat", "output_paths": ["/abs"]}, "relative path"),
     ({"args": "cat", "output_paths": ["a", "a"]}, "used twice"),
-    ({"args": "cat", "input_paths": ["name"]}, "must be Input"),
+    ({"args": "cat", "input_paths": ["name"]}, "input 'name' has no data object"),
+    ({"args": "cat", "input_paths": [3]}, "must be str, Input or InputDir"),
+    ({"args": "cat", "stdin": "data"}, "input 'data' has no data object"),
     ({"args": "cat", "input_paths": [Input()]}, "needs a path or a label"),
     ({"args": "cat", "stdout": OutputDir("d")}, "stdout must be a blob"),
     ({"args": "cat", "stdout": 3}, "invalid stdout"),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import pickle
+import time
 
 import cbor2
 import pytest
@@ -101,13 +103,47 @@ def test_objects_from_another_session_are_refused(session):
         f([other])
 
 
-def test_big_argument_warns_and_travels_as_input(session):
+def test_big_argument_raises_rain_warning(session):
     @remote
     def f(ctx, small, big):
         pass
 
-    with pytest.warns(RainWarning, match=r"Pickled object big length \d+"):
-        t = f(1, b"x" * 300_000)
+    with pytest.raises(RainWarning, match=r"Pickled object big length 3000\d\d > PICKLE_ARG_SIZE_LIMIT=262144\. "
+                                          r"Consider using a blob\(\) for the data\."):
+        f(1, b"x" * 300_000)
+    huge = b"y" * 300_000
+
+    @remote
+    def g(ctx):
+        return huge
+
+    with pytest.raises(RainWarning, match=r"Pickled object g length \d+ > PICKLE_ARG_SIZE_LIMIT"):
+        g()
+
+
+def test_slow_pickling_raises_rain_warning(session, monkeypatch):
+    remote_module = importlib.import_module("rain.client.remote")  # the package exports a function of that name
+    monkeypatch.setattr(remote_module, "PICKLE_ARG_TIME_LIMIT", 0.05)
+
+    class Slow:
+        def __reduce__(self):
+            time.sleep(0.1)
+            return (Slow, ())
+
+    @remote
+    def f(ctx, value):
+        pass
+
+    with pytest.raises(RainWarning, match=r"Pickling object value took 0\.\d s > PICKLE_ARG_TIME_LIMIT=0\.05"):
+        f(Slow())
+
+
+def test_arguments_above_64k_travel_as_input(session):
+    @remote
+    def f(ctx, small, big):
+        pass
+
+    t = f(1, b"x" * 200_000)
     assert t.spec.config["args"] is None
     holder = t.inputs["args"]
     assert set(cbor2.loads(holder._data)) == {"small", "big"}
@@ -122,8 +158,8 @@ def test_outputs_configuration(session):
     assert [o.label for o in t.outputs] == ["a", "b"]
     assert [o.content_type for o in t.outputs] == ["pickle", "json"]
     assert t.spec.config["encode"] == ["pickle", "json"]
-    t = f(outputs=3, name="renamed")
-    assert [o.label for o in t.outputs] == ["0", "1", "2"]
+    t = f(outputs=3, name="renamed")  # another length replaces the declaration
+    assert [o.label for o in t.outputs] == ["out0", "out1", "out2"]
     assert t.name == "renamed"
     assert len(f(outputs=0).outputs) == 0
     with pytest.raises(RainException, match="unique"):

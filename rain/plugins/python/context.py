@@ -1,9 +1,9 @@
 """`Context`: what a remote Python function receives as its first argument.
 
 It lives in the executor process. Outputs made here are plain `DataInstance`s: in memory for
-`blob`/`pickled`, or files moved into a private name inside the task's working directory for
-`stage_file`/`stage_directory` (the governor later moves them into its object store, so staged
-data is never copied).
+`blob`/`pickled`, or files moved out of the function's working directory into a private name
+in the task's staging directory (its parent) for `stage_file`/`stage_directory`; the governor
+later moves them into its object store, so staged data is never copied.
 """
 
 from __future__ import annotations
@@ -29,17 +29,30 @@ class Context:
     (the task's fresh working directory, also the current directory while the task runs).
     """
 
-    def __init__(self, spec: TaskSpec, workdir: str, function: Any) -> None:
+    def __init__(self, spec: TaskSpec, workdir: str, function: Any, stage_dir: str | None = None) -> None:
         self.spec = spec
         self.info = TaskInfo()
         self.function = function
         self.workdir = workdir
+        self.stage_dir = stage_dir if stage_dir is not None else os.path.dirname(os.path.abspath(workdir))
         self.debug_lines: list[str] = []
         self._staged = itertools.count()
 
-    def debug(self, fmt: str, *args: Any) -> None:
-        """Appends one line (`fmt % args`) to the task's `info.debug`."""
-        self.debug_lines.append(str(fmt) % args if args else str(fmt))
+    def debug(self, message: str, *args: Any, **kw: Any) -> None:
+        """Appends one line to the task's `info.debug`: `message.format(*args, **kw)`.
+
+        `ctx.debug("a = {}", a)` as in Rain 0.4; a message with `%` fields and no `{}` fields
+        is formatted with `%` instead (`ctx.debug("a = %s", a)`, this package's older form).
+        """
+        if not isinstance(message, str):
+            raise RainException(f"the debug message must be a str, got {message!r}")
+        if not args and not kw:
+            text = message
+        elif kw or "{" in message or "%" not in message:
+            text = message.format(*args, **kw)
+        else:
+            text = message % args
+        self.debug_lines.append(text)
 
     def blob(self, value: Any, content_type: str | None = None, encode: str | None = None) -> DataInstance:
         """An output instance: bytes as they are, str as text, anything with `encode=`."""
@@ -58,22 +71,29 @@ class Context:
             return DataInstance("blob", data=bytes(value), content_type=content_type)
         raise RainException(f"blob value must be bytes or str (or use encode=), got {type(value).__name__}")
 
-    def pickled(self, obj: Any) -> DataInstance:
-        """An output instance holding `obj` serialized with cloudpickle."""
-        return self.blob(obj, encode="cloudpickle")
+    def pickled(self, obj: Any, content_type: str = "pickle") -> DataInstance:
+        """An output instance holding `obj` pickled (`content_type` "pickle" or "cloudpickle")."""
+        if content_type not in ("pickle", "cloudpickle"):
+            raise RainException(f"pickled() content_type must be 'pickle' or 'cloudpickle', got {content_type!r}")
+        return self.blob(obj, encode=content_type)
 
     def stage_file(self, path: str, content_type: str | None = None) -> DataInstance:
-        """Moves the file at `path` (relative to the working dir) into an output instance."""
+        """Moves the file at relative `path` out of the working directory into an output instance."""
         return DataInstance("blob", path=self._stage(path, os.path.isfile, "file"), content_type=content_type)
 
-    def stage_directory(self, path: str, content_type: str | None = None) -> DataInstance:
-        """Moves the directory at `path` (relative to the working dir) into an output instance."""
+    def stage_directory(self, path: str, content_type: str | None = "dir") -> DataInstance:
+        """Moves the directory at relative `path` out of the working directory into an output
+        instance (content type "dir", as in Rain 0.4)."""
         return DataInstance("dir", path=self._stage(path, os.path.isdir, "directory"), content_type=content_type)
 
     def _stage(self, path: str, check: Any, what: str) -> str:
-        source = os.path.join(self.workdir, os.fspath(path))
+        """The path is taken relative to the current directory, like any file the function opens."""
+        path = os.fspath(path)
+        if os.path.isabs(path):
+            raise RainException(f"cannot stage {path!r}: the path must be relative (to the working directory)")
+        source = os.path.abspath(path)
         if not check(source) or os.path.islink(source):
             raise RainException(f"cannot stage {path!r}: it is not a {what}")
-        target = os.path.join(self.workdir, f"{STAGED_PREFIX}{next(self._staged)}")
+        target = os.path.join(self.stage_dir, f"{STAGED_PREFIX}{next(self._staged)}")
         shutil.move(source, target)
         return target

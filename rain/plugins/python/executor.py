@@ -78,9 +78,15 @@ class FunctionCache:
         return self.entries[key]
 
 
+WORKDIR_NAME = "work"
+
+
 def run_call(call: ExecutorCall, cache: FunctionCache, home: str) -> ExecutorResult:
+    """Runs one call in a fresh directory inside the task's directory, which keeps what the
+    function stages (moved out of its working directory) and results too big to send inline."""
     spec = TaskSpec.from_wire(call.spec)
-    ctx = Context(spec, call.workdir, None)
+    workdir = os.path.join(call.workdir, WORKDIR_NAME)
+    ctx = Context(spec, workdir, None, stage_dir=call.workdir)
     try:
         try:
             fn, signature = cache.get(tuple(call.fn_key), call.fn)
@@ -90,7 +96,8 @@ def run_call(call: ExecutorCall, cache: FunctionCache, home: str) -> ExecutorRes
             raise CallError(f"cannot unpickle the function: {type(exc).__name__}: {exc}") from None
         ctx.function = fn
         inputs = make_inputs(call.inputs)
-        os.chdir(call.workdir)
+        os.makedirs(workdir, exist_ok=True)
+        os.chdir(workdir)
         try:
             try:
                 bound = build_arguments(call, spec, inputs, signature)

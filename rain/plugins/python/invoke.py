@@ -155,7 +155,7 @@ def to_instance(ctx: Context, value: Any, label: str, content_type: str | None, 
     raise CallError(f"output {label!r}: the function returned a {type(value).__name__}, expected {expected}")
 
 
-def output_record(instance: DataInstance, inputs: list[DataInstance | None], workdir: str,
+def output_record(instance: DataInstance, inputs: list[DataInstance | None], stage_dir: str,
                   index: int) -> dict[str, Any]:
     record: dict[str, Any] = {"content_type": instance.info.content_type or instance.content_type,
                               "user": dict(instance.info.user), "data_type": instance.data_type.value}
@@ -167,7 +167,7 @@ def output_record(instance: DataInstance, inputs: list[DataInstance | None], wor
     if instance.path is not None:
         record["path"] = os.path.abspath(instance.path)
     elif len(instance.data or b"") > INLINE_RESULT_LIMIT:
-        path = os.path.join(workdir, f".rain-result-{index}")
+        path = os.path.join(stage_dir, f".rain-result-{index}")
         with open(path, "wb") as f:
             f.write(instance.data or b"")
         record["path"] = path
@@ -188,5 +188,5 @@ def collect_outputs(ctx: Context, result: Any, call: ExecutorCall,
         if instance.data_type.value != data_type:
             raise CallError(f"output {label!r} must be a {data_type}, the function returned a "
                             f"{instance.data_type.value}")
-        records.append(output_record(instance, inputs, ctx.workdir, i))
+        records.append(output_record(instance, inputs, ctx.stage_dir, i))
     return records
