@@ -45,8 +45,9 @@ class Task:
 
     `inputs` is a sequence of data objects, tasks (their single output), `Input`s or
     `(label, object)` pairs; `outputs` is None (no outputs, as in Rain 0.4; left out it means
-    one unlabelled blob), a number (that many unlabelled blobs), or a sequence of labels, `Output`s, `None`s (an unlabelled blob) or existing
-    unsubmitted `DataObject`s (which this task will produce). Everything the server would
+    one unlabelled blob), a number (that many unlabelled blobs), or a sequence of labels,
+    `Output`s, `None`s (an unlabelled blob) or existing unsubmitted `DataObject`s (which this
+    task will produce). Everything the server would
     refuse is refused here, with a `RainException` naming the argument.
     """
 
