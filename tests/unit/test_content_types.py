@@ -122,3 +122,32 @@ def test_arrow_roundtrip() -> None:
 
     table = pa.table({"a": [1, 2], "b": ["x", "y"]})
     assert decode_value(encode_value(table, "arrow"), "arrow").equals(table)
+
+
+def test_rain_04_content_types_and_pickle_bytes() -> None:
+    """17: protobuf, protobuf/* and dir are content types; pickle is exactly pickle.dumps."""
+    import pickle
+
+    from rain.common.content_types import check_content_type, encode_value, is_subtype, merge_content_types
+
+    for ct in ("protobuf", "protobuf/my.Message", "dir"):
+        assert check_content_type(ct) == ct
+    assert is_subtype("protobuf/my.Message", "protobuf") and not is_subtype("protobuf", "protobuf/x")
+    value = {"a": [1, 2.5, "x"]}
+    assert encode_value(value, "pickle") == pickle.dumps(value)
+    assert merge_content_types("pickle", "cloudpickle") == "cloudpickle"
+    assert merge_content_types(None, "text-latin2") == "text-latin2"
+
+
+def test_arrow_kinds_round_trip() -> None:
+    pa = pytest.importorskip("pyarrow")
+    from rain.common.content_types import decode_value, encode_value
+
+    table = pa.table({"x": [1, 2], "y": ["a", "b"]})
+    batch = pa.RecordBatch.from_pylist([{"x": 1}, {"x": 2}])
+    array = pa.array([1.5, None])
+    assert decode_value(encode_value(table, "arrow"), "arrow").equals(table)
+    back = decode_value(encode_value(batch, "arrow"), "arrow")
+    assert isinstance(back, pa.RecordBatch) and back.equals(batch)
+    assert decode_value(encode_value(array, "arrow"), "arrow").equals(array)
+    assert decode_value(encode_value([1, 2, 3], "arrow"), "arrow") == [1, 2, 3]

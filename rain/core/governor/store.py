@@ -14,7 +14,7 @@ import attrs
 
 from rain.common.attributes import ObjectInfo, ObjectSpec
 from rain.common.data_instance import DataInstance
-from rain.common.dirtar import make_read_only, remove_tree, tree_size
+from rain.common.dirtar import check_tree, make_read_only, remove_tree, tree_size
 from rain.common.ids import ID
 
 MEMORY_LIMIT = 256 * 1024
@@ -84,7 +84,10 @@ class ObjectStore:
         return self._add(StoredObject(spec, info, path=path))
 
     def put_file(self, spec: ObjectSpec, info: ObjectInfo, path: str) -> StoredObject:
-        """Moves a file or directory (not copied) into the store."""
+        """Moves a file or directory (not copied) into the store; a directory holding special
+        files or links leading out of it is refused (RainException)."""
+        if spec.data_type == "dir":
+            check_tree(path)
         target = self.path_for(spec.id)
         shutil.move(path, target)
         make_read_only(target)

@@ -11,8 +11,9 @@ Config (built by `rain.client.tasks.Execute`)::
 
 One entry per task input / output, in order. The program runs in `<workdir>/run`, which holds
 only its mapped inputs, so users see a clean directory; stdout and stderr go to files beside it.
-Inputs are read-only symlinks into the store unless `write` asks for a private copy; outputs are
-moved into the store. Cancellation kills the program's process group (`ctx.run_process`).
+Inputs are real files and directories sharing the stored, read-only data (hard links, see
+`rain.common.trees.link_tree`), so tools that do not follow symlinks see them whole; `write`
+asks for a private writable copy instead. Outputs are moved into the store. Cancellation kills the program's process group (`ctx.run_process`).
 """
 
 from __future__ import annotations
