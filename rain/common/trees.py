@@ -89,8 +89,8 @@ def link_tree(src: StrPath, dst: StrPath) -> None:
     blob inputs are held in memory and written once as a read-only file, as before.
 
     The files share their inodes with the store, which keeps them read-only: a task (even root,
-    which runs programs without CAP_DAC_OVERRIDE) gets EACCES when it writes one. The new directories get the stored tree's
-    read-only modes, so the task cannot add or remove entries either.
+    which runs programs without CAP_DAC_OVERRIDE) gets EACCES when it writes one. The new
+    directories get the stored tree's read-only modes, so the task cannot add or remove entries.
     """
     src_s, dst_s = os.fspath(src), os.fspath(dst)
     if os.path.lexists(dst_s):

@@ -13,7 +13,8 @@ One entry per task input / output, in order. The program runs in `<workdir>/run`
 only its mapped inputs, so users see a clean directory; stdout and stderr go to files beside it.
 Inputs are real files and directories sharing the stored, read-only data (hard links, see
 `rain.common.trees.link_tree`), so tools that do not follow symlinks see them whole; `write`
-asks for a private writable copy instead. Outputs are moved into the store. Cancellation kills the program's process group (`ctx.run_process`).
+asks for a private writable copy instead. Outputs are moved into the store. Cancellation kills
+the program's process group (`ctx.run_process`).
 """
 
 from __future__ import annotations
