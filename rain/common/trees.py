@@ -90,7 +90,8 @@ def link_tree(src: StrPath, dst: StrPath) -> None:
 
     The files share their inodes with the store, which keeps them read-only: a task (even root,
     which runs programs without CAP_DAC_OVERRIDE) gets EACCES when it writes one. The new
-    directories get the stored tree's read-only modes, so the task cannot add or remove entries.
+    directories are the task's own and writable by their owner: adding, renaming or removing
+    entries there (`sed -i`, `tar -x` of an archive made from them) leaves the store untouched.
     """
     src_s, dst_s = os.fspath(src), os.fspath(dst)
     if os.path.lexists(dst_s):
@@ -98,7 +99,20 @@ def link_tree(src: StrPath, dst: StrPath) -> None:
     if not os.path.isdir(src_s):
         _link_or_copy(src_s, dst_s)
         return
-    shutil.copytree(src_s, dst_s, symlinks=True, copy_function=_link_or_copy)
+    _link_dir(src_s, dst_s)
+
+
+def _link_dir(src: str, dst: str) -> None:
+    os.mkdir(dst, stat.S_IMODE(os.stat(src).st_mode) | stat.S_IRWXU)
+    with os.scandir(src) as entries:
+        for entry in entries:
+            target = os.path.join(dst, entry.name)
+            if entry.is_symlink():
+                os.symlink(os.readlink(entry.path), target)
+            elif entry.is_dir():
+                _link_dir(entry.path, target)
+            else:
+                _link_or_copy(entry.path, target)
 
 
 def _chmod_tree(path: str, change: Callable[[int, bool], int], files: bool = True) -> None:

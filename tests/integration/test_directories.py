@@ -101,7 +101,9 @@ def test_linked_dir_is_read_only_and_write_is_private(client, src, tmp_path):
     with client.new_session() as s:
         d = directory(str(src))
         d.keep()
-        ro = tasks.Execute(["sh", "-c", "touch d/new 2>/dev/null && echo wrote || echo denied; cat d/a.txt"],
+        # the files are the stored, read-only data; the directories are the task's own
+        ro = tasks.Execute(["sh", "-c", "(echo x >> d/a.txt) 2>/dev/null && echo wrote || echo denied; "
+                                        "touch d/new && rm d/sub/b.txt; cat d/a.txt"],
                            input_paths=[InputDir("d", dataobj=d)], stdout=True)
         rw = tasks.Execute(["sh", "-c", "touch d/new && rm d/a.txt"],
                            input_paths=[InputDir("d", dataobj=d, write=True)], output_paths=[OutputDir("d")])

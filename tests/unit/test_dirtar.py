@@ -321,14 +321,17 @@ def test_check_tree_refuses_special_files_and_outside_links(tmp_path: Path) -> N
         dirtar.check_tree(tree)
 
 
-def test_link_tree_is_a_read_only_real_directory(tmp_path: Path) -> None:
+def test_link_tree_is_a_real_directory_of_read_only_files(tmp_path: Path) -> None:
     src = make_tree(tmp_path / "src")
     dirtar.make_read_only(src)
     view = tmp_path / "view"
     dirtar.link_tree(src, view)
     assert not view.is_symlink() and (view / "sub" / "deeper").is_dir()
-    assert snapshot(view) == snapshot(src)
+    assert {k: v[2] for k, v in snapshot(view).items()} == {k: v[2] for k, v in snapshot(src).items()}
     assert (view / "a.txt").stat().st_ino == (src / "a.txt").stat().st_ino
+    assert not (view / "a.txt").stat().st_mode & 0o222
+    (view / "sub" / "new").write_text("the view's own directories take new entries")
+    assert not (src / "sub" / "new").exists()
     dirtar.remove_tree(view)
     assert not view.exists()
     assert not (src / "a.txt").stat().st_mode & 0o222  # the shared inode stays read-only
