@@ -20,6 +20,7 @@ from rain.client import (
     OutputDir,
     Program,
     Task,
+    TaskException,
     blob,
     directory,
     pickled,
@@ -285,3 +286,32 @@ def test_content_types_over_the_wire(client):
         assert t.outputs["l"].fetch().load() == [1, 2, 3]
         assert p.fetch().get_bytes() == pickle.dumps({"a": 1})
         assert proto.output.fetch().get_bytes() == b"\x08\x01"
+
+
+def _evil_tar() -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        info = tarfile.TarInfo("../escaped")
+        info.size = 1
+        tf.addfile(info, io.BytesIO(b"x"))
+    return buf.getvalue()
+
+
+def test_unsafe_directories_are_refused_on_governors(client, tmp_path):
+    """19 (security): a crafted archive fails its task; so does a task making a dir with a fifo."""
+    with client.new_session() as s:
+        evil = DataObject("evil", data_type="dir")
+        evil._data = _evil_tar()  # what a modified client could send instead of directory()
+        tasks.SliceDirectory(evil, "x", name="slicer")
+        s.submit()
+        with pytest.raises(TaskException, match=r"slicer.*unsafe member '\.\./escaped'"):
+            s.wait_all()
+    with client.new_session() as s:
+        tasks.Execute("mkdir out && mkfifo out/pipe", shell=True, output_paths=[OutputDir("out")], name="fifo")
+        s.submit()
+        with pytest.raises(TaskException, match=r"fifo.*holds a fifo 'pipe'"):
+            s.wait_all()
+    assert not (tmp_path.parent / "escaped").exists()

@@ -165,7 +165,7 @@ def test_dir_link(tmp_path: Path) -> None:
     di.link(link)
     assert link.is_dir() and not link.is_symlink()  # a real directory: find and tar see it all
     assert (link / "sub" / "y.txt").read_text() == "yyy"
-    assert not (link / "sub").stat().st_mode & 0o222
+    assert not (link / "sub" / "y.txt").stat().st_mode & 0o222  # the stored data, read-only
     assert not (src / "sub" / "y.txt").stat().st_mode & 0o222
 
     from_tar = DataInstance("dir", data=di.get_bytes())
@@ -190,3 +190,17 @@ def test_repr() -> None:
     assert "blob" in r
     assert "3 bytes" in r
     assert "'text'" in r
+
+
+def test_write_refuses_a_crafted_directory_archive(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        link = tarfile.TarInfo("etc")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc"
+        tf.addfile(link)
+    with pytest.raises(RainException, match="unsafe member 'etc'"):
+        DataInstance("dir", data=buf.getvalue()).write(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
