@@ -198,6 +198,8 @@ def test_direct_tasks_float_size_hint_and_write_over(client, tmp_path):
         assert joined.inputs.labels == ["first", None] and joined.output is produced
         assert sized.output.fetch().get_bytes() == b"12"
         assert hinted.output.fetch().get_bytes() == b"12"
+        client.update([hinted, hinted.output])  # 18: Client.update
+        assert hinted.state.value == "finished" and hinted.output.info.size == 2
         target = tmp_path / "out"
         target.write_bytes(b"old content, longer")
         hinted.output.fetch().write(str(target))
