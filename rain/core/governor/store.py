@@ -14,7 +14,7 @@ import attrs
 
 from rain.common.attributes import ObjectInfo, ObjectSpec
 from rain.common.data_instance import DataInstance
-from rain.common.dirtar import check_tree, make_read_only, remove_tree, tree_size
+from rain.common.dirtar import check_tree, link_tree, make_read_only, remove_tree, tree_size
 from rain.common.ids import ID
 
 MEMORY_LIMIT = 256 * 1024
@@ -99,10 +99,7 @@ class ObjectStore:
             if instance.object_id is not None and instance.object_id in self.objects:
                 # A pass-through of a stored object: hard links share the data, nothing moves.
                 copy = self.temp_path("link")
-                if os.path.isdir(instance.path):
-                    shutil.copytree(instance.path, copy, symlinks=True, copy_function=os.link)
-                else:
-                    os.link(instance.path, copy)
+                link_tree(instance.path, copy)  # new writable dirs: a read-only one cannot be moved
                 return self.put_file(spec, info, copy)
             return self.put_file(spec, info, instance.path)
         return self.put_bytes(spec, info, instance.data or b"")

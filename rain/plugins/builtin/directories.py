@@ -41,8 +41,10 @@ def link_or_copy_file(src: str, dst: str) -> str:
 
 
 def link_or_copy_tree(src: str, dst: str) -> None:
+    """Files hard-linked, directories new and writable by us (a read-only directory could not
+    be moved into the store, nor merged into, by a governor that does not run as root)."""
     if os.path.isdir(src):
-        shutil.copytree(src, dst, symlinks=True, copy_function=link_or_copy_file)
+        dirtar.link_tree(src, dst)
     else:
         link_or_copy_file(src, dst)
 

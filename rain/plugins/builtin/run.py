@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 from typing import Any
@@ -226,6 +227,8 @@ async def run(ctx: TaskContext) -> list[DataInstance]:
         except FileNotFoundError:
             raise TaskError(f"program {argv[0]!r} not found") from None
         except PermissionError:
+            if "/" not in argv[0] and shutil.which(argv[0]) is None:  # an unreadable dir on PATH
+                raise TaskError(f"program {argv[0]!r} not found") from None
             raise TaskError(f"program {argv[0]!r} is not executable") from None
     if result.returncode != 0:
         raise TaskError(_exit_error(result.returncode, _stderr_tail(stderr_path)))
