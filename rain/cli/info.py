@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import textwrap
 
 from rain.cli.common import DEFAULT_PORT, UserError
 
@@ -15,13 +17,31 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def format_table(info: dict) -> str:
+MIN_TYPES_WIDTH = 30  # below this the task types start on their own lines rather than wrap thinly
+
+
+def format_table(info: dict, width: int | None = None) -> str:
+    """The governors as a table; the task-type column is wrapped to `width` (the terminal's)."""
+    if width is None:
+        width = shutil.get_terminal_size().columns
     rows = [("GOVERNOR", "CPUS", "FREE", "TASKS", "OBJECTS", "TASK TYPES")]
     for g in info["governors"]:
         rows.append((g["governor_id"], str(g["resources"]["cpus"]), str(g.get("free_cpus", "?")),
                      str(len(g["tasks"])), str(len(g["objects"])), ", ".join(g.get("task_types", []))))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)) + "  " + r[-1] for r in rows]
+    indent = sum(widths) + 2 * len(widths)
+    if width - indent < MIN_TYPES_WIDTH:
+        indent = 4
+    lines = []
+    for r in rows:
+        head = "  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)) + "  "
+        wrapped = textwrap.wrap(r[-1], max(width - indent, MIN_TYPES_WIDTH), break_on_hyphens=False) or [""]
+        if indent == len(head):
+            lines.append(head + wrapped[0])
+            wrapped = wrapped[1:]
+        else:
+            lines.append(head.rstrip())
+        lines += [" " * indent + part for part in wrapped]
     if len(rows) == 1:
         lines.append("(no governors connected)")
     return "\n".join(lines)
