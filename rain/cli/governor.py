@@ -26,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ready-file", help="file created once the governor is registered at the server")
     p.add_argument("--config", help="TOML file; its `plugins = [...]` list is loaded after --plugin")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE", help="extra plugin module")
+    p.add_argument("--no-entry-points", action="store_true",
+                   help="do not load the plugins of installed packages (entry points); only the built-in "
+                        "ones, --plugin and --config")
     p.set_defaults(run=run)
 
 
@@ -47,19 +50,20 @@ def config_plugins(path: str | None) -> list[str]:
 
 
 def load_task_types(args: argparse.Namespace) -> dict[str, TaskType]:
-    """Built-ins, entry points, `--plugin` modules, then the config file's `plugins` list."""
+    """Built-ins, entry points (unless `--no-entry-points`), `--plugin` modules, then the config
+    file's `plugins` list; each wrapped to check its inputs when it declares them."""
     from rain.plugins.loading import PluginError, build_plugin_manager, collect_task_types
 
     extra = [(name, "--plugin") for name in args.plugin]
     extra += [(name, f"config file {args.config}") for name in config_plugins(args.config)]
     try:
-        pm = build_plugin_manager(extra)
+        pm = build_plugin_manager(extra, entry_points=not args.no_entry_points)
         task_types = collect_task_types(pm)
     except PluginError as exc:
         raise UserError(str(exc)) from None
     logger.info("plugins: %s", ", ".join(name for name, _ in pm.list_name_plugin()))
     logger.info("task types: %s", ", ".join(sorted(task_types)))
-    return task_types
+    return {name: t.checking_inputs() for name, t in task_types.items()}
 
 
 async def serve(args: argparse.Namespace, task_types: dict[str, TaskType]) -> None:

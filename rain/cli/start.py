@@ -44,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="TOML config file passed to every governor")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="extra plugin module loaded by every governor")
+    p.add_argument("--no-entry-points", action="store_true",
+                   help="governors load no plugins of installed packages, only built-ins, --plugin and --config")
     p.set_defaults(run=run)
 
 
@@ -105,6 +107,8 @@ def governor_options(args: argparse.Namespace, index: int, cpus: int | None) -> 
         options += ["--plugin", module]
     if args.config:
         options += ["--config", os.path.abspath(args.config)]
+    if args.no_entry_points:
+        options.append("--no-entry-points")
     if args.workdir:
         options += ["--workdir", os.path.join(os.path.abspath(args.workdir), f"governor-{index}")]
     return options

@@ -21,8 +21,16 @@ class DataObjectState(str, enum.Enum):
 
 
 class DataType(str, enum.Enum):
+    """What a data object holds: a blob (bytes) or a directory tree; prints as "blob" / "dir"."""
+
     BLOB = "blob"
     DIRECTORY = "dir"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
 
     @classmethod
     def from_value(cls, value: str | DataType) -> DataType:

@@ -12,15 +12,17 @@ import inspect
 import re
 import subprocess
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
 from rain.common.attributes import ObjectSpec, TaskInfo, TaskSpec
 from rain.common.data_instance import DataInstance
 from rain.common.labeled_list import LabeledList
+from rain.common.states import DataType
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-/]+$")
+INPUT_KINDS = ("blob", "dir", "any")
 
 
 class TaskError(Exception):
@@ -43,6 +45,49 @@ def _check_run(instance: Any, attribute: Any, value: Any) -> None:
 def _check_cpus(instance: Any, attribute: Any, value: Any) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"cpus of task type {instance.task_type!r} must be a non-negative int, got {value!r}")
+
+
+def _input_kinds(value: Any) -> tuple[str, ...] | None:
+    """Normalizes a declaration of accepted inputs (see `TaskType.inputs`)."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"inputs must be a list of input kinds such as ['blob', 'dir', '*blob'], got {value!r}")
+    kinds = tuple(str(k) if isinstance(k, DataType) else k for k in value)
+    for i, kind in enumerate(kinds):
+        star = isinstance(kind, str) and kind.startswith("*")
+        if not isinstance(kind, str) or kind.removeprefix("*") not in INPUT_KINDS or (star and i != len(kinds) - 1):
+            raise ValueError(f"invalid input kind {kind!r} in {list(kinds)!r}: each is 'blob', 'dir' or 'any', "
+                             "and only the last may be starred ('*blob': any number of blobs)")
+    return kinds
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def input_mismatch(task_type: str, declared: Sequence[str], data_types: Sequence[str],
+                   labels: Sequence[Any] = ()) -> str | None:
+    """Why inputs of the given data types ("blob"/"dir") do not fit `declared`, or None if they do.
+
+    `labels` name the inputs in the message (the input's label, or its object's).
+
+    The server calls this at submit and the governor again before `run`, so a plugin never sees
+    inputs it did not ask for (a directory where it expects a blob would reach it as tar bytes).
+    """
+    fixed = [k for k in declared if not k.startswith("*")]
+    rest = declared[-1][1:] if declared and declared[-1].startswith("*") else None
+    if len(data_types) < len(fixed) or (rest is None and len(data_types) > len(fixed)):
+        how = "at least" if rest is not None else "exactly"
+        kinds = ", ".join(declared) or "none"
+        return f"task type {task_type!r} takes {how} {_plural(len(fixed), 'input')} ({kinds}), got {len(data_types)}"
+    for i, data_type in enumerate(data_types):
+        want = fixed[i] if i < len(fixed) else rest
+        if want != "any" and data_type != want:
+            label = labels[i] if i < len(labels) else None
+            name = f"input {i}" + (f" ({label!r})" if label is not None else "")
+            return f"{name} is a {data_type}, but task type {task_type!r} takes a {want} there"
+    return None
 
 
 # An async function, or (for `inline` task types) a plain one; both return the outputs or None
@@ -73,6 +118,10 @@ class TaskType:
       and cancel scope: on graphs of tiny tasks that overhead is larger than the work. With an
       input stored as a file it runs in a worker thread instead. An inline run cannot be
       cancelled midway, so anything that may take a millisecond on small data must stay async.
+    - `inputs`: the inputs the task type accepts, one kind per input: "blob", "dir" or "any";
+      the last may be starred for "any number of these" (`["dir", "*blob"]`: a dir, then any
+      number of blobs). A submit whose task does not fit is refused, naming the task and the
+      input. None (the default) accepts anything.
     """
 
     task_type: str = attrs.field(validator=_check_name)
@@ -80,13 +129,54 @@ class TaskType:
     cpus: int = attrs.field(default=1, validator=_check_cpus)
     doc: str = ""
     inline: bool = attrs.field(default=False, kw_only=True)
+    inputs: tuple[str, ...] | None = attrs.field(default=None, kw_only=True, converter=_input_kinds)
+
+    def check_inputs(self, inputs: Sequence[DataInstance], labels: Sequence[Any] = ()) -> None:
+        """Raises `TaskError` when the inputs do not fit `inputs` (nothing to do when undeclared)."""
+        if self.inputs is not None:
+            problem = input_mismatch(self.task_type, self.inputs, [i.data_type.value for i in inputs], labels)
+            if problem is not None:
+                raise TaskError(problem)
+
+    def checking_inputs(self) -> TaskType:
+        """This task type with `run` preceded by `check_inputs`: what a governor runs.
+
+        The server already refuses a mismatching submit; this covers tasks submitted while no
+        governor (and so no declaration) was known.
+        """
+        if self.inputs is None:
+            return self
+        run, declared = self.run, self.inputs
+
+        def check(ctx: TaskContext) -> None:  # labels are looked up only for the error message
+            if input_mismatch(self.task_type, declared, [i.data_type.value for i in ctx.inputs]) is not None:
+                self.check_inputs(ctx.inputs, [s.label if s.label is not None else (i.spec.label if i.spec else None)
+                                           for s, i in zip(ctx.spec.inputs, ctx.inputs, strict=False)])
+
+        if self.inline:
+            def checked_inline(ctx: TaskContext) -> Any:
+                check(ctx)
+                return run(ctx)
+            return attrs.evolve(self, run=checked_inline)
+
+        async def checked(ctx: TaskContext) -> Any:
+            check(ctx)
+            return await cast(Awaitable[Any], run(ctx))
+        return attrs.evolve(self, run=checked)
 
 
-def task_type(name: str, *, cpus: int = 1, inline: bool = False) -> Callable[[RunFunction], TaskType]:
-    """Decorator: `@task_type("hash/sha256") async def sha256(ctx): ...` -> a TaskType."""
+def task_type(name: str, *, cpus: int = 1, inline: bool = False,
+              inputs: Sequence[str] | None = None) -> Callable[[RunFunction], TaskType]:
+    """Decorator making a `TaskType` from its `run` function; the docstring becomes its `doc`.
+
+    ::
+
+        @task_type("hash/sha256", inputs=["blob"])
+        async def sha256(ctx): ...
+    """
 
     def wrap(fn: RunFunction) -> TaskType:
-        return TaskType(name, fn, cpus, (fn.__doc__ or "").strip(), inline=inline)
+        return TaskType(name, fn, cpus, (fn.__doc__ or "").strip(), inline=inline, inputs=inputs)
 
     return wrap
 
@@ -96,8 +186,8 @@ class TaskContext(abc.ABC):
 
     - `spec`: the task's `TaskSpec` (id, task_type, config, resources, name, user data).
     - `info`: the task's `TaskInfo`; `info.user` may be filled and is reported to the client.
-    - `inputs`: the input `DataInstance`s, by position and by label (`ctx.inputs["label"]`).
-    - `output_specs`: the `ObjectSpec`s of the outputs to produce (label, data_type, content_type).
+    - `inputs`: the inputs as `DataInstance` objects, by position and by label (`ctx.inputs["label"]`).
+    - `output_specs`: an `ObjectSpec` per output to produce (label, data_type, content_type).
     - `workdir`: a fresh empty scratch directory, created on first use, removed after the task.
     """
 

@@ -14,7 +14,7 @@ from typing import ClassVar
 import pytest
 from rain_example_plugin.client import Fail, Sha256, SleepProcess, SplitLines, Wait, WordCount
 
-from rain.client import RainException, Session, Task, TaskException, blob, tasks
+from rain.client import RainException, Session, Task, TaskException, blob, directory, tasks
 from rain.client.plugin_tasks import PluginTask
 from rain.common import TaskState
 from tests.cluster import wait_until
@@ -147,9 +147,11 @@ def test_rain_info_lists_task_types(make_cluster):
     cluster = make_cluster([1], env=ENV, governor_args=("--plugin", EXTRA))
     out = subprocess.run([sys.executable, "-m", "rain", "info", cluster.address], capture_output=True,
                          text=True, timeout=30, check=True).stdout
-    (line,) = [ln for ln in out.splitlines() if cluster.governor_ids[0] in ln]
+    lines = out.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith(cluster.governor_ids[0]))
+    listed = " ".join(lines[start:])  # long lists wrap onto the following lines
     for name in ("buildin/concat", "hash/sha256", "extra/reverse"):
-        assert name in line
+        assert name in listed
 
 
 # --- placement ------------------------------------------------------------------------------
@@ -314,3 +316,38 @@ def test_plugin_task_class_defaults():
         type("NoType", (PluginTask,), {})
     with pytest.raises(RainException), Session(None, 1).bind_only():
         PluginTask([])
+
+
+# --- declared inputs and --no-entry-points ---------------------------------------------------
+
+
+def test_directory_for_a_blob_input_is_refused_at_submit(client, tmp_path):
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "a.txt").write_text("a")
+    with client.new_session() as s:
+        Sha256(blob(b"fine"), name="fine")
+        Sha256(directory(str(tmp_path / "tree"), label="tree"), name="digest")
+        with pytest.raises(RainException, match=r"task 'digest' ID\(\d+, \d+\): input 0 \('tree'\) is a dir, "
+                                                r"but task type 'hash/sha256' takes a blob there"):
+            s.submit()
+        assert s.task_count == 2  # nothing was applied: the graph can be fixed and resubmitted
+
+
+def test_no_entry_points_loads_only_builtins_and_named_plugins(make_cluster):
+    cluster = make_cluster([1, 1], env=ENV)
+    plain = cluster.start_governor(1, "--no-entry-points")
+    named = cluster.start_governor(1, "--no-entry-points", "--plugin", EXTRA)
+    types = governor_types(cluster.client())
+    assert types[cluster.governor_ids[0]] >= EXAMPLE_TYPES
+    assert not types[plain] & EXAMPLE_TYPES and {"buildin/concat", "py/call"} <= types[plain]
+    assert not types[named] & EXAMPLE_TYPES and "extra/reverse" in types[named]
+
+
+def test_rain_start_passes_no_entry_points_to_its_governors():
+    from rain.cli import build_parser
+    from rain.cli.start import governor_options
+
+    args = build_parser().parse_args(["start", "--local-governors", "1", "--no-entry-points", "--plugin", "m"])
+    assert governor_options(args, 0, 1) == ["--cpus", "1", "--plugin", "m", "--no-entry-points"]
+    args = build_parser().parse_args(["start", "--simple"])
+    assert "--no-entry-points" not in governor_options(args, 0, None)

@@ -73,3 +73,35 @@ def test_refused_submit_applies_nothing_and_unkept_inputs_are_refused(server_ses
     assert set(session.tasks) == {3} and set(session.objects) == {1, 2}
     server.submit(session, [task(5, [2], [6])], [out(6)])  # the kept one is fine
     assert set(session.tasks) == {3, 5}
+
+
+def dir_const(oid, keep=False):
+    return [oid, "tree", None, "dir", None, keep, b"", None]
+
+
+def test_declared_inputs_are_checked_naming_task_and_input(server_session):
+    _server, session = server_session
+    kinds = {"hash/sha256": ["blob"], "buildin/concat": ["*blob"]}
+    offered = {"hash/sha256", "buildin/concat"}
+    with pytest.raises(SubmitError, match=r"task 'digest' ID\(1, 3\): input 0 \('tree'\) is a dir, "
+                                          r"but task type 'hash/sha256' takes a blob there"):
+        check_submit(session, [labeled_task(3, [(1, "tree")], [2], "hash/sha256", "digest")],
+                     [dir_const(1), out(2)], offered, 4, kinds)
+    with pytest.raises(SubmitError, match=r"task ID\(1, 3\): task type 'hash/sha256' takes exactly 1 input"):
+        check_submit(session, [task(3, [1, 4], [2], task_type="hash/sha256")],
+                     [const(1), const(4), out(2)], offered, 4, kinds)
+    check_submit(session, [task(3, [1, 4], [2])], [const(1), const(4), out(2)], offered, 4, kinds)
+    check_submit(session, [task(3, [1], [2], task_type="hash/sha256")], [dir_const(1), out(2)], offered, 4, {})
+
+
+def test_declared_inputs_see_objects_of_earlier_submits(server_session):
+    server, session = server_session
+    server.input_kinds["buildin/concat"] = ["*blob"]
+    server.submit(session, [], [dir_const(1, keep=True)])
+    with pytest.raises(RequestError, match=r"submit refused: task ID\(1, 3\): input 0 \('tree'\) is a dir"):
+        server.submit(session, [task(3, [1], [2])], [out(2)])
+
+
+def labeled_task(tid, inputs, outputs, task_type, name):
+    flat = [x for pair in inputs for x in pair]
+    return [tid, task_type, None, flat, list(outputs), 1, name, None]

@@ -55,7 +55,8 @@ async def serve_governor(config: GovernorConfig, task_types: dict[str, TaskType]
         raise ConnectionError(f"cannot connect to rain server at {config.server_address}: {exc}") from None
     host = _data_host(config, conn.stream)  # type: ignore[arg-type]
     data_address = f"{host}:{port}"
-    await conn.send(m.RegisterGovernor(config.cpus, data_address, sorted(task_types)))
+    input_kinds = {name: list(t.inputs) for name, t in task_types.items() if t.inputs is not None}
+    await conn.send(m.RegisterGovernor(config.cpus, data_address, sorted(task_types), input_kinds))
     registered = await conn.receive_expected(m.Registered)
     assert isinstance(registered, m.Registered)
     governor_id = registered.governor_id

@@ -169,9 +169,13 @@ class FetchReady(Message):
 
 @message("register_governor")
 class RegisterGovernor(Message):
+    """`input_kinds`: the inputs each task type accepts, for those that declare them
+    (`rain.plugins.TaskType.inputs`); the server checks submits against them."""
+
     cpus: int
     data_address: str
     task_types: list[str]
+    input_kinds: dict[str, list[str]] = attrs.Factory(dict)
 
 
 @message("registered")

@@ -143,7 +143,8 @@ async def _serve_governor(server: Server, conn: MessageStream) -> None:
     register = await conn.receive_expected(m.RegisterGovernor)
     assert isinstance(register, m.RegisterGovernor)
     link = GovernorLink(conn)
-    gov = GovernorState(register.data_address, int(register.cpus), frozenset(register.task_types), link)
+    gov = GovernorState(register.data_address, int(register.cpus), frozenset(register.task_types), link,
+                        dict(register.input_kinds))
     try:
         server.add_governor(gov)
     except RequestError as exc:

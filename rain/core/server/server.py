@@ -47,6 +47,7 @@ class Server:
         self.sessions: dict[int, SessionState] = {}
         self.governors: dict[str, GovernorState] = {}
         self.type_counts: Counter[str] = Counter()
+        self.input_kinds: dict[str, list[str]] = {}  # task type -> accepted inputs, when declared
         self.ready: dict[tuple[int, str], deque[TaskNode]] = {}
         self.durations: dict[str, float] = {}
         self._next_session_id = 1
@@ -117,7 +118,7 @@ class Server:
         offered = set(self.type_counts) if self.governors else None
         largest = max((g.cpus for g in self.governors.values()), default=None)
         try:
-            check_submit(session, tasks, objects, offered, largest)
+            check_submit(session, tasks, objects, offered, largest, self.input_kinds)
         except SubmitError as exc:
             raise RequestError(f"submit refused: {exc}") from None
         self._apply_submit(session, tasks, objects)
@@ -226,6 +227,7 @@ class Server:
             raise RequestError(f"governor {gov.id} is already registered")
         self.governors[gov.id] = gov
         self.type_counts.update(gov.task_types)
+        self.input_kinds.update(gov.input_kinds)
         self.record_event("GovernorNew", governor=gov.id, cpus=gov.cpus)
         self.schedule()
 
@@ -235,6 +237,8 @@ class Server:
         del self.governors[gov.id]
         self.type_counts.subtract(gov.task_types)
         self.type_counts = +self.type_counts
+        for gone in gov.task_types - self.type_counts.keys():
+            self.input_kinds.pop(gone, None)
         for task in list(gov.running.values()):
             self.fail_session(task.session, f"governor {gov.id} was lost while running task {task.describe()}")
         gov.running.clear()

@@ -153,6 +153,7 @@ class GovernorState:
     cpus: int
     task_types: frozenset[str]
     link: Any
+    input_kinds: dict[str, list[str]] = attrs.Factory(dict)  # task type -> accepted inputs
     free_cpus: int = 0
     queue_capacity: int = 0
     running: dict[ID, TaskNode] = attrs.Factory(dict)

@@ -8,10 +8,12 @@ described in `rain.common.attributes` (objects carry `keep, data, size_hint` aft
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rain.common.content_types import check_content_type
 from rain.core.server.state import SessionState
+from rain.plugins.api import input_mismatch
 
 
 class SubmitError(Exception):
@@ -29,9 +31,11 @@ def check_submit(
     objects: list[Any],
     offered_types: set[str] | None,
     largest_governor: int | None,
+    input_kinds: Mapping[str, Sequence[str]] | None = None,
 ) -> None:
     """Raises SubmitError naming the problem; `offered_types`/`largest_governor` are None while
-    no governor is connected (tasks then wait for one)."""
+    no governor is connected (tasks then wait for one). `input_kinds` holds the inputs that
+    task types declared (task type -> kinds, see `rain.plugins.api.input_mismatch`)."""
     if not isinstance(tasks, list) or not isinstance(objects, list):
         raise SubmitError("malformed submit: tasks and objects must be lists")
     new_objects: dict[int, list[Any]] = {}
@@ -75,6 +79,9 @@ def check_submit(
             if not old.keep:
                 raise SubmitError(f"task {name}: input {_full(session, oid)} is from an earlier submit "
                                   "and was not kept")
+        declared = input_kinds.get(row[1]) if input_kinds else None
+        if declared is not None:
+            _check_input_kinds(session, name, row, declared, new_objects)
     for oid, row in new_objects.items():
         if row[6] is None and oid not in producer:
             raise SubmitError(f"object {_full(session, oid)} has neither data nor a producing task")
@@ -113,6 +120,20 @@ def _check_task_row(row: Any, session: SessionState) -> None:
         raise SubmitError(f"task {_full(session, tid)}: invalid resources {resources!r}")
     if not (name is None or isinstance(name, str)) or not (user is None or isinstance(user, dict)):
         raise SubmitError(f"task {_full(session, tid)}: malformed name or user data")
+
+
+def _check_input_kinds(session: SessionState, name: str, row: list[Any], declared: Sequence[str],
+                       new_objects: dict[int, list[Any]]) -> None:
+    inputs = row[3]
+    data_types, labels = [], []
+    for oid, label in zip(inputs[::2], inputs[1::2], strict=True):
+        new = new_objects.get(oid)
+        old = session.objects[oid] if new is None else None
+        data_types.append(new[3] if new is not None else old.data_type)  # type: ignore[union-attr]
+        labels.append(label if label is not None else (new[1] if new is not None else old.label))  # type: ignore[union-attr]
+    problem = input_mismatch(row[1], declared, data_types, labels)
+    if problem is not None:
+        raise SubmitError(f"task {name}: {problem}")
 
 
 def _check_acyclic(session: SessionState, tasks: list[Any], producer: dict[int, list[Any]]) -> None:

@@ -8,7 +8,7 @@ from rain.common.data_instance import DataInstance
 from rain.plugins.api import TaskContext, TaskError, task_type
 
 
-@task_type("buildin/concat", inline=True)
+@task_type("buildin/concat", inline=True, inputs=["*blob"])
 def concat(ctx: TaskContext) -> list[DataInstance]:
     """Joins the input blobs in order; no inputs gives an empty blob."""
     for inp in ctx.inputs:

@@ -123,7 +123,7 @@ def _slice(root: str, path: str, want_dir: bool, target: str) -> None:
     link_or_copy_tree(real, target)
 
 
-@task_type("buildin/slice_directory")
+@task_type("buildin/slice_directory", inputs=["dir"])
 async def slice_directory(ctx: TaskContext) -> list[DataInstance]:
     """Extracts a file (a blob) or, when the path ends with '/', a subtree (a dir) of a dir object."""
     config = ctx.config

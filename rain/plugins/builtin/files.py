@@ -42,7 +42,7 @@ def _copy_in(src: str, dst: str, want_dir: bool) -> None:
         raise TaskError(f"cannot read {src!r}: {exc}") from None
 
 
-@task_type("buildin/open")
+@task_type("buildin/open", inputs=[])
 async def open_file(ctx: TaskContext) -> list[DataInstance]:
     """Copies a file at an absolute path on the governor into a blob."""
     path = absolute_path(ctx.config, "open")
@@ -50,7 +50,7 @@ async def open_file(ctx: TaskContext) -> list[DataInstance]:
     return [ctx.output_file("data")]
 
 
-@task_type("buildin/open_dir")
+@task_type("buildin/open_dir", inputs=[])
 async def open_dir(ctx: TaskContext) -> list[DataInstance]:
     """Copies a directory at an absolute path on the governor into a dir object."""
     path = absolute_path(ctx.config, "open_dir")
@@ -100,7 +100,7 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
-@task_type("buildin/export")
+@task_type("buildin/export", inputs=["any"])
 async def export(ctx: TaskContext) -> list[DataInstance]:
     """Writes its input to an absolute path: a blob as a file, a dir object as a new directory."""
     path = absolute_path(ctx.config, "export")

@@ -13,16 +13,10 @@ from rain.common.data_instance import DataInstance
 from rain.plugins import TaskContext, TaskError, task_type
 
 
-def _one_blob(ctx: TaskContext) -> DataInstance:
-    if len(ctx.inputs) != 1 or ctx.inputs[0].data_type.value != "blob":
-        raise TaskError(f"{ctx.spec.task_type} needs exactly one blob input, got {len(ctx.inputs)} inputs")
-    return ctx.inputs[0]
-
-
-@task_type("hash/sha256")
+@task_type("hash/sha256", inputs=["blob"])  # the server refuses any other inputs at submit
 async def sha256(ctx: TaskContext) -> list[DataInstance]:
     """Hex SHA-256 digest of the single input blob (text)."""
-    data = _one_blob(ctx).get_bytes()
+    data = ctx.inputs[0].get_bytes()
     if len(data) > 1024 * 1024:  # hashing a big blob takes a while: keep the governor responsive
         digest = await ctx.run_sync(lambda: hashlib.sha256(data).hexdigest())
     else:
@@ -39,18 +33,18 @@ def _count_words(text: str) -> dict[str, int]:
     return counts
 
 
-@task_type("example/word-count")
+@task_type("example/word-count", inputs=["blob"])
 async def word_count(ctx: TaskContext) -> list[DataInstance]:
     """JSON {word: count} of the input text, counted in a worker thread."""
-    text = _one_blob(ctx).get_str()
+    text = ctx.inputs[0].get_str()
     counts = await ctx.run_sync(_count_words, text)
     return [ctx.blob(json.dumps(counts, sort_keys=True).encode(), content_type="json")]
 
 
-@task_type("example/split-lines")
+@task_type("example/split-lines", inputs=["blob"])
 async def split_lines(ctx: TaskContext) -> list[DataInstance]:
     """A directory with one file per input line (`0.txt`, `1.txt`, ...), built in the workdir."""
-    lines = _one_blob(ctx).get_str().splitlines()
+    lines = ctx.inputs[0].get_str().splitlines()
     out = os.path.join(ctx.workdir, "lines")
     os.mkdir(out)
     for i, line in enumerate(lines):
