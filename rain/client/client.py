@@ -39,6 +39,7 @@ class Client:
         return self._connection
 
     def new_session(self, name: str = "Unnamed Session", default: bool = False) -> Session:
+        """A new session (a new task graph) on the server; `default=True` makes it the fallback active session."""
         if not isinstance(name, str):
             raise RainException(f"session name must be a string, got {name!r}")
         reply = self.connection.request(m.NewSession, name=name)
@@ -60,6 +61,7 @@ class Client:
             session.update(group)
 
     def get_server_info(self) -> dict[str, Any]:
+        """The governors: id, resources, free CPUs, task types, running tasks and stored objects."""
         info = self.connection.request(m.GetServerInfo).value  # type: ignore[attr-defined]
         for gov in info["governors"]:
             for key in ("tasks", "objects", "objects_to_delete"):
@@ -67,6 +69,7 @@ class Client:
         return info
 
     def close(self) -> None:
+        """Closes the connection; the server closes every session of this client."""
         if self._connection is not None:
             for session in self._sessions:
                 session._mark_closed()

@@ -42,30 +42,37 @@ class DataObject:
 
     @property
     def id(self) -> ID:
+        """The object's `ID(session_id, id)`."""
         return self._spec.id
 
     @property
     def spec(self) -> ObjectSpec:
+        """What the graph declares (`ObjectSpec`: label, content type, data type); fixed at submit."""
         return self._spec
 
     @property
     def info(self) -> ObjectInfo | None:
+        """What happened (`ObjectInfo`: size, content type, user data) as of the last update; None before."""
         return self._info
 
     @property
     def state(self) -> DataObjectState | None:
+        """`DataObjectState` as of the last update, wait or fetch; None before submit."""
         return self._state
 
     @property
     def label(self) -> str | None:
+        """The label given at creation (e.g. the output label of its task)."""
         return self._spec.label
 
     @property
     def data_type(self) -> DataType:
+        """`DataType.BLOB` or `DataType.DIRECTORY`."""
         return DataType(self._spec.data_type)
 
     @property
     def session(self) -> Session:
+        """The session the object belongs to."""
         return self._session
 
     @property
@@ -76,6 +83,7 @@ class DataObject:
         return self._spec.content_type
 
     def keep(self) -> None:
+        """Keeps the object after submit so it can be fetched or used by later submits; only before submit."""
         if self._state is not None:
             raise RainException(f"{self!r} is already submitted; keep() must be called before submit")
         self._keep = True
@@ -101,15 +109,19 @@ class DataObject:
         return copy
 
     def is_kept(self) -> bool:
+        """Whether the object is kept."""
         return self._keep
 
     def fetch(self) -> DataInstance:
+        """Waits until the object is finished and downloads its data (the object must be kept)."""
         return self._session.fetch(self)
 
     def wait(self) -> None:
+        """Waits until the object is finished."""
         self._session.wait([self])
 
     def update(self) -> None:
+        """Refreshes `state` and `info` from the server without waiting."""
         self._session.update([self])
 
     def _mark_finished(self) -> None:
@@ -163,6 +175,7 @@ def blob(value: Any, label: str = "const", content_type: str | None = None, enco
 
 
 def pickled(val: Any, label: str = "pickle") -> DataObject:
+    """A constant blob holding `val` pickled: `blob(val, label, encode="pickle")`."""
     return blob(val, label, encode="pickle")
 
 

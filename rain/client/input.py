@@ -45,10 +45,14 @@ class InputBase:
 
 
 class Input(InputBase):
+    """A blob input (see `InputBase`)."""
+
     data_type = DataType.BLOB
 
 
 class InputDir(InputBase):
+    """A dir input (see `InputBase`)."""
+
     data_type = DataType.DIRECTORY
 
 

@@ -109,10 +109,14 @@ class OutputBase:
 
 
 class Output(OutputBase):
+    """A blob output (see `OutputBase`)."""
+
     data_type = DataType.BLOB
 
 
 class OutputDir(OutputBase):
+    """A dir output (see `OutputBase`)."""
+
     data_type = DataType.DIRECTORY
 
 

@@ -339,14 +339,17 @@ class Program:
 
     @property
     def input_labels(self) -> list[str]:
+        """The labels of the program's inputs, the keywords of a call."""
         return [s.label for s in self._plan.inputs]  # type: ignore[misc]
 
     @property
     def output_labels(self) -> list[str]:
+        """The labels of the program's outputs (a call may override them by label)."""
         return [s.label for s in self._plan.outputs]  # type: ignore[misc]
 
     def __call__(self, *, name: str | None = None, session: Session | None = None, cpus: int | None = None,
                  **bindings: Any) -> Execute:
+        """An `Execute` task with the inputs bound by label, in the active session."""
         from rain.client.tasks import Execute
 
         plan = self._plan.bind(bindings)

@@ -29,6 +29,7 @@ _default_session: Session | None = None
 
 
 def get_active_session() -> Session:
+    """The innermost bound session, else the default one; `RainException` when there is none."""
     if _session_stack:
         return _session_stack[-1]
     if _default_session is not None and not _default_session.closed:

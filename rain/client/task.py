@@ -43,11 +43,11 @@ def _creation_site() -> tuple[tuple[str, int, str], ...]:
 class Task:
     """A task instance in the graph; particular types are chosen by `task_type`.
 
-    `inputs` is a sequence of data objects, tasks (their single output), `Input`s or
+    `inputs` is a sequence of data objects, tasks (their single output), `Input` specs or
     `(label, object)` pairs; `outputs` is None (no outputs, as in Rain 0.4; left out it means
     one unlabelled blob), a number (that many unlabelled blobs), or a sequence of labels,
-    `Output`s, `None`s (an unlabelled blob) or existing unsubmitted `DataObject`s (which this
-    task will produce). Everything the server would
+    `Output` specs, None items (an unlabelled blob) or existing unsubmitted data objects (which
+    this task will produce). Everything the server would
     refuse is refused here, with a `RainException` naming the argument.
     """
 
@@ -95,66 +95,82 @@ class Task:
 
     @property
     def id(self) -> ID:
+        """The task's `ID(session_id, id)`."""
         return self._spec.id
 
     @property
     def spec(self) -> TaskSpec:
+        """What was asked for (`TaskSpec`: task type, config, inputs, outputs, resources, name); fixed at submit."""
         return self._spec
 
     @property
     def info(self) -> TaskInfo | None:
+        """What happened (`TaskInfo`: error, start time, duration, governor, debug, user) as of the last update."""
         return self._info
 
     @property
     def state(self) -> TaskState | None:
+        """`TaskState` as of the last update or wait; None before submit."""
         return self._state
 
     @property
     def name(self) -> str | None:
+        """The task's name (shown in errors and monitoring), or None."""
         return self._spec.name
 
     @property
     def task_type(self) -> str:
+        """The task type string, e.g. "buildin/concat"."""
         return self._spec.task_type
 
     @property
     def session(self) -> Session:
+        """The session the task belongs to."""
         return self._session
 
     @property
     def inputs(self) -> LabeledList[DataObject]:
+        """The input data objects, by position or label."""
         return self._inputs
 
     @property
     def outputs(self) -> LabeledList[DataObject]:
+        """The output data objects, by position or label."""
         return self._outputs
 
     @property
     def output(self) -> DataObject:
+        """The single output; `RainException` when the task has another number of outputs."""
         if len(self._outputs) != 1:
             raise RainException(f"{self!r} has {len(self._outputs)} outputs; use .outputs")
         return self._outputs[0]
 
     @property
     def stack(self) -> str:
+        """Where in the user's code the task was created (shown when it fails)."""
         return "".join(f'  File "{f}", line {n}, in {fn}\n' for f, n, fn in self._sites)
 
     # --- actions --------------------------------------------------------------------------
 
     def keep_outputs(self) -> None:
+        """Keeps every output (before submit)."""
         for o in self._outputs:
             o.keep()
 
     def unkeep_outputs(self) -> None:
+        """Releases every output."""
         self._session.unkeep(list(self._outputs))
 
     def fetch_outputs(self) -> list[DataInstance]:
+        """Fetches every output (they must be kept), in order."""
         return [o.fetch() for o in self._outputs]
 
     def wait(self) -> None:
+        """Waits until the task is finished."""
         self._session.wait([self])
 
     def update(self) -> None:
+        """Refreshes `state` and `info` from the server without waiting."""
         self._session.update([self])
 
     def _mark_finished(self) -> None:

@@ -2,10 +2,10 @@
 
 Wire forms. Specs travel as positional rows with session-local ids (the session id is sent
 once per message): a 10^5-task submit decodes about ten times faster as arrays of small ints
-than as maps of `[session, id]` pairs. Infos are small maps that omit default values.
+than as maps of `[session, id]` pairs. Infos are small maps that omit default values. Rows::
 
-    task row:   [id, task_type, config, [input_id, label, input_id, label, ...], [output_id, ...],
-                 cpus | resources-map, name, user | None]
+    task row:   [id, task_type, config, [input_id, label, ...], [output_id, ...],
+                cpus | resources-map, name, user | None]
     object row: [id, label, content_type, data_type, user | None]
 """
 
@@ -20,6 +20,8 @@ from rain.common.ids import ID
 
 @attrs.define
 class TaskSpecInput:
+    """One input of a task: the object's id and the input's label."""
+
     id: ID
     label: str | None = None
 
@@ -38,6 +40,8 @@ def _resources_from_row(value: Any) -> dict[str, Any]:
 
 @attrs.define
 class TaskSpec:
+    """What a task is asked to do; set by the client, frozen at submit."""
+
     id: ID
     task_type: str
     config: Any = None
@@ -87,6 +91,9 @@ def _compact(record: Any, defaults: dict[str, Any]) -> dict[str, Any]:
 
 @attrs.define
 class TaskInfo:
+    """What happened to a task: `error` (non-empty when it failed), `start_time` (epoch
+    seconds), `duration` (seconds), `governor` (its id), `debug` (text it logged), `user`."""
+
     error: str = ""
     start_time: float | None = None
     duration: float | None = None
@@ -104,6 +111,8 @@ class TaskInfo:
 
 @attrs.define
 class ObjectSpec:
+    """What a data object is declared to be: label, content type, data type ("blob"/"dir")."""
+
     id: ID
     label: str | None = None
     content_type: str | None = None
@@ -129,6 +138,9 @@ class ObjectSpec:
 
 @attrs.define
 class ObjectInfo:
+    """What a data object turned out to be: `size` in bytes, the dynamic `content_type`, and
+    the producing task's `error`, `debug` and `user` data for it."""
+
     error: str = ""
     size: int | None = None
     content_type: str | None = None

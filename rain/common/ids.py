@@ -6,6 +6,8 @@ from typing import Any, NamedTuple
 
 
 class ID(NamedTuple):
+    """Identifies a task or a data object: its session, and a number unique in the session."""
+
     session_id: int
     id: int
 

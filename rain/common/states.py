@@ -6,6 +6,8 @@ import enum
 
 
 class TaskState(str, enum.Enum):
+    """Where a task is: waiting (`not_assigned`, `ready`), on a governor, or done."""
+
     not_assigned = "not_assigned"
     ready = "ready"
     assigned = "assigned"
@@ -15,6 +17,8 @@ class TaskState(str, enum.Enum):
 
 
 class DataObjectState(str, enum.Enum):
+    """Whether an object's data exists yet (`finished`) or was deleted (`removed`)."""
+
     unfinished = "unfinished"
     finished = "finished"
     removed = "removed"
