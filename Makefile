@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint docs bench clean
 
 $(BIN)/rain: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,5 +21,13 @@ lint: $(BIN)/rain
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# The site (docs/_build/html) from docs/ and the docstrings; any warning fails the build.
+$(BIN)/sphinx-build: pyproject.toml $(BIN)/rain
+	$(BIN)/pip install --quiet -e '.[docs]'
+	touch $@
+
+docs: $(BIN)/sphinx-build
+	$(BIN)/sphinx-build -b html -W --keep-going -q -E docs docs/_build/html
+
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) docs/_build
