@@ -351,3 +351,19 @@ def test_rain_start_passes_no_entry_points_to_its_governors():
     assert governor_options(args, 0, 1) == ["--cpus", "1", "--plugin", "m", "--no-entry-points"]
     args = build_parser().parse_args(["start", "--simple"])
     assert "--no-entry-points" not in governor_options(args, 0, None)
+
+
+def test_mismatch_submitted_before_any_governor_fails_when_it_would_run(make_cluster, tmp_path):
+    """With no governor connected the server knows no declarations and accepts the submit; the
+    governor's own check fails the task before the plugin sees a directory."""
+    (tmp_path / "tree").mkdir()
+    cluster = make_cluster([])
+    client = cluster.client()
+    with client.new_session() as s:
+        t = Sha256(directory(str(tmp_path / "tree"), label="tree"), name="digest")
+        t.output.keep()
+        s.submit()
+        cluster.start_governor(1)
+        with pytest.raises(TaskException, match=r"task 'digest'.*input 0 \('tree'\) is a dir, "
+                                                r"but task type 'hash/sha256' takes a blob there"):
+            t.output.fetch()
