@@ -48,3 +48,15 @@ async def test_cancelled_waiter_leaves_the_queue(autojump_clock):
         gate.release(1)
     assert got == [3]
     assert gate.free == 0
+
+
+async def test_acquire_in_a_cancelled_scope_takes_nothing():
+    """A task cancelled before it reaches the gate (its session closed right after the
+    assignment) must not keep the CPUs it never used."""
+    gate = CpuGate(1)
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await gate.acquire(1)
+    assert scope.cancelled_caught and gate.free == 1
+    await gate.acquire(1)  # free for the next task at once
+    assert gate.free == 0

@@ -66,8 +66,11 @@ class CpuGate:
 
     async def acquire(self, cpus: int) -> None:
         if not self._waiting and cpus <= self.free:
+            # Cancelled before taking, or not at all: a plain checkpoint after taking would
+            # raise Cancelled with the CPUs gone (a task cancelled right after assignment).
+            await trio.lowlevel.checkpoint_if_cancelled()
             self.free -= cpus
-            await trio.lowlevel.checkpoint()
+            await trio.lowlevel.cancel_shielded_checkpoint()
             return
         entry = (cpus, trio.Event())
         self._waiting.append(entry)
