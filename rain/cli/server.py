@@ -24,7 +24,8 @@ logger = logging.getLogger("rain.server")
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("server", help="run the Rain server")
     p.add_argument("--listen", help="[ADDR:]PORT for clients and governors (default 7210)")
-    p.add_argument("--http-listen", help="[ADDR:]PORT of the monitoring HTTP server (default 7222)")
+    p.add_argument("--http-listen", help="[ADDR:]PORT of the monitoring HTTP server (default 127.0.0.1:7222: "
+                   "loopback only, as the port has no authentication; 0.0.0.0:PORT opens it to all)")
     p.add_argument("--logdir", help="directory for the log file and the event database")
     p.add_argument("--ready-file", help="file created once the server accepts connections")
     p.set_defaults(run=run)
@@ -47,7 +48,7 @@ async def serve(args: argparse.Namespace) -> None:
         delete_timeout=delete_timeout_from_env(),
         test_mode=os.environ.get("RAIN_TEST_MODE") == "1",
         logdir=args.logdir,
-        http_host=http_host,
+        http_host=http_host or "127.0.0.1",
         http_port=http_port,
     )
     try:

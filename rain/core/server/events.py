@@ -4,6 +4,13 @@ Events are buffered in memory and written in batches by a background task, in a 
 so a burst of task events never blocks the scheduler on disk writes. Recording only appends a
 tuple: turning an event into JSON happens at write time, with one reused encoder, because on
 graphs of tiny tasks a per-event `json.dumps` was a tenth of the server's time.
+
+Threads and locks: no SQLite call ever runs on the event loop. Writes run in a worker thread on
+the writer connection; queries run in a worker thread on a separate reader connection. With a
+log dir the database is in WAL mode, so a query reads the last committed state while a batch is
+being written, and neither waits for the other. Each connection has a `threading.Lock`, because
+a worker thread may still be finishing a call on it (an abandoned query) when the next begins.
+Without a log dir the database lives in memory and both roles share one connection and lock.
 """
 
 from __future__ import annotations
@@ -11,43 +18,134 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
+import attrs
 import trio
 
 FLUSH_PERIOD = 0.5
 QUERY_LIMIT = 10_000
 _ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
 MODES = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+# filter key in a query -> (column, accepted value types)
+FILTER_COLUMNS: dict[str, tuple[str, tuple[type, ...]]] = {
+    "event_types": ("type", (str,)),
+    "session": ("session", (int,)),
+    "id": ("id", (int,)),
+    "time": ("time", (int, float)),
+}
+
+
+class QueryError(ValueError):
+    """A malformed event query; the message names the offending part."""
+
+
+@attrs.frozen
+class EventQuery:
+    """A validated `/events` query: SQL conditions, the id to start after and a row limit."""
+
+    where: tuple[str, ...] = ()
+    params: tuple[Any, ...] = ()
+    since: int = 0
+    limit: int = QUERY_LIMIT
+
+    @classmethod
+    def parse(cls, filters: Any) -> EventQuery:
+        """`{"event_types": [{"value", "mode"}], "session": [...], "id": [...], "time": [...],
+        "since": ID, "limit": N}`; every key optional. Raises `QueryError`."""
+        if not isinstance(filters, dict):
+            raise QueryError(f"the query must be a JSON object, got {type(filters).__name__}")
+        unknown = sorted(set(filters) - set(FILTER_COLUMNS) - {"since", "limit"})
+        if unknown:
+            raise QueryError(f"unknown query keys {unknown}; known: {sorted([*FILTER_COLUMNS, 'since', 'limit'])}")
+        where, params = [], []
+        for key, (column, types) in FILTER_COLUMNS.items():
+            conditions = filters.get(key, [])
+            if not isinstance(conditions, list):
+                raise QueryError(f"{key!r} must be a list of {{\"value\", \"mode\"}} objects")
+            for cond in conditions:
+                if not isinstance(cond, dict) or "value" not in cond:
+                    raise QueryError(f"{key!r} must be a list of {{\"value\", \"mode\"}} objects, got {cond!r}")
+                value, mode = cond["value"], cond.get("mode", "=")
+                if not isinstance(value, types) or isinstance(value, bool):
+                    raise QueryError(f"{key!r}: invalid value {value!r}")
+                if mode not in MODES:
+                    raise QueryError(f"{key!r}: invalid filter mode {mode!r}; modes: {' '.join(MODES)}")
+                where.append(f"{column} {MODES[mode]} ?")
+                params.append(value)
+        since = _non_negative_int(filters, "since", 0)
+        limit = min(_non_negative_int(filters, "limit", QUERY_LIMIT), QUERY_LIMIT)
+        return cls(tuple(where), tuple(params), since, limit)
+
+    def sql(self) -> tuple[str, list[Any]]:
+        where = ["id > ?", *self.where]
+        return (f"SELECT id, time, event FROM events WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
+                [self.since, *self.params, self.limit])
+
+
+def _non_negative_int(filters: dict[str, Any], key: str, default: int) -> int:
+    value = filters.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise QueryError(f"{key!r} must be a non-negative integer, got {value!r}")
+    return value
+
+
+class _Database:
+    """One SQLite connection and the lock that every use of it takes (always in a worker thread)."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+        self.lock = threading.Lock()
 
 
 class EventLog:
     def __init__(self, logdir: str | None) -> None:
-        path = os.path.join(logdir, "events.db") if logdir else ":memory:"
         if logdir:
             os.makedirs(logdir, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-            "time REAL NOT NULL, type TEXT NOT NULL, session INTEGER, event TEXT NOT NULL)"
-        )
-        self._db.execute("CREATE INDEX IF NOT EXISTS events_type ON events(type)")
-        self._db.commit()
+            path = os.path.join(logdir, "events.db")
+            self._writer = _Database(sqlite3.connect(path, check_same_thread=False))
+            self._writer.connection.execute("PRAGMA journal_mode=WAL")
+            self._writer.connection.execute("PRAGMA synchronous=NORMAL")  # WAL: safe against crashes
+            self._create_table()
+            self._reader = _Database(sqlite3.connect(path, check_same_thread=False))
+        else:
+            self._writer = _Database(sqlite3.connect(":memory:", check_same_thread=False))
+            self._create_table()
+            self._reader = self._writer
         self._pending: list[tuple[float, str, dict[str, Any]]] = []
-        self._lock = trio.Lock()
+        self._flush_lock = trio.Lock()
+        self.written = 0  # events committed to the database so far
+
+    def _create_table(self) -> None:
+        db = self._writer.connection
+        db.execute("CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                   "time REAL NOT NULL, type TEXT NOT NULL, session INTEGER, event TEXT NOT NULL)")
+        db.execute("CREATE INDEX IF NOT EXISTS events_type ON events(type)")
+        db.commit()
 
     def record(self, kind: str, fields: dict[str, Any]) -> None:
         self._pending.append((time.time(), kind, fields))
 
+    @property
+    def lag(self) -> tuple[int, float]:
+        """Events recorded but not yet written, and the age in seconds of the oldest of them."""
+        pending = self._pending
+        return len(pending), (time.time() - pending[0][0]) if pending else 0.0
+
     def _write(self, events: list[tuple[float, str, dict[str, Any]]]) -> None:
         encode = _ENCODER.encode
         rows = [(t, kind, fields.get("session"), encode({"type": kind, **fields})) for t, kind, fields in events]
-        self._db.executemany("INSERT INTO events (time, type, session, event) VALUES (?, ?, ?, ?)", rows)
-        self._db.commit()
+        with self._writer.lock:
+            db = self._writer.connection
+            db.executemany("INSERT INTO events (time, type, session, event) VALUES (?, ?, ?, ?)", rows)
+            db.commit()
+        self.written += len(rows)
 
     async def flush(self) -> None:
-        async with self._lock:
+        async with self._flush_lock:
             rows, self._pending = self._pending, []
             if rows:
                 await trio.to_thread.run_sync(self._write, rows)
@@ -61,25 +159,22 @@ class EventLog:
             with trio.CancelScope(shield=True):
                 await self.flush()
 
-    def query(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
-        """Events matching `{"event_types": [{"value", "mode"}], "session": [...], "id": [...]}`."""
-        if self._pending:
-            self._write(self._pending)
-            self._pending = []
-        where, params = [], []
-        for column, key in (("type", "event_types"), ("session", "session"), ("id", "id"), ("time", "time")):
-            for cond in filters.get(key, ()):
-                mode = MODES.get(cond.get("mode", "="))
-                if mode is None:
-                    raise ValueError(f"invalid filter mode {cond.get('mode')!r}")
-                where.append(f"{column} {mode} ?")
-                params.append(cond["value"])
-        sql = "SELECT id, time, event FROM events"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        limit = min(int(filters.get("limit", QUERY_LIMIT)), QUERY_LIMIT)
-        sql += f" ORDER BY id LIMIT {limit}"
-        return [{"id": i, "time": t, "event": json.loads(e)} for i, t, e in self._db.execute(sql, params)]
+    async def query(self, query: EventQuery) -> list[dict[str, Any]]:
+        """The events matching `query`, including every event recorded before the call."""
+        await self.flush()
+        return await trio.to_thread.run_sync(self._select, query, abandon_on_cancel=True)
+
+    def _select(self, query: EventQuery) -> list[dict[str, Any]]:
+        sql, params = query.sql()
+        with self._reader.lock:
+            rows = self._reader.connection.execute(sql, params).fetchall()
+        return [{"id": i, "time": t, "event": json.loads(e)} for i, t, e in rows]
 
     def close(self) -> None:
-        self._db.close()
+        for db in _unique([self._reader, self._writer]):
+            with db.lock:
+                db.connection.close()
+
+
+def _unique(dbs: Sequence[_Database]) -> list[_Database]:
+    return list({id(db): db for db in dbs}.values())

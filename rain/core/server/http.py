@@ -1,97 +1,192 @@
-"""Monitoring over HTTP: a JSON view of the server for dashboards and scripts.
+"""The monitoring HTTP port: HTTP/1.1 with keep-alive over trio, parsed by h11 (sans-IO).
 
-A deliberately small HTTP/1.0 responder (one request per connection): the monitoring port
-serves a handful of read-only endpoints, which does not justify a web framework.
+Error handling: every connection is its own error boundary, as on the other ports. A malformed
+request gets a 400 and the connection is closed; an unexpected exception in a handler gets a 500
+and is logged with the peer; a broken or idle connection is closed. Nothing a peer sends can
+stop the server.
+
+Every request goes through `HttpService.dispatch`, the one place where a check that applies to
+all requests (such as authentication) belongs. Routes live in `rain.core.server.api`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import urllib.parse
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import attrs
+import h11
 import trio
 
-from rain.core.server.server import Server
-
 logger = logging.getLogger(__name__)
-MAX_REQUEST = 1024 * 1024
+
+MAX_BODY = 1024 * 1024
+MAX_HEADERS = 64 * 1024
+REQUEST_TIMEOUT = 10.0  # to receive a whole request once it has begun
+IDLE_TIMEOUT = 60.0  # a kept-alive connection with no request
+RECEIVE_SIZE = 65536
+SERVER_NAME = b"rain"
 
 
-async def _read_request(stream: trio.abc.Stream) -> tuple[str, str, bytes]:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = await stream.receive_some(65536)
-        if not chunk:
-            raise ValueError("connection closed before the request was complete")
-        data += chunk
-        if len(data) > MAX_REQUEST:
-            raise ValueError("request too large")
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    method, path, _version = lines[0].split(" ", 2)
-    length = 0
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        if name.strip().lower() == "content-length":
-            length = int(value.strip())
-    if length > MAX_REQUEST:
-        raise ValueError("request body too large")
-    while len(body) < length:
-        chunk = await stream.receive_some(65536)
-        if not chunk:
-            break
-        body += chunk
-    return method, path, body
+class HttpError(Exception):
+    """A request refused with `status`; the message is sent as `{"error": message}`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
-def _response(status: str, body: bytes, content_type: str) -> bytes:
-    head = f"HTTP/1.0 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n" \
-           "Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n"
-    return head.encode() + body
+@attrs.frozen
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    body: bytes
+    peer: str
 
-
-def route(server: Server, method: str, path: str, body: bytes) -> tuple[str, Any]:
-    path = path.split("?", 1)[0]
-    if path in ("/api/info", "/info") and method == "GET":
-        return "200 OK", server.server_info()
-    if path == "/events" and method == "POST":
-        if server.events is None:
-            return "200 OK", []
-        query = json.loads(body or b"{}")
-        return "200 OK", server.events.query(query)
-    if path == "/" and method == "GET":
-        return "200 OK", None
-    return "404 Not Found", {"error": f"no such endpoint: {method} {path}"}
-
-
-async def handle_http(server: Server, stream: trio.abc.Stream) -> None:
-    try:
-        with trio.fail_after(10):
-            method, path, body = await _read_request(stream)
-            status, payload = route(server, method, path, body)
-            if payload is None:
-                from rain.core.server.dashboard import DASHBOARD_HTML
-
-                data = _response(status, DASHBOARD_HTML.encode(), "text/html; charset=utf-8")
-            else:
-                data = _response(status, json.dumps(payload).encode(), "application/json")
-            await stream.send_all(data)
-    except (ValueError, trio.TooSlowError, trio.BrokenResourceError) as exc:
-        logger.warning("monitoring request failed: %s", exc)
+    def json(self) -> Any:
+        """The body as JSON (an empty body is an empty object); malformed JSON is a 400."""
+        if not self.body.strip():
+            return {}
         try:
-            await stream.send_all(_response("400 Bad Request", json.dumps({"error": str(exc)}).encode(),
-                                             "application/json"))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-    finally:
-        await stream.aclose()
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise HttpError(400, f"the request body is not valid JSON: {exc}") from None
 
 
-async def serve_http(server: Server, host: str, port: int, *,
+@attrs.frozen
+class Response:
+    status: int
+    body: bytes
+    content_type: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def json(cls, value: Any, status: int = 200) -> Response:
+        return cls(status, json.dumps(value, separators=(",", ":")).encode(), "application/json")
+
+    @classmethod
+    def error(cls, status: int, message: str) -> Response:
+        return cls.json({"error": message}, status)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class HttpService:
+    """Serves one `handler` on the monitoring port."""
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+
+    async def dispatch(self, request: Request) -> Response:
+        """The single entry of every request."""
+        try:
+            return await self._handler(request)
+        except HttpError as exc:
+            return Response.error(exc.status, str(exc))
+
+    async def handle_connection(self, stream: trio.abc.Stream) -> None:
+        peer = _peer_name(stream)
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADERS)
+        try:
+            await self._serve(conn, stream, peer)
+        except Exception as exc:
+            if isinstance(exc, (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError)):
+                logger.debug("monitoring connection from %s closed: %s", peer, exc)
+            else:
+                logger.exception("internal error while serving monitoring connection from %s; closed", peer)
+        finally:
+            await stream.aclose()
+
+    async def _serve(self, conn: h11.Connection, stream: trio.abc.Stream, peer: str) -> None:
+        while True:
+            try:
+                request = await _receive_request(conn, stream, peer)
+            except h11.RemoteProtocolError as exc:
+                logger.warning("bad HTTP request from %s: %s", peer, exc)
+                if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                    status = exc.error_status_hint
+                    await _send(conn, stream, Response.error(status, f"bad request: {exc}"), close=True)
+                return
+            if request is None:
+                return
+            try:
+                response = await self.dispatch(request)
+            except Exception:
+                logger.exception("error in %s %s from %s", request.method, request.path, peer)
+                response = Response.error(500, "internal server error (see the server log)")
+            await _send(conn, stream, response)
+            if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
+                return
+            conn.start_next_cycle()
+
+
+async def _receive_event(conn: h11.Connection, stream: trio.abc.Stream) -> Any:
+    while True:
+        event = conn.next_event()
+        if event is not h11.NEED_DATA:
+            return event
+        data = await stream.receive_some(RECEIVE_SIZE)
+        conn.receive_data(bytes(data))  # b"" marks the end of the stream
+
+
+async def _receive_request(conn: h11.Connection, stream: trio.abc.Stream, peer: str) -> Request | None:
+    """The next request, or None when the peer closed the connection between requests."""
+    with trio.fail_after(IDLE_TIMEOUT):
+        event = await _receive_event(conn, stream)
+    if isinstance(event, h11.ConnectionClosed):
+        return None
+    if not isinstance(event, h11.Request):
+        raise h11.RemoteProtocolError(f"expected a request, got {type(event).__name__}")
+    body = bytearray()
+    with trio.fail_after(REQUEST_TIMEOUT):
+        while True:
+            part = await _receive_event(conn, stream)
+            if isinstance(part, h11.EndOfMessage):
+                break
+            if isinstance(part, h11.ConnectionClosed):
+                return None
+            body += part.data
+            if len(body) > MAX_BODY:
+                raise h11.RemoteProtocolError(f"request body over {MAX_BODY} bytes", error_status_hint=413)
+    target = event.target.decode("latin-1")
+    path, _, query_text = target.partition("?")
+    try:
+        query = dict(urllib.parse.parse_qsl(query_text, keep_blank_values=True, strict_parsing=False))
+    except ValueError as exc:
+        raise h11.RemoteProtocolError(f"bad query string: {exc}") from None
+    return Request(event.method.decode("latin-1"), urllib.parse.unquote(path), query, bytes(body), peer)
+
+
+async def _send(conn: h11.Connection, stream: trio.abc.Stream, response: Response, close: bool = False) -> None:
+    headers = [("Content-Type", response.content_type), ("Content-Length", str(len(response.body))),
+               ("Server", SERVER_NAME.decode()), *response.headers]
+    if close:
+        headers.append(("Connection", "close"))
+    data = conn.send(h11.Response(status_code=response.status, headers=headers))
+    data += conn.send(h11.Data(data=response.body)) or b""
+    data += conn.send(h11.EndOfMessage()) or b""
+    await stream.send_all(data or b"")
+
+
+def _peer_name(stream: trio.abc.Stream) -> str:
+    try:
+        host, port = stream.socket.getpeername()[:2]  # type: ignore[attr-defined]
+        return f"{host}:{port}"
+    except (AttributeError, OSError):
+        return "?"
+
+
+async def serve_http(handler: Handler, host: str, port: int, *,
                      task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+    """Serves the monitoring port until cancelled; `task_status` gets the bound port."""
+    service = HttpService(handler)
     listeners = await trio.open_tcp_listeners(port, host=host or None)
     bound = listeners[0].socket.getsockname()[1]
     async with trio.open_nursery() as nursery:
-        await nursery.start(trio.serve_listeners, lambda s: handle_http(server, s), listeners)
+        await nursery.start(trio.serve_listeners, service.handle_connection, listeners)
         task_status.started(bound)

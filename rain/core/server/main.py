@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import attrs
 import trio
 
+from rain.core.server.api import MonitoringApi
 from rain.core.server.connections import handle_connection
 from rain.core.server.events import EventLog
 from rain.core.server.http import serve_http
@@ -22,7 +23,7 @@ class ServerConfig:
     delete_timeout: float = 2.0
     test_mode: bool = False
     logdir: str | None = None
-    http_host: str = ""
+    http_host: str = "127.0.0.1"
     http_port: int | None = None
 
 
@@ -49,6 +50,6 @@ async def serve_server(config: ServerConfig, listeners: Sequence[trio.SocketList
         nursery.start_soon(serve_deletions, server)
         http_port = None
         if config.http_port is not None:
-            http_port = await nursery.start(serve_http, server, config.http_host, config.http_port)
+            http_port = await nursery.start(serve_http, MonitoringApi(server), config.http_host, config.http_port)
         task_status.started(RunningServer(server, http_port))
         await trio.sleep_forever()
