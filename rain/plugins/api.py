@@ -211,6 +211,13 @@ class TaskContext(abc.ABC):
     def debug(self, message: str, *args: Any) -> None:
         """Appends one line (`message % args`) to the task's `info.debug`."""
 
+    def program_output(self, stdout: str, stderr: str) -> None:
+        """Keeps the tails of a program's stdout and stderr for the dashboard's task inspector.
+
+        They are not part of the task's info (clients do not receive them). The default keeps
+        nothing."""
+        return None
+
     @abc.abstractmethod
     def blob(self, data: bytes | str, content_type: str | None = None) -> DataInstance:
         """An output instance holding `data` (a str is UTF-8 encoded and typed "text")."""

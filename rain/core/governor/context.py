@@ -48,6 +48,7 @@ class GovernorTaskContext(TaskContext):
         self._debug: list[str] = []
         self._tasks_dir = tasks_dir
         self._workdir: str | None = None
+        self.output_tails: dict[str, str] | None = None
 
     @property
     def workdir(self) -> str:  # type: ignore[override]
@@ -65,6 +66,10 @@ class GovernorTaskContext(TaskContext):
 
     def debug(self, message: str, *args: Any) -> None:
         self._debug.append(message % args if args else str(message))
+
+    def program_output(self, stdout: str, stderr: str) -> None:
+        tails = {name: text for name, text in (("stdout", stdout), ("stderr", stderr)) if text}
+        self.output_tails = tails or None
 
     def _path(self, path: str) -> str:
         root = os.path.abspath(self.workdir)

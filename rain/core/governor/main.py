@@ -17,6 +17,7 @@ from rain.common.ids import ID
 from rain.core.governor.data_service import handle_data_connection
 from rain.core.governor.reports import Reporter
 from rain.core.governor.runner import TaskRunner
+from rain.core.governor.stats import serve_stats
 from rain.core.governor.store import ObjectStore
 from rain.core.protocol import messages as m
 from rain.core.protocol.framing import ProtocolError
@@ -65,6 +66,7 @@ async def serve_governor(config: GovernorConfig, task_types: dict[str, TaskType]
     async with trio.open_nursery() as nursery:
         await nursery.start(trio.serve_listeners, functools.partial(handle_data_connection, store), listeners)
         nursery.start_soon(reporter.serve, conn)
+        nursery.start_soon(serve_stats, conn, store)
         runner = TaskRunner(nursery, store, task_types, reporter, governor_id, config.cpus)
         task_status.started(governor_id)
         try:

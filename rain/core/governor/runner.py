@@ -57,6 +57,14 @@ async def _call(task_type: TaskType, ctx: GovernorTaskContext) -> Any:
     return task_type.run(ctx)
 
 
+def _info_wire(ctx: GovernorTaskContext) -> dict[str, Any]:
+    """The task's info for the server, with the program output tails kept for monitoring."""
+    info = ctx.info.to_wire()
+    if ctx.output_tails:
+        info["output_tails"] = ctx.output_tails
+    return info
+
+
 class CpuGate:
     """Admits tasks to the governor's CPUs in arrival order; never more than `free` in use."""
 
@@ -208,12 +216,12 @@ class TaskRunner:
         ctx.info.duration = time.monotonic() - started if started is not None else 0.0
         ctx.info.debug = "\n".join(filter(None, [ctx.info.debug, ctx.debug_text]))
         if outputs is not None and error is None:
-            self._reporter.finished([session_id, spec.id.id, ctx.info.to_wire(), outputs])
+            self._reporter.finished([session_id, spec.id.id, _info_wire(ctx), outputs])
         else:
             for out in ctx.output_specs:
                 self._store.delete(out.id)
             ctx.info.error = error or "cancelled"
-            self._reporter.failed([session_id, spec.id.id, ctx.info.to_wire()])
+            self._reporter.failed([session_id, spec.id.id, _info_wire(ctx)])
 
     def _store_outputs(self, ctx: GovernorTaskContext, specs: list[ObjectSpec],
                        result: Any) -> list[list[Any]]:

@@ -55,6 +55,8 @@ class ObjectStore:
             os.makedirs(d, exist_ok=True)
         self.objects: dict[ID, StoredObject] = {}
         self._counter = 0
+        self.stored_bytes = 0  # sizes of `objects`, kept as they come and go (for monitoring)
+        self.received_bytes = 0  # fetched from peers since start (for monitoring)
 
     def get(self, oid: ID) -> StoredObject | None:
         return self.objects.get(oid)
@@ -106,14 +108,20 @@ class ObjectStore:
 
     def _add(self, obj: StoredObject) -> StoredObject:
         old = self.objects.pop(obj.id, None)
-        if old is not None and old.path and old.path != obj.path:
-            remove_tree(old.path)
+        if old is not None:
+            self.stored_bytes -= old.size
+            if old.path and old.path != obj.path:
+                remove_tree(old.path)
         self.objects[obj.id] = obj
+        self.stored_bytes += obj.size
         return obj
 
     def delete(self, oid: ID) -> None:
         obj = self.objects.pop(oid, None)
-        if obj is not None and obj.path is not None:
+        if obj is None:
+            return
+        self.stored_bytes -= obj.size
+        if obj.path is not None:
             remove_tree(obj.path)
 
     def drop_session(self, session_id: int) -> None:

@@ -147,6 +147,7 @@ class Transfers:
             event = self._inflight[spec.id] = trio.Event()
             try:
                 obj = await self._receive(location, spec)
+                self.store.received_bytes += obj.size
                 # small transfers are many on graphs of tiny tasks: logging each costs ~5 % there
                 level = logging.INFO if obj.path is not None else logging.DEBUG
                 logger.log(level, "fetched object %s (%d bytes) from %s", spec.id, obj.size, location)

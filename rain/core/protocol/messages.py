@@ -219,6 +219,19 @@ class TasksUpdated(Message):
     failed: list[Any]
 
 
+@message("governor_stats")
+class GovernorStats(Message):
+    """A governor's periodic sample for monitoring. CPU and memory are of its node (None where
+    the system does not tell); objects and bytes are those of its store."""
+
+    cpu_percent: float | None
+    memory_used: int | None
+    memory_total: int | None
+    objects: int
+    stored_bytes: int
+    received_bytes: int
+
+
 # --- data connections (governor-data role) ---------------------------------------------------
 
 

@@ -13,9 +13,15 @@ from typing import TYPE_CHECKING
 
 from rain.core.server.events import EventQuery, QueryError
 from rain.core.server.http import HttpError, Request, Response
+from rain.core.server.metrics import render_metrics
+from rain.core.server.monitor import Monitor
+from rain.core.server.views import MAX_GRAPH_NODES, governors_view, graph_view, ready_count, task_view
 
 if TYPE_CHECKING:
     from rain.core.server.server import Server
+    from rain.core.server.state import SessionState
+
+STREAM_LIMIT = 10_000
 
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
@@ -47,13 +53,16 @@ def int_param(request: Request, name: str, default: int, minimum: int = 0) -> in
 class MonitoringApi:
     """The request handler of the monitoring port, reading the server's state and counters."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, monitor: Monitor) -> None:
         self.server = server
+        self.monitor = monitor
 
     async def __call__(self, request: Request) -> Response:
         handler = ROUTES.get((request.method, request.path))
         if handler is None and request.method == "GET" and request.path.startswith("/static/"):
             return static_file(request.path.removeprefix("/static/"))
+        if handler is None and request.method == "GET" and request.path.startswith("/api/sessions/"):
+            return await self.session_resource(request)
         if handler is None:
             if request.method not in ("GET", "POST", "HEAD"):
                 raise HttpError(405, f"method {request.method} is not allowed")
@@ -67,6 +76,59 @@ class MonitoringApi:
     @route("GET", "/api/info")
     async def info(self, request: Request) -> Response:
         return Response.json(self.server.server_info())
+
+    @route("GET", "/api/overview")
+    async def overview(self, request: Request) -> Response:
+        """Governors (a few), and the sessions and task types changed after version `since`."""
+        since = int_param(request, "since", 0)
+        monitor = self.monitor
+        return Response.json({
+            "version": monitor.version, "time": monitor.clock(), "stream_seq": monitor.stream_seq,
+            "governors": governors_view(self.server, monitor),
+            "sessions": monitor.sessions_since(since), "task_types": monitor.types_since(since),
+            "ready_tasks": ready_count(self.server),
+        })
+
+    @route("GET", "/api/stream")
+    async def stream(self, request: Request) -> Response:
+        """Task records after `since` (newest `limit` of them): [seq, governor, task type,
+        session, task, start time, duration, failed]."""
+        since = int_param(request, "since", 0)
+        limit = min(int_param(request, "limit", 2000, minimum=1), STREAM_LIMIT)
+        return Response.json({"seq": self.monitor.stream_seq, "time": self.monitor.clock(),
+                              "tasks": self.monitor.stream_since(since, limit)})
+
+    @route("GET", "/metrics")
+    async def metrics(self, request: Request) -> Response:
+        return Response(200, render_metrics(self.server, self.monitor).encode(),
+                        "text/plain; version=0.0.4; charset=utf-8")
+
+    async def session_resource(self, request: Request) -> Response:
+        """`/api/sessions/ID`, `/api/sessions/ID/graph`, `/api/sessions/ID/tasks/TASK_ID`."""
+        parts = request.path.removeprefix("/api/sessions/").split("/")
+        session_id = _path_int(parts[0], "session id")
+        if len(parts) == 1:
+            counts = self.monitor.session_counts(session_id)
+            if counts is None:
+                raise HttpError(404, f"session {session_id} is unknown or closed long ago")
+            return Response.json({**counts.view(), "live": session_id in self.server.sessions})
+        session = self._live_session(session_id)
+        if parts[1:] == ["graph"]:
+            max_nodes = int_param(request, "max_nodes", MAX_GRAPH_NODES, minimum=1)
+            return Response.json(await graph_view(session, max_nodes))
+        if len(parts) == 3 and parts[1] == "tasks":
+            task_id = _path_int(parts[2], "task id")
+            task = session.tasks.get(task_id)
+            if task is None:
+                raise HttpError(404, f"session {session_id} has no task {task_id}")
+            return Response.json(task_view(session, task))
+        raise HttpError(404, f"no such endpoint: GET {request.path}")
+
+    def _live_session(self, session_id: int) -> SessionState:
+        session = self.server.sessions.get(session_id)
+        if session is None:
+            raise HttpError(404, f"session {session_id} is closed or unknown; only open sessions keep their graph")
+        return session
 
     @route("POST", "/events")
     async def events_post(self, request: Request) -> Response:
@@ -87,13 +149,19 @@ class MonitoringApi:
             query = EventQuery.parse(filters)
         except QueryError as exc:
             raise HttpError(400, f"invalid event query: {exc}") from None
-        log = getattr(self.server.events, "log", self.server.events)
+        log = self.monitor.log
         if log is None:
             return Response.json([])
         return Response.json(await log.query(query))
 
 
 ROUTES["GET", "/info"] = MonitoringApi.info
+
+
+def _path_int(text: str, what: str) -> int:
+    if not text.isdigit():
+        raise HttpError(400, f"invalid {what} {text!r} in the path")
+    return int(text)
 
 
 @functools.cache

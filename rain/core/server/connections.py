@@ -157,6 +157,9 @@ async def _serve_governor(server: Server, conn: MessageStream) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(link.serve_writer)
             async for msg in conn:
+                if isinstance(msg, m.GovernorStats):
+                    server.record_event("GovernorStats", governor=gov.id, **{f: getattr(msg, f) for f in msg.fields})
+                    continue
                 if not isinstance(msg, m.TasksUpdated):
                     raise ProtocolError(f"unexpected message {msg.kind!r} from a governor")
                 server.tasks_updated(gov, msg.finished, msg.failed)

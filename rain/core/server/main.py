@@ -13,6 +13,7 @@ from rain.core.server.api import MonitoringApi
 from rain.core.server.connections import handle_connection
 from rain.core.server.events import EventLog
 from rain.core.server.http import serve_http
+from rain.core.server.monitor import Monitor
 from rain.core.server.server import Server
 
 logger = logging.getLogger(__name__)
@@ -43,13 +44,15 @@ async def serve_deletions(server: Server) -> None:
 async def serve_server(config: ServerConfig, listeners: Sequence[trio.SocketListener], *,
                        task_status: trio.TaskStatus[RunningServer] = trio.TASK_STATUS_IGNORED) -> None:
     events = EventLog(config.logdir)
-    server = Server(delete_timeout=config.delete_timeout, test_mode=config.test_mode, events=events)
+    monitor = Monitor(events)
+    server = Server(delete_timeout=config.delete_timeout, test_mode=config.test_mode, events=monitor)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(events.serve)
         await nursery.start(trio.serve_listeners, functools.partial(handle_connection, server), listeners)
         nursery.start_soon(serve_deletions, server)
         http_port = None
         if config.http_port is not None:
-            http_port = await nursery.start(serve_http, MonitoringApi(server), config.http_host, config.http_port)
+            api = MonitoringApi(server, monitor)
+            http_port = await nursery.start(serve_http, api, config.http_host, config.http_port)
         task_status.started(RunningServer(server, http_port))
         await trio.sleep_forever()

@@ -93,7 +93,8 @@ class Server:
         session.failed_task = list(task.full_id) if task is not None else None
         self._answer_session_waiters(session, RequestError(message, "task", session.failed_task))
         self._drop_session_data(session)
-        self.record_event("SessionFailed", session=session.id, message=message)
+        self.record_event("SessionFailed", session=session.id, message=message,
+                          task=task.id if task is not None else None)
 
     def _drop_session_data(self, session: SessionState) -> None:
         """Tells every governor to cancel the session's tasks and forget its objects."""
@@ -122,6 +123,8 @@ class Server:
         except SubmitError as exc:
             raise RequestError(f"submit refused: {exc}") from None
         self._apply_submit(session, tasks, objects)
+        if self.events is not None:
+            self.record_event("TasksSubmitted", session=session.id, task_types=dict(Counter(t[1] for t in tasks)))
         self.schedule()
 
     def _apply_submit(self, session: SessionState, tasks: list[Any], objects: list[Any]) -> None:
@@ -334,7 +337,9 @@ class Server:
         task.state = TaskState.failed
         task.set_info(info)
         error = info.get("error") or "unknown error"
-        self.record_event("TaskFailed", session=session_id, task=task_id, governor=gov.id, error=error)
+        self.record_event("TaskFailed", session=session_id, task=task_id, governor=gov.id, name=task.name,
+                          task_type=task.task_type, start_time=info.get("start_time"),
+                          duration=info.get("duration"), error=error)
         message = f"task {task.describe()} failed on governor {gov.id}: {error}"
         if info.get("debug"):
             message += f"\ndebug:\n{info['debug']}"

@@ -115,7 +115,13 @@ class TaskNode:
             info["governor"] = self.governor.id
         if self.extra_info:
             info.update(self.extra_info)
+            info.pop("output_tails", None)  # kept for the monitoring inspector, not for clients
         return info
+
+    @property
+    def output_tails(self) -> dict[str, str] | None:
+        """The tails of a program's stdout/stderr, as its governor reported them."""
+        return self.extra_info.get("output_tails") if self.extra_info else None
 
     def set_info(self, info: dict[str, Any]) -> None:
         self.start_time = info.get("start_time")

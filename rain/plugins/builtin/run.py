@@ -35,6 +35,7 @@ from rain.plugins.api import TaskContext, TaskError, task_type
 from rain.plugins.builtin.directories import link_or_copy_tree, relative_path
 
 STDERR_TAIL = 2000
+OUTPUT_TAIL = 1000  # of stdout and stderr, kept for monitoring (the server holds it per task)
 
 _PR_CAPBSET_DROP = 24
 _CAP_DAC_OVERRIDE = 1
@@ -148,9 +149,11 @@ def _stdin_file(ctx: TaskContext, cfg: RunConfig, stack: contextlib.ExitStack) -
     return stack.enter_context(open(path, "rb"))
 
 
-def _stderr_tail(path: str) -> str:
+def _stderr_tail(path: str, size: int = STDERR_TAIL) -> str:
+    if not os.path.exists(path):
+        return ""
     with open(path, "rb") as f:
-        f.seek(max(0, os.path.getsize(path) - STDERR_TAIL))
+        f.seek(max(0, os.path.getsize(path) - size))
         return f.read().decode("utf-8", "replace").strip()
 
 
@@ -215,10 +218,10 @@ async def run(ctx: TaskContext) -> list[DataInstance]:
     await ctx.run_sync(_place_inputs, ctx, cfg, rundir)
     argv = cfg.argv
     stderr_path = os.path.join(ctx.workdir, "stderr")
+    stdout_path = os.path.join(ctx.workdir, "stdout")
     with contextlib.ExitStack() as stack:
         stdin = _stdin_file(ctx, cfg, stack)
-        stdout = (stack.enter_context(open(os.path.join(ctx.workdir, "stdout"), "wb"))
-                  if cfg.stdout is not None else subprocess.DEVNULL)
+        stdout = stack.enter_context(open(stdout_path, "wb"))  # an output, or kept for its tail
         stderr = stack.enter_context(open(stderr_path, "wb"))
         preexec = _drop_dac_override if os.geteuid() == 0 else None
         try:
@@ -230,6 +233,7 @@ async def run(ctx: TaskContext) -> list[DataInstance]:
             if "/" not in argv[0] and shutil.which(argv[0]) is None:  # an unreadable dir on PATH
                 raise TaskError(f"program {argv[0]!r} not found") from None
             raise TaskError(f"program {argv[0]!r} is not executable") from None
+    ctx.program_output(_stderr_tail(stdout_path, OUTPUT_TAIL), _stderr_tail(stderr_path, OUTPUT_TAIL))
     if result.returncode != 0:
         raise TaskError(_exit_error(result.returncode, _stderr_tail(stderr_path)))
     return await ctx.run_sync(_collect_outputs, ctx, cfg)
