@@ -50,3 +50,32 @@ def test_bad_event_query_is_a_client_error(cluster):
         assert exc.code == 400
     else:
         raise AssertionError("expected HTTP 400")
+
+
+def test_metrics_count_what_the_client_did(make_cluster):
+    from tests.cluster import wait_until
+
+    cluster = make_cluster([1, 1])
+    with cluster.client().new_session() as s:
+        for _ in range(3):
+            tasks.Concat([blob(b"a"), blob(b"b")])
+        tasks.Execute("exit 1", shell=True)
+        s.submit()
+        try:
+            s.wait_all()
+        except Exception:
+            pass
+
+    def metrics() -> str:
+        return http(cluster, "/metrics")[1].decode()
+
+    kind, _ = http(cluster, "/metrics")
+    assert kind.startswith("text/plain; version=0.0.4")
+    text = metrics()
+    assert 'rain_tasks_submitted_total{task_type="buildin/concat"} 3' in text
+    assert 'rain_tasks_finished_total{task_type="buildin/concat"} 3' in text
+    assert 'rain_tasks_failed_total{task_type="buildin/run"} 1' in text
+    assert "rain_governors 2\n" in text and "rain_cpus 2\n" in text and "rain_cpus_busy 0\n" in text
+    # governors sample their node and store once a second
+    wait_until(lambda: metrics().count("rain_governor_memory_total_bytes{") == 2, 10, "governor samples")
+    assert metrics().count("rain_stored_bytes{governor=") == 2
