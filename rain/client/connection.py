@@ -32,6 +32,7 @@ class Connection:
         self._reader = FrameReader()
         self._next_id = 1
         self._replies: dict[int, m.Message] = {}
+        self._progress: dict[int, Callable[[m.Progress], None]] = {}
         self.send(m.Hello(m.PROTOCOL_VERSION, role))
         reply = self.receive()
         if isinstance(reply, m.Error):
@@ -72,17 +73,31 @@ class Connection:
         self._next_id += 1
         return rid
 
-    def request(self, cls: Callable[..., m.Message], **fields: Any) -> m.Message:
-        """Sends `cls(request_id, **fields)` and returns its reply; an Error reply raises."""
+    def request(self, cls: Callable[..., m.Message], *, on_progress: Callable[[m.Progress], None] | None = None,
+                **fields: Any) -> m.Message:
+        """Sends `cls(request_id, **fields)` and returns its reply; an Error reply raises.
+        `on_progress` asks the server for `Progress` pushes (a `Wait`) and is called with each."""
         rid = self.new_request_id()
-        self.send(cls(request_id=rid, **fields))
-        return self.reply(rid)
+        if on_progress is None:
+            self.send(cls(request_id=rid, **fields))
+            return self.reply(rid)
+        self._progress[rid] = on_progress
+        try:
+            self.send(cls(request_id=rid, progress=True, **fields))
+            return self.reply(rid)
+        finally:
+            del self._progress[rid]
 
     def reply(self, request_id: int) -> m.Message:
         msg = self._replies.pop(request_id, None)
         while msg is None:
             received = self.receive()
             rid = getattr(received, "request_id", None)
+            if isinstance(received, m.Progress):
+                callback = self._progress.get(received.request_id)
+                if callback is not None:
+                    callback(received)
+                continue
             if rid == request_id:
                 msg = received
             elif rid is not None:

@@ -200,19 +200,27 @@ class Session:
                 raise RainException(f"{node!r} belongs to another session")
         return nodes
 
-    def wait(self, items: Iterable[Any]) -> None:
-        """Waits until every given task / object is finished."""
+    def wait(self, items: Iterable[Any], progress: bool | None = None) -> None:
+        """Waits until every given task / object is finished; `progress=True` (or
+        RAIN_PROGRESS=1) shows a progress bar."""
+        from rain.client.progress import progress_callback
+
         nodes = self._ids_of(items)
         if not nodes:
             self._connection()
             return
-        self._request(m.Wait, ids=[list(n.id) for n in nodes])
+        with progress_callback(progress, f"session {self.session_id}") as extra:
+            self._request(m.Wait, ids=[list(n.id) for n in nodes], **extra)
         for node in nodes:
             node._mark_finished()
 
-    def wait_all(self) -> None:
-        """Waits until every submitted task of the session is finished."""
-        self._request(m.Wait, ids=[], all=True)
+    def wait_all(self, progress: bool | None = None) -> None:
+        """Waits until every submitted task of the session is finished; `progress=True` (or
+        RAIN_PROGRESS=1) shows a progress bar."""
+        from rain.client.progress import progress_callback
+
+        with progress_callback(progress, f"session {self.session_id}") as extra:
+            self._request(m.Wait, ids=[], all=True, **extra)
         for task in list(self._submitted_tasks.values()):
             task._mark_finished()
 

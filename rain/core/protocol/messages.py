@@ -107,6 +107,7 @@ class Wait(Message):
     session_id: int
     ids: list[Any]
     all: bool = False
+    progress: bool = False  # push `Progress` for this request while it waits
 
 
 @message("update")
@@ -151,6 +152,17 @@ class Updated(Message):
     request_id: int
     tasks: list[Any]
     objects: list[Any]
+
+
+@message("progress")
+class Progress(Message):
+    """Pushed while a `Wait(progress=True)` is pending: of `total` awaited tasks or objects,
+    `finished` are done and `failed` have failed."""
+
+    request_id: int
+    finished: int
+    failed: int
+    total: int
 
 
 @message("fetch_ready")

@@ -79,7 +79,7 @@ def _submit(server: Server, link: ClientLink, msg: m.Submit) -> m.Message:
 
 
 def _wait(server: Server, link: ClientLink, msg: m.Wait) -> None:
-    server.wait(server.session(link, msg.session_id), link, msg.request_id, _ids(msg.ids), msg.all)
+    server.wait(server.session(link, msg.session_id), link, msg.request_id, _ids(msg.ids), msg.all, msg.progress)
 
 
 def _update(server: Server, link: ClientLink, msg: m.Update) -> m.Message:

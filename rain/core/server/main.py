@@ -14,6 +14,7 @@ from rain.core.server.connections import handle_connection
 from rain.core.server.events import EventLog
 from rain.core.server.http import serve_http
 from rain.core.server.monitor import Monitor
+from rain.core.server.progress import serve_progress
 from rain.core.server.server import Server
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ async def serve_server(config: ServerConfig, listeners: Sequence[trio.SocketList
         nursery.start_soon(events.serve)
         await nursery.start(trio.serve_listeners, functools.partial(handle_connection, server), listeners)
         nursery.start_soon(serve_deletions, server)
+        nursery.start_soon(serve_progress, server.progress)
         http_port = None
         if config.http_port is not None:
             api = MonitoringApi(server, monitor)

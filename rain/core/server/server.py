@@ -17,6 +17,7 @@ from typing import Any
 from rain.common.ids import ID
 from rain.common.states import DataObjectState, TaskState
 from rain.core.protocol import messages as m
+from rain.core.server.progress import ProgressWatchers
 from rain.core.server.scheduler import place
 from rain.core.server.state import GovernorState, ObjectNode, SessionState, TaskNode, Waiter
 from rain.core.server.submit import SubmitError, check_submit, task_cpus
@@ -50,6 +51,7 @@ class Server:
         self.input_kinds: dict[str, list[str]] = {}  # task type -> accepted inputs, when declared
         self.ready: dict[tuple[int, str], deque[TaskNode]] = {}
         self.durations: dict[str, float] = {}
+        self.progress = ProgressWatchers()
         self._next_session_id = 1
 
     def record_event(self, kind: str, **fields: Any) -> None:
@@ -408,7 +410,8 @@ class Server:
             raise RequestError(f"{nid} is not a submitted task or object of session {session.id}")
         return node
 
-    def wait(self, session: SessionState, link: Any, request_id: int, ids: list[ID], wait_all: bool) -> None:
+    def wait(self, session: SessionState, link: Any, request_id: int, ids: list[ID], wait_all: bool,
+             progress: bool = False) -> None:
         self.check_alive(session)
         if wait_all:
             if session.unfinished_tasks == 0:
@@ -417,6 +420,8 @@ class Server:
                 waiter = Waiter(link, request_id, 1)
                 session.all_waiters.append(waiter)
                 session.waiters.add(waiter)
+                if progress:
+                    self.progress.watch(session, waiter, None)
             return
         nodes = [self._node(session, i) for i in ids]
         pending = [n for n in nodes if not _is_done(n)]
@@ -429,6 +434,8 @@ class Server:
             if node.waiters is None:
                 node.waiters = []
             node.waiters.append(waiter)
+        if progress:
+            self.progress.watch(session, waiter, len(nodes))
 
     def fetch(self, session: SessionState, link: Any, request_id: int, oid: ID) -> None:
         self.check_alive(session)
