@@ -3,7 +3,8 @@
 Children run in their own process groups (so a terminal's Ctrl+C reaches only us) and are
 stopped by us: SIGTERM to each group, SIGKILL if it does not end in time. `rain start` is
 ready (its ready file written) only when every governor has registered. Governors on other
-hosts (`--governor-host-file`) are started over ssh, see `rain.cli.ssh_governors`.
+hosts (`--governor-host-file`) are started over ssh, see `rain.cli.ssh_governors`; on the nodes
+of a PBS or Slurm job (`--autoconf`) over ssh or srun, see `rain.cli.hpc`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import trio
 
 from rain.cli.common import UserError, run_service, setup_logging, write_ready_file
+from rain.cli.hpc import AUTOCONF, Launcher, autoconf_launcher, autoconf_places
 from rain.cli.ssh_governors import read_host_file, server_host, ssh_argv, wait_for_governors
 
 logger = logging.getLogger("rain.start")
@@ -35,6 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     mode.add_argument("--local-governors", metavar="N[,N...]", help="local governors with N cpus each")
     mode.add_argument("--governor-host-file", metavar="FILE",
                       help="governors on other hosts, started over ssh: one 'HOST [CPUS]' per line")
+    mode.add_argument("--autoconf", choices=AUTOCONF,
+                      help="governors on the nodes of this PBS or Slurm job (srun inside Slurm, else ssh)")
     p.add_argument("--listen", help="[ADDR:]PORT of the server (default 7210)")
     p.add_argument("--http-listen", help="[ADDR:]PORT of the monitoring HTTP server")
     p.add_argument("--cpus", type=int, help="cpus of the --simple governor")
@@ -90,6 +94,8 @@ def governor_places(args: argparse.Namespace) -> list[tuple[str | None, int | No
         return [(None, args.cpus)]
     if args.governor_host_file:
         return read_host_file(args.governor_host_file)  # type: ignore[return-value]
+    if args.autoconf:
+        return autoconf_places(args.autoconf)  # type: ignore[return-value]
     try:
         cpus = [int(n) for n in args.local_governors.split(",")]
     except ValueError:
@@ -116,6 +122,7 @@ def governor_options(args: argparse.Namespace, index: int, cpus: int | None) -> 
 
 async def serve(args: argparse.Namespace) -> None:
     places = governor_places(args)  # a bad host file or --local-governors fails before anything starts
+    launch: Launcher = autoconf_launcher(args.autoconf) if args.autoconf else ssh_argv
     rain = [sys.executable, "-m", "rain"]
     common = ["--logdir", args.logdir] if args.logdir else []
     with tempfile.TemporaryDirectory(prefix="rain-start-") as tmp:
@@ -134,7 +141,7 @@ async def serve(args: argparse.Namespace) -> None:
             for i, (host, n) in enumerate(places):
                 options = governor_options(args, i, n)
                 if host is not None:
-                    remote.append(await nursery.start(run_child, ssh_argv(host, [remote_address, *options])))
+                    remote.append(await nursery.start(run_child, launch(host, [remote_address, *options])))
                     continue
                 ready = os.path.join(tmp, f"governor-{i}.ready")
                 argv = [*rain, "governor", address, "--ready-file", ready, "--listen", "127.0.0.1:0", *options]
