@@ -1,4 +1,4 @@
-"""`rain info [HOST:PORT]`: governors, their cpus, task types and running tasks."""
+"""`rain info [HOST:PORT]`: governors (cpus, task types, running tasks) and sessions (progress)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,32 @@ import argparse
 import json
 import shutil
 import textwrap
+from collections.abc import Sequence
 
 from rain.cli.common import DEFAULT_PORT, UserError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("info", help="show the governors of a running server")
+    p = sub.add_parser("info", help="show the governors and sessions of a running server")
     p.add_argument("address", nargs="?", default=f"localhost:{DEFAULT_PORT}", metavar="HOST:PORT")
     p.add_argument("--json", action="store_true", help="print the raw server info as JSON")
     p.set_defaults(run=run)
 
 
 MIN_TYPES_WIDTH = 30  # below this the task types start on their own lines rather than wrap thinly
+
+
+def _columns(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    """Left-aligned columns; the last one is not padded."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)) + "  " + r[-1] for r in rows]
+
+
+def progress_text(finished: int, total: int, width: int = 20) -> str:
+    """`[#########...........] 45/100 45%`"""
+    done = round(width * finished / total) if total else width
+    percent = f"{100 * finished // total}%" if total else "-"
+    return f"[{'#' * done}{'.' * (width - done)}] {finished}/{total} {percent}"
 
 
 def format_table(info: dict, width: int | None = None) -> str:
@@ -47,6 +61,24 @@ def format_table(info: dict, width: int | None = None) -> str:
     return "\n".join(lines)
 
 
+def format_sessions(info: dict) -> str:
+    """The open sessions with their progress, and the first line of each failure."""
+    sessions = info.get("sessions", [])
+    lines: list[str] = []
+    session_rows = [("SESSION", "NAME", "STATUS", "PROGRESS")]
+    for s in sessions:
+        total, unfinished = s["tasks"], s["unfinished_tasks"]
+        status = "failed" if s.get("error") else ("running" if unfinished else "idle")
+        session_rows.append((str(s["session_id"]), s["name"], status, progress_text(total - unfinished, total)))
+    lines += _columns(session_rows)
+    if not sessions:
+        lines.append("(no open sessions)")
+    for s in sessions:
+        if s.get("error"):
+            lines.append(f"session {s['session_id']} failed: {s['error'].splitlines()[0]}")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     from rain.client import Client
     from rain.common.errors import RainException
@@ -61,5 +93,5 @@ def run(args: argparse.Namespace) -> int:
             info = client.get_server_info()
     except RainException as exc:
         raise UserError(str(exc)) from None
-    print(json.dumps(info, indent=2) if args.json else format_table(info))
+    print(json.dumps(info, indent=2) if args.json else f"{format_table(info)}\n\n{format_sessions(info)}")
     return 0
