@@ -52,12 +52,17 @@ def cpu_percent(before: tuple[int, int] | None, after: tuple[int, int] | None) -
 
 
 async def serve_stats(conn: MessageStream, store: ObjectStore, period: float = STATS_PERIOD) -> None:
-    """Sends a `GovernorStats` every `period` seconds until cancelled."""
+    """Sends a `GovernorStats` every `period` seconds until cancelled, or until the connection
+    breaks (the governor's main loop sees that too and stops the governor)."""
     before = read_cpu_times()
     while True:
         await trio.sleep(period)
         after = read_cpu_times()
         used, total = read_memory()
-        await conn.send(m.GovernorStats(cpu_percent(before, after), used, total, len(store.objects),
-                                        store.stored_bytes, store.received_bytes))
+        sample = m.GovernorStats(cpu_percent(before, after), used, total, len(store.objects),
+                                 store.stored_bytes, store.received_bytes)
+        try:
+            await conn.send(sample)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return
         before = after

@@ -274,8 +274,10 @@ async function renderSession(sessionId, first) {
     `<td>${bar(t.finished, t.submitted, t.failed)}<span class="bar-label">${fmtInt(t.finished)} / ${fmtInt(t.submitted)}</span></td>` +
     `<td class="num">${fmtInt(t.failed)}</td><td class="num">${fmtDuration(t.mean_duration)}</td>` +
     `<td class="num">${fmtDuration(t.max_duration)}</td></tr>`).join("");
-  // The graph is fetched when the page opens and then every 5 s while the session runs.
-  const stale = Date.now() - graphCache.fetched > 5000 && s.status === "running";
+  // The graph is fetched when the page opens; a small one (drawn task by task) again every 5 s
+  // while the session runs. A grouped one is not fetched again: its walk costs O(graph).
+  const small = graphCache.data && graphCache.data.mode === "tasks";
+  const stale = small && Date.now() - graphCache.fetched > 5000 && s.status === "running";
   if (!s.live) {
     $("#graph-note").textContent = "the session is closed: its graph is gone";
     $("#graph").innerHTML = "";
