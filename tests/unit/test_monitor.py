@@ -35,7 +35,7 @@ def test_since_returns_only_what_changed():
     for sid in (1, 2, 3):
         monitor.record("SessionNew", {"session": sid, "name": f"s{sid}"})
         monitor.record("TasksSubmitted", {"session": sid, "task_types": {f"t{sid}": 1}})
-    seen = monitor.version
+    seen = monitor.current_version()
     assert monitor.sessions_since(seen) == [] and monitor.types_since(seen) == {}
     finished(monitor, 2, 1, "t2", 0.1)
     assert [s["session_id"] for s in monitor.sessions_since(seen)] == [2]

@@ -82,10 +82,10 @@ class MonitoringApi:
         """Governors (a few), and the sessions and task types changed after version `since`."""
         since = int_param(request, "since", 0)
         monitor = self.monitor
+        sessions, types = monitor.sessions_since(since), monitor.types_since(since)
         return Response.json({
-            "version": monitor.version, "time": monitor.clock(), "stream_seq": monitor.stream_seq,
-            "governors": governors_view(self.server, monitor),
-            "sessions": monitor.sessions_since(since), "task_types": monitor.types_since(since),
+            "version": monitor.current_version(), "time": monitor.clock(), "stream_seq": monitor.stream_seq,
+            "governors": governors_view(self.server, monitor), "sessions": sessions, "task_types": types,
             "ready_tasks": ready_count(self.server),
         })
 
@@ -94,7 +94,7 @@ class MonitoringApi:
         """Task records after `since` (newest `limit` of them): [seq, governor, task type,
         session, task, start time, duration, failed]."""
         since = int_param(request, "since", 0)
-        limit = min(int_param(request, "limit", 2000, minimum=1), STREAM_LIMIT)
+        limit = min(int_param(request, "limit", 1000, minimum=1), STREAM_LIMIT)
         return Response.json({"seq": self.monitor.stream_seq, "time": self.monitor.clock(),
                               "tasks": self.monitor.stream_since(since, limit)})
 

@@ -4,9 +4,11 @@ The server reports every event through `Monitor.record` (its `events` hook), whi
 counters and then hands the event to the SQLite log. Nothing here is ever recomputed from the
 graph: a poll reads counters, and only what changed since the poller's last version.
 
-Changes are versioned: every change bumps `version` and moves the changed session (or task
-type) to the end of its ordered dict, so "what changed since version V" is read from the end
-backwards and stops at the first entry not newer than V, whatever the number of entries.
+Changes are versioned, cheaply: an event only adds its session and task type to a set of
+dirty entries. A reader first publishes them (`_publish`: one version bump, each dirty entry
+stamped with it and moved to the end of its ordered dict), so "what changed since version V" is
+read from the end backwards and stops at the first entry not newer than V, whatever the number
+of entries. The task stream keeps the event's own field dicts; rows are built when read.
 """
 
 from __future__ import annotations
@@ -80,14 +82,14 @@ class Monitor:
         self.sessions: OrderedDict[int, SessionCounts] = OrderedDict()
         self.task_types: OrderedDict[str, TypeCounts] = OrderedDict()
         self.governor_stats: dict[str, dict[str, Any]] = {}
-        # (seq, governor, task_type, session, task, start_time, duration, failed)
-        self.stream: deque[tuple[Any, ...]] = deque(maxlen=STREAM_LENGTH)
-        self.stream_seq = 0
+        self.stream: deque[dict[str, Any]] = deque(maxlen=STREAM_LENGTH)  # TaskFinished/TaskFailed fields
+        self.stream_seq = 0  # the number of task records ever added
+        self._dirty_sessions: set[int] = set()
+        self._dirty_types: set[str] = set()
         self._closed: deque[int] = deque()
         self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             "SessionNew": self._session_new,
             "TasksSubmitted": self._tasks_submitted,
-            "TaskFinished": self._task_finished,
             "TaskFailed": self._task_failed,
             "SessionFailed": self._session_failed,
             "SessionClosed": self._session_closed,
@@ -96,31 +98,45 @@ class Monitor:
 
     def record(self, kind: str, fields: dict[str, Any]) -> None:
         """The server's event hook; governor samples update counters only, the rest is logged."""
-        if kind == "GovernorStats":
+        if kind == "TaskFinished":  # the one event per task: no table lookup
+            self._task_done(fields, False)
+        elif kind == "GovernorStats":
             self.governor_stats[fields["governor"]] = fields
             return
-        handler = self._handlers.get(kind)
-        if handler is not None:
-            handler(fields)
+        else:
+            handler = self._handlers.get(kind)
+            if handler is not None:
+                handler(fields)
         if self.log is not None:
             self.log.record(kind, fields)
 
     # --- event handlers ---------------------------------------------------------------------
 
     def _touch_session(self, session: SessionCounts) -> None:
-        self.version += 1
-        session.version = self.version
-        self.sessions.move_to_end(session.id)
+        self._dirty_sessions.add(session.id)
 
     def _touch_type(self, task_type: str) -> TypeCounts:
-        self.version += 1
         counts = self.task_types.get(task_type)
         if counts is None:
             counts = self.task_types[task_type] = TypeCounts()
-        else:
-            self.task_types.move_to_end(task_type)
-        counts.version = self.version
+        self._dirty_types.add(task_type)
         return counts
+
+    def _publish(self) -> None:
+        """Stamps the entries changed since the last read with a new version."""
+        if not self._dirty_sessions and not self._dirty_types:
+            return
+        self.version += 1
+        for sid in self._dirty_sessions:
+            session = self.sessions.get(sid)
+            if session is not None:
+                session.version = self.version
+                self.sessions.move_to_end(sid)
+        for name in self._dirty_types:
+            self.task_types[name].version = self.version
+            self.task_types.move_to_end(name)
+        self._dirty_sessions.clear()
+        self._dirty_types.clear()
 
     def _session_new(self, fields: dict[str, Any]) -> None:
         session = SessionCounts(fields["session"], fields.get("name") or "", self.clock())
@@ -138,12 +154,14 @@ class Monitor:
             self._touch_type(task_type).submitted += count
 
     def _task_done(self, fields: dict[str, Any], failed: bool) -> None:
-        session = self.sessions.get(fields["session"])
+        """The hot path: once per task of every session."""
+        sid = fields["session"]
+        session = self.sessions.get(sid)
         task_type = fields.get("task_type") or "?"
         duration = fields.get("duration") or 0.0
         if session is not None:
-            self._touch_session(session)
-            counts = session.type_counts(task_type)
+            self._dirty_sessions.add(sid)
+            counts = session.types.get(task_type) or session.type_counts(task_type)
             if failed:
                 counts.failed += 1
                 session.failed += 1
@@ -151,20 +169,19 @@ class Monitor:
                 counts.finished += 1
                 session.finished += 1
                 counts.duration_sum += duration
-                counts.duration_max = max(counts.duration_max, duration)
-        totals = self._touch_type(task_type)
+                if duration > counts.duration_max:
+                    counts.duration_max = duration
+        totals = self.task_types.get(task_type) or self._touch_type(task_type)
+        self._dirty_types.add(task_type)
         if failed:
             totals.failed += 1
         else:
             totals.finished += 1
             totals.duration_sum += duration
-            totals.duration_max = max(totals.duration_max, duration)
+            if duration > totals.duration_max:
+                totals.duration_max = duration
         self.stream_seq += 1
-        self.stream.append((self.stream_seq, fields.get("governor"), task_type, fields["session"],
-                            fields.get("task"), fields.get("start_time"), duration, failed))
-
-    def _task_finished(self, fields: dict[str, Any]) -> None:
-        self._task_done(fields, False)
+        self.stream.append(fields)
 
     def _task_failed(self, fields: dict[str, Any]) -> None:
         self._task_done(fields, True)
@@ -191,20 +208,34 @@ class Monitor:
 
     # --- reading ----------------------------------------------------------------------------
 
+    def current_version(self) -> int:
+        self._publish()
+        return self.version
+
     def sessions_since(self, version: int) -> list[dict[str, Any]]:
         """Sessions changed after `version`, newest change first."""
+        self._publish()
         return [s.view() for s in _newer(self.sessions, version)]
 
     def types_since(self, version: int) -> dict[str, dict[str, Any]]:
+        self._publish()
         return {name: counts.view() for name, counts in _newer_items(self.task_types, version)}
 
-    def stream_since(self, seq: int, limit: int) -> list[tuple[Any, ...]]:
-        """Up to `limit` of the newest task records after `seq`, oldest first."""
-        new = min(self.stream_seq - seq, len(self.stream), limit)
+    def stream_since(self, seq: int, limit: int) -> list[list[Any]]:
+        """Up to `limit` of the newest task records after `seq`, oldest first:
+        [seq, governor, task type, session, task, start time, duration, failed]."""
+        stream = self.stream
+        new = min(self.stream_seq - seq, len(stream), limit)
         if new <= 0:
             return []
-        stream = self.stream
-        return [stream[i] for i in range(len(stream) - new, len(stream))]
+        first_seq = self.stream_seq - new + 1
+        rows = []
+        for offset, i in enumerate(range(len(stream) - new, len(stream))):
+            f = stream[i]
+            start, duration = f.get("start_time"), f.get("duration") or 0.0
+            rows.append([first_seq + offset, f.get("governor"), f.get("task_type") or "?", f["session"], f.get("task"),
+                         round(start, 4) if start is not None else None, round(duration, 6), "error" in f])
+        return rows
 
     def session_counts(self, session_id: int) -> SessionCounts | None:
         return self.sessions.get(session_id)

@@ -72,8 +72,9 @@ async function pollOverview() {
     if (dt > 0) state.rate = (finished - state.lastFinished.count) / dt;
   }
   state.lastFinished = {count: finished, time: o.time};
-  if (o.stream_seq > state.streamSeq) {
-    const s = await getJSON(`/api/stream?since=${state.streamSeq}&limit=3000`);
+  if (state.route.page === "overview" && o.stream_seq > state.streamSeq) {
+    // the newest 1,000 at most: more would not show on the canvas, and would cost the server
+    const s = await getJSON(`/api/stream?since=${state.streamSeq}&limit=1000`);
     state.streamSeq = s.seq;
     for (const t of s.tasks) state.stream.push(t);
   }
