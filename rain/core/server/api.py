@@ -58,10 +58,11 @@ class MonitoringApi:
         self.monitor = monitor
 
     async def __call__(self, request: Request) -> Response:
-        handler = ROUTES.get((request.method, request.path))
-        if handler is None and request.method == "GET" and request.path.startswith("/static/"):
+        method = "GET" if request.method == "HEAD" else request.method  # the server drops the body
+        handler = ROUTES.get((method, request.path))
+        if handler is None and method == "GET" and request.path.startswith("/static/"):
             return static_file(request.path.removeprefix("/static/"))
-        if handler is None and request.method == "GET" and request.path.startswith("/api/sessions/"):
+        if handler is None and method == "GET" and request.path.startswith("/api/sessions/"):
             return await self.session_resource(request)
         if handler is None:
             if request.method not in ("GET", "POST", "HEAD"):

@@ -119,7 +119,7 @@ class HttpService:
             except Exception:
                 logger.exception("error in %s %s from %s", request.method, request.path, peer)
                 response = Response.error(500, "internal server error (see the server log)")
-            await _send(conn, stream, response)
+            await _send(conn, stream, response, head=request.method == "HEAD")
             if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
                 return
             conn.start_next_cycle()
@@ -162,13 +162,16 @@ async def _receive_request(conn: h11.Connection, stream: trio.abc.Stream, peer: 
     return Request(event.method.decode("latin-1"), urllib.parse.unquote(path), query, bytes(body), peer)
 
 
-async def _send(conn: h11.Connection, stream: trio.abc.Stream, response: Response, close: bool = False) -> None:
+async def _send(conn: h11.Connection, stream: trio.abc.Stream, response: Response, close: bool = False,
+                head: bool = False) -> None:
+    """The response in one write; a HEAD request gets the headers of the GET without its body."""
     headers = [("Content-Type", response.content_type), ("Content-Length", str(len(response.body))),
                ("Server", SERVER_NAME.decode()), *response.headers]
     if close:
         headers.append(("Connection", "close"))
     data = conn.send(h11.Response(status_code=response.status, headers=headers))
-    data += conn.send(h11.Data(data=response.body)) or b""
+    if not head:
+        data += conn.send(h11.Data(data=response.body)) or b""
     data += conn.send(h11.EndOfMessage()) or b""
     await stream.send_all(data or b"")
 
