@@ -28,6 +28,24 @@ from local import local_rain
 from tests.dashboard_browser import browser_missing, open_page
 
 
+def browser_cpu_seconds(profile: str) -> float:
+    """CPU time of the browser's processes (found by their profile directory), from /proc."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if profile.encode() not in f.read():
+                    continue
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
 def one_run(with_browser: bool, batches: int, batch: int) -> dict:
     with local_rain([2]) as cluster, ExitStack() as stack:
         client = cluster.client()
@@ -42,6 +60,7 @@ def one_run(with_browser: bool, batches: int, batch: int) -> dict:
             session_page = page.context.new_page()
             session_page.goto(f"{base}#/session/2")  # the million-task session, once it exists
         load_before = os.getloadavg()[0]
+        browser_cpu = browser_cpu_seconds(profile) if with_browser else 0.0
         d = rain_million(client, cluster.server_process.pid,
                          [p.pid for p in cluster.governor_processes.values()], batches, batch)
         d["load_before"], d["load_after"] = load_before, os.getloadavg()[0]
@@ -49,6 +68,7 @@ def one_run(with_browser: bool, batches: int, batch: int) -> dict:
             done = f"{batches * batch:,} / {batches * batch:,}"
             page.wait_for_function(f"document.querySelector('#sessions').innerText.includes({done!r})")
             d["dashboard_saw_all"] = True
+            d["browser_cpu_s"] = browser_cpu_seconds(profile) - browser_cpu
     return d
 
 
@@ -62,17 +82,21 @@ def main() -> None:
         sys.exit(f"cannot run: {missing}")
     batches, batch = (4, 25_000) if args.quick else (20, 50_000)
     rates: dict[bool, list[float]] = {False: [], True: []}
+    server_cpu: dict[bool, list[float]] = {False: [], True: []}
     for round_ in range(args.rounds):
         for with_browser in (False, True):
             d = one_run(with_browser, batches, batch)
             rates[with_browser].append(d["tasks_per_s"])
+            server_cpu[with_browser].append(d["server_cpu_s"])
             log(f"round {round_ + 1} {'with' if with_browser else 'without'} dashboard: "
                 f"{d['tasks_per_s']:,.0f} tasks/s in {d['seconds']:.1f} s, server CPU {d['server_cpu_s']:.1f} s, "
                 f"load {d['load_before']:.2f} -> {d['load_after']:.2f}"
-                + (f", dashboard showed every task finished: {d['dashboard_saw_all']}" if with_browser else ""))
+                + (f", browser CPU {d['browser_cpu_s']:.1f} s, dashboard showed every task finished: "
+                   f"{d['dashboard_saw_all']}" if with_browser else ""))
     without, with_ = statistics.median(rates[False]), statistics.median(rates[True])
     print(f"\n(d) {batches * batch:,} tasks, median of {args.rounds}: without dashboard {without:,.0f} tasks/s, "
-          f"with {with_:,.0f} tasks/s: {100 * (without - with_) / without:+.1f} % lost")
+          f"with {with_:,.0f} tasks/s: {100 * (without - with_) / without:+.1f} % lost; server CPU "
+          f"{statistics.median(server_cpu[False]):.1f} s without, {statistics.median(server_cpu[True]):.1f} s with")
 
 
 if __name__ == "__main__":
