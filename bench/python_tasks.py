@@ -25,11 +25,11 @@ def inc_body(ctx, i):
 
 
 def bench_rain(governors: int, cpus: int, n: int, repeat: int) -> list[float]:
-    from rain.client import Client, remote
+    from rain.client import remote
 
     inc = remote(inc_body)
     with local_rain([cpus] * governors, {"RAIN_DELETE_LIST_TIMEOUT": "0"}) as cluster:
-        client = Client("127.0.0.1", cluster.port)
+        client = cluster.client()
         rates = []
         for run in range(repeat + 1):
             count = 200 if run == 0 else n  # run 0 warms up the executors

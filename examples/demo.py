@@ -24,7 +24,8 @@ def start_local_rain(tmp: str) -> subprocess.Popen[bytes]:
     output = open(os.path.join(tmp, "rain-start.log"), "wb")  # noqa: SIM115 (kept open for the child)
     process = subprocess.Popen(
         [sys.executable, "-m", "rain", "start", "--simple", "--listen", "127.0.0.1:0",
-         "--http-listen", "127.0.0.1:0", "--ready-file", ready, "--logdir", os.path.join(tmp, "logs")],
+         "--http-listen", "127.0.0.1:0", "--ready-file", ready, "--logdir", os.path.join(tmp, "logs"),
+         "--access-file", os.path.join(tmp, "access.json")],
         stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
     )
     output.close()  # the child has its own copy
@@ -38,13 +39,14 @@ def start_local_rain(tmp: str) -> subprocess.Popen[bytes]:
     with open(ready) as f:
         info = json.load(f)
     print(f"local Rain is up: server on port {info['port']}, governor {info['governors'][0]}, "
-          f"dashboard at http://127.0.0.1:{info['http_port']}/")
+          f"monitoring on port {info['http_port']}")
     return process
 
 
-def workflow(port: int) -> None:
-    """Concat tasks join words, an external program sorts them, a Python task shouts."""
-    with Client("127.0.0.1", port) as client, client.new_session("demo") as session:
+def workflow(port: int, access_file: str) -> None:
+    """Concat tasks join words, an external program sorts them, a Python task shouts.
+    (`rain start` without --access-file keeps the key where `Client("localhost", port)` finds it.)"""
+    with Client("127.0.0.1", port, access_file=access_file) as client, client.new_session("demo") as session:
         words = [blob(f"{w}\n") for w in ["rain", "graph", "task", "hello", "from", "a"]]
         pairs = [tasks.Concat(words[i : i + 2]) for i in range(0, len(words), 2)]
         joined = tasks.Concat(pairs, name="join")
@@ -64,7 +66,8 @@ def main() -> None:
         process = start_local_rain(tmp)
         try:
             with open(os.path.join(tmp, "ready")) as f:
-                workflow(json.load(f)["port"])
+                info = json.load(f)
+            workflow(info["port"], info["access_file"])
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(10)

@@ -53,10 +53,12 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None
 
 
 class Cluster:
-    """A server plus governors; `tmp` holds their ready files, logs and work dirs."""
+    """A server plus governors; `tmp` holds their ready files, logs, work dirs and the access
+    file, which is passed explicitly to every process and client (never the user's ~/.rain)."""
 
     def __init__(self, tmp: str, env: dict[str, str] | None = None) -> None:
         self.tmp = tmp
+        self.access_file = os.path.join(tmp, "access.json")
         self.env = {**os.environ, **(env or {})}
         self.processes: list[subprocess.Popen[bytes]] = []
         self.governor_ids: list[str] = []
@@ -81,7 +83,7 @@ class Cluster:
     def start_server(self, *extra: str) -> None:
         process, ready = self._spawn(
             ["server", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-             "--logdir", os.path.join(self.tmp, "logs"), *extra], "server")
+             "--logdir", os.path.join(self.tmp, "logs"), "--access-file", self.access_file, *extra], "server")
         info = wait_for_file(ready, process)
         self.port = info["port"]
         self.http_port = info["http_port"]
@@ -96,7 +98,7 @@ class Cluster:
         workdir = os.path.join(self.tmp, f"gov-work-{self._counter}")
         process, ready = self._spawn(
             ["governor", self.address, "--cpus", str(cpus), "--listen", "127.0.0.1:0",
-             "--workdir", workdir, *extra], "governor")
+             "--workdir", workdir, "--access-file", self.access_file, *extra], "governor")
         governor_id = wait_for_file(ready, process)["governor_id"]
         self.governor_ids.append(governor_id)
         self.governor_processes[governor_id] = process
@@ -104,7 +106,8 @@ class Cluster:
 
     def spawn_governor(self, cpus: int = 1, *extra: str) -> subprocess.Popen[bytes]:
         """Starts a governor without waiting for it (for tests of failing starts)."""
-        process, _ready = self._spawn(["governor", self.address, "--cpus", str(cpus), *extra], "governor")
+        process, _ready = self._spawn(["governor", self.address, "--cpus", str(cpus),
+                                       "--access-file", self.access_file, *extra], "governor")
         return process
 
     def stop_governor(self, governor_id: str) -> None:
@@ -112,9 +115,16 @@ class Cluster:
         self.governor_ids.remove(governor_id)
 
     def client(self) -> Client:
-        client = Client("127.0.0.1", self.port)
+        client = Client("127.0.0.1", self.port, access_file=self.access_file)
         self.clients.append(client)
         return client
+
+    def http_token(self) -> str:
+        """The monitoring port's token (what `rain server` prints in the dashboard URL)."""
+        from rain.core.access import load
+        from rain.core.server.http_auth import http_token
+
+        return http_token(load(self.access_file).key)
 
     def logs(self) -> str:
         out = []

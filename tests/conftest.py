@@ -16,14 +16,14 @@ def make_cluster(tmp_path) -> Iterator[Callable[..., Cluster]]:  # type: ignore[
     clusters: list[Cluster] = []
 
     def make(governors: list[int] | None = None, env: dict[str, str] | None = None,
-             governor_args: tuple[str, ...] = ()) -> Cluster:
+             governor_args: tuple[str, ...] = (), server_args: tuple[str, ...] = ()) -> Cluster:
         if governors is None:
             governors = [1]
         path = tmp_path / f"cluster{len(clusters)}"
         path.mkdir()
         cluster = Cluster(str(path), env)
         clusters.append(cluster)
-        cluster.start_server()
+        cluster.start_server(*server_args)
         for cpus in governors:
             cluster.start_governor(cpus, *governor_args)
         return cluster
@@ -42,6 +42,14 @@ def cluster(make_cluster) -> Cluster:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def client(cluster):  # type: ignore[no-untyped-def]
     return cluster.client()
+
+
+@pytest.fixture(autouse=True)
+def _private_home(tmp_path_factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Access files go under ~/.rain: every test (and the processes it starts) gets its own
+    home, so the suite never reads or writes the real one of whoever runs it."""
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.delenv("RAIN_ACCESS_FILE", raising=False)
 
 
 @pytest.fixture(autouse=True)

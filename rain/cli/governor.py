@@ -9,6 +9,7 @@ import tomllib
 from typing import TYPE_CHECKING
 
 from rain.cli.common import UserError, parse_listen, parse_server_address, run_service, setup_logging, write_ready_file
+from rain.cli.security import add_access_options, add_limit_options, dialing_credentials, endpoint_limits
 
 if TYPE_CHECKING:
     from rain.plugins.api import TaskType
@@ -29,6 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-entry-points", action="store_true",
                    help="do not load the plugins of installed packages (entry points); only the built-in "
                         "ones, --plugin and --config")
+    add_access_options(p)
+    add_limit_options(p, "governor-data, client: peers of the data port")
     p.set_defaults(run=run)
 
 
@@ -68,20 +71,26 @@ def load_task_types(args: argparse.Namespace) -> dict[str, TaskType]:
 
 async def serve(args: argparse.Namespace, task_types: dict[str, TaskType]) -> None:
     from rain.core.governor.main import GovernorConfig, default_workdir, serve_governor
+    from rain.core.protocol.framing import ProtocolError
 
     cpus = args.cpus if args.cpus is not None else (os.cpu_count() or 1)
     if cpus < 0:
         raise UserError(f"invalid --cpus {cpus}")
     host, port = parse_listen(args.listen, 0)
     workdir = os.path.abspath(args.workdir or default_workdir())
-    config = GovernorConfig(parse_server_address(args.server), cpus, workdir, host, port)
+    server_address = parse_server_address(args.server)
+    credentials = dialing_credentials(args, int(server_address.rpartition(":")[2]), listening=True)
+    limits = endpoint_limits(args, ("governor-data", "client"))
+    config = GovernorConfig(server_address, cpus, workdir, host, port, credentials, limits)
     import trio
 
     async with trio.open_nursery() as nursery:
         try:
             governor_id = await nursery.start(serve_governor, config, task_types)
-        except (ConnectionError, OSError) as exc:
+        except (ConnectionError, OSError, ProtocolError) as exc:
             raise UserError(str(exc)) from None
+        except trio.TooSlowError:
+            raise UserError(f"no handshake with the rain server at {server_address} within the time limit") from None
         print(f"rain governor {governor_id} registered", flush=True)
         write_ready_file(args.ready_file, {"governor_id": governor_id})
 

@@ -9,12 +9,14 @@ import textwrap
 from collections.abc import Sequence
 
 from rain.cli.common import DEFAULT_PORT, UserError
+from rain.cli.security import add_access_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="show the governors and sessions of a running server")
     p.add_argument("address", nargs="?", default=f"localhost:{DEFAULT_PORT}", metavar="HOST:PORT")
     p.add_argument("--json", action="store_true", help="print the raw server info as JSON")
+    add_access_options(p)
     p.set_defaults(run=run)
 
 
@@ -58,6 +60,10 @@ def format_table(info: dict, width: int | None = None) -> str:
         lines += [" " * indent + part for part in wrapped]
     if len(rows) == 1:
         lines.append("(no governors connected)")
+    refused = info.get("refused_connections") or {}
+    if refused:
+        detail = ", ".join(f"{reason} {count}" for reason, count in refused.items())
+        lines.append(f"refused connections: {sum(refused.values())} ({detail})")
     return "\n".join(lines)
 
 
@@ -89,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     if not port.isdigit():
         raise UserError(f"invalid address {args.address!r}")
     try:
-        with Client(host, int(port)) as client:
+        access_file: str | bool | None = False if args.insecure else args.access_file
+        with Client(host, int(port), access_file=access_file) as client:
             info = client.get_server_info()
     except RainException as exc:
         raise UserError(str(exc)) from None

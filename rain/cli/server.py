@@ -17,8 +17,19 @@ from rain.cli.common import (
     setup_logging,
     write_ready_file,
 )
+from rain.cli.security import (
+    add_access_options,
+    add_limit_options,
+    add_tls_options,
+    dashboard_url,
+    endpoint_limits,
+    parse_size,
+    server_access,
+)
+from rain.core.server.submit import SubmitLimits
 
 logger = logging.getLogger("rain.server")
+DEFAULT_SUBMIT = SubmitLimits()
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +39,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "loopback only, as the port has no authentication; 0.0.0.0:PORT opens it to all)")
     p.add_argument("--logdir", help="directory for the log file and the event database")
     p.add_argument("--ready-file", help="file created once the server accepts connections")
+    add_access_options(p)
+    p.add_argument("--new-key", action="store_true", help="replace the key in the access file by a new one")
+    add_tls_options(p)
+    add_limit_options(p, "client, governor")
+    p.add_argument("--max-submit-tasks", type=int, default=DEFAULT_SUBMIT.max_tasks, metavar="N",
+                   help=f"refuse submits of more tasks (default {DEFAULT_SUBMIT.max_tasks:,})")
+    p.add_argument("--max-submit-bytes", default=str(DEFAULT_SUBMIT.max_bytes), metavar="SIZE",
+                   help=f"refuse larger submits (default {DEFAULT_SUBMIT.max_bytes >> 20}M)")
     p.set_defaults(run=run)
 
 
@@ -39,29 +58,55 @@ def delete_timeout_from_env() -> float:
         raise UserError(f"invalid RAIN_DELETE_LIST_TIMEOUT {value!r}") from None
 
 
+def submit_limits(args: argparse.Namespace) -> SubmitLimits:
+    if args.max_submit_tasks < 1:
+        raise UserError(f"invalid --max-submit-tasks {args.max_submit_tasks}")
+    return SubmitLimits(args.max_submit_tasks, parse_size(args.max_submit_bytes))
+
+
 async def serve(args: argparse.Namespace) -> None:
+    from rain.core.protocol.auth import INSECURE
     from rain.core.server.main import ServerConfig, serve_server
 
     host, port = parse_listen(args.listen, DEFAULT_PORT)
     http_host, http_port = parse_listen(args.http_listen, DEFAULT_HTTP_PORT)
+    limits = endpoint_limits(args, ("client", "governor"))
+    submits = submit_limits(args)
+    try:
+        listeners = await trio.open_tcp_listeners(port, host=host or None)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {args.listen or port}: {exc.strerror or exc}") from None
+    bound = listeners[0].socket.getsockname()[1]
+    access = server_access(args, host, bound)  # named by the bound port, known only now
+    from rain.core.access import AccessError
+
+    try:
+        credentials = access.credentials() if access is not None else INSECURE
+    except AccessError as exc:
+        raise UserError(str(exc)) from None
     config = ServerConfig(
         delete_timeout=delete_timeout_from_env(),
         test_mode=os.environ.get("RAIN_TEST_MODE") == "1",
         logdir=args.logdir,
         http_host=http_host or "127.0.0.1",
         http_port=http_port,
+        credentials=credentials,
+        limits=limits,
+        submit_limits=submits,
     )
-    try:
-        listeners = await trio.open_tcp_listeners(port, host=host or None)
-    except OSError as exc:
-        raise UserError(f"cannot listen on {args.listen or port}: {exc.strerror or exc}") from None
-    bound = listeners[0].socket.getsockname()[1]
     async with trio.open_nursery() as nursery:
         info = await nursery.start(serve_server, config, listeners)
-        logger.info("server listening on port %d (monitoring on port %s)", bound, info.http_port)
+        security = "insecure" if access is None else f"key in {access.path}" + (", TLS" if access.tls else "")
+        logger.info("server listening on port %d (monitoring on port %s; %s)", bound, info.http_port, security)
         print(f"rain server listening on port {bound}", flush=True)
+        if access is not None:
+            print(f"access file: {access.path}", flush=True)
+        if info.http_port is not None:
+            print(f"dashboard: {dashboard_url(access, http_host, info.http_port)}", flush=True)
         write_ready_file(args.ready_file, {"port": bound, "address": f"{host or '127.0.0.1'}:{bound}",
-                                           "http_port": info.http_port})
+                                           "http_port": info.http_port,
+                                           "access_file": access.path if access is not None else None,
+                                           "tls": bool(access is not None and access.tls)})
 
 
 def run(args: argparse.Namespace) -> int:

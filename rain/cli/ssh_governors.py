@@ -20,6 +20,7 @@ import trio
 
 from rain.cli.common import DEFAULT_PORT, UserError, parse_listen
 from rain.core.protocol import messages as m
+from rain.core.protocol.auth import Credentials
 from rain.core.protocol.stream import open_message_stream
 
 SSH = ["ssh", "-o", "BatchMode=yes"]
@@ -66,10 +67,10 @@ def ssh_argv(host: str, governor_args: list[str]) -> list[str]:
     return [*SSH, host, quoted]
 
 
-async def wait_for_governors(address: str, count: int, processes: list[Any]) -> list[str]:
+async def wait_for_governors(address: str, count: int, processes: list[Any], credentials: Credentials) -> list[str]:
     """Ids of the first `count` governors registered at the server; an ssh that ends first fails.
     The caller bounds the wait."""
-    conn = await open_message_stream(address, "client")
+    conn = await open_message_stream(address, "client", credentials)
     try:
         request_id = 0
         while True:

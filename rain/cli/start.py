@@ -21,9 +21,13 @@ from typing import Any
 
 import trio
 
-from rain.cli.common import UserError, run_service, setup_logging, write_ready_file
+from rain.cli.common import UserError, parse_listen, run_service, setup_logging, write_ready_file
 from rain.cli.hpc import AUTOCONF, Launcher, autoconf_launcher, autoconf_places
+from rain.cli.security import add_access_options, add_tls_options, dashboard_url
 from rain.cli.ssh_governors import read_host_file, server_host, ssh_argv, wait_for_governors
+from rain.core.access import AccessError, AccessFile
+from rain.core.access import load as load_access_file
+from rain.core.protocol.auth import INSECURE
 
 logger = logging.getLogger("rain.start")
 STOP_GRACE = 5.0
@@ -50,6 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="extra plugin module loaded by every governor")
     p.add_argument("--no-entry-points", action="store_true",
                    help="governors load no plugins of installed packages, only built-ins, --plugin and --config")
+    add_access_options(p)
+    add_tls_options(p)
     p.set_defaults(run=run)
 
 
@@ -105,8 +111,23 @@ def governor_places(args: argparse.Namespace) -> list[tuple[str | None, int | No
     return [(None, n) for n in cpus]
 
 
-def governor_options(args: argparse.Namespace, index: int, cpus: int | None) -> list[str]:
-    options = ["--logdir", args.logdir] if args.logdir else []
+def server_security_options(args: argparse.Namespace) -> list[str]:
+    options = ["--insecure"] if args.insecure else []
+    if args.access_file:
+        options += ["--access-file", os.path.abspath(args.access_file)]
+    if args.tls:
+        options.append("--tls")
+    for flag, value in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
+        if value:
+            options += [flag, os.path.abspath(value)]
+    return options
+
+
+def governor_options(args: argparse.Namespace, index: int, cpus: int | None, access_file: str | None) -> list[str]:
+    """`access_file` None: the server runs --insecure, and so do the governors."""
+    options = ["--access-file", access_file] if access_file else ["--insecure"]
+    if args.logdir:
+        options += ["--logdir", args.logdir]
     if cpus is not None:
         options += ["--cpus", str(cpus)]
     for module in args.plugin:
@@ -128,7 +149,7 @@ async def serve(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="rain-start-") as tmp:
         async with trio.open_nursery() as nursery:
             server_ready = os.path.join(tmp, "server.ready")
-            server_argv = [*rain, "server", "--ready-file", server_ready, *common]
+            server_argv = [*rain, "server", "--ready-file", server_ready, *common, *server_security_options(args)]
             if args.listen:
                 server_argv += ["--listen", args.listen]
             if args.http_listen:
@@ -136,10 +157,12 @@ async def serve(args: argparse.Namespace) -> None:
             server = await nursery.start(run_child, server_argv)
             info = await wait_ready(server_ready, server, "the server")
             address = f"127.0.0.1:{info['port']}"
+            access_file = info.get("access_file")
+            access = load_access(access_file)
             local, remote = [], []
             remote_address = f"{server_host(args.listen)}:{info['port']}"
             for i, (host, n) in enumerate(places):
-                options = governor_options(args, i, n)
+                options = governor_options(args, i, n, access_file)
                 if host is not None:
                     remote.append(await nursery.start(run_child, launch(host, [remote_address, *options])))
                     continue
@@ -147,18 +170,32 @@ async def serve(args: argparse.Namespace) -> None:
                 argv = [*rain, "governor", address, "--ready-file", ready, "--listen", "127.0.0.1:0", *options]
                 local.append((ready, await nursery.start(run_child, argv)))
             ids = [(await wait_ready(ready, proc, "a governor"))["governor_id"] for ready, proc in local]
+            credentials = access.client_credentials() if access is not None else INSECURE
             if remote:
                 registered = None
                 with trio.move_on_after(READY_TIMEOUT):
-                    registered = await wait_for_governors(address, len(remote), remote)
+                    registered = await wait_for_governors(address, len(remote), remote, credentials)
                 if registered is None:
                     raise UserError(f"only some governors registered within {READY_TIMEOUT:.0f} s")
                 ids = registered
             print(f"rain is ready: server at {address}, governors {', '.join(ids)}", flush=True)
+            if info.get("http_port") is not None:
+                http_host = parse_listen(args.http_listen, info["http_port"])[0]
+                print(f"dashboard: {dashboard_url(access, http_host, info['http_port'])}", flush=True)
             write_ready_file(args.ready_file, {"port": info["port"], "address": address,
-                                               "http_port": info.get("http_port"), "governors": ids})
+                                               "http_port": info.get("http_port"), "governors": ids,
+                                               "access_file": access_file})
             await server.wait()
             raise UserError(f"the server exited with code {server.returncode}")
+
+
+def load_access(path: str | None) -> AccessFile | None:
+    if path is None:
+        return None
+    try:
+        return load_access_file(path)
+    except AccessError as exc:
+        raise UserError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:

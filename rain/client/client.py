@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from rain.client.connection import Connection
@@ -18,9 +19,15 @@ class Client:
 
     >>> with Client("localhost", 7210) as client:
     ...     with client.new_session() as session: ...
+
+    The cluster key comes from `access_file`, else the file named by RAIN_ACCESS_FILE, else the
+    access file the same user's server wrote for this port (~/.rain/access-PORT.json), which is
+    what `rain start` uses on one machine or a cluster with a shared home directory.
+    `access_file=False` connects without a key (only to a server started with --insecure).
     """
 
-    def __init__(self, address: str = "localhost", port: int | None = None) -> None:
+    def __init__(self, address: str = "localhost", port: int | None = None,
+                 access_file: str | os.PathLike[str] | bool | None = None) -> None:
         if port is None:
             host, sep, port_text = address.rpartition(":")
             if sep and port_text.isdigit():
@@ -29,7 +36,15 @@ class Client:
                 port = DEFAULT_PORT
         if not isinstance(port, int) or not 0 < port < 65536:
             raise RainException(f"invalid port {port!r}")
-        self._connection = Connection(address, port)
+        if not (access_file is None or access_file is False or isinstance(access_file, str | os.PathLike)):
+            raise RainException(f"access_file must be a path, None or False, not {access_file!r}")
+        from rain.core.access import AccessError, find_credentials
+
+        try:
+            credentials = find_credentials(access_file, port)
+        except AccessError as exc:
+            raise RainException(str(exc)) from None
+        self._connection = Connection(address, port, credentials)
         self._sessions: list[Session] = []
 
     @property

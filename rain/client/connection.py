@@ -13,32 +13,57 @@ from typing import Any
 
 from rain.common.errors import RainException, SessionException, TaskException
 from rain.core.protocol import messages as m
+from rain.core.protocol.auth import ConnectingHandshake, Credentials
 from rain.core.protocol.codec import decode, encode
 from rain.core.protocol.framing import FrameReader, ProtocolError
+from rain.core.protocol.stream import HANDSHAKE_TIMEOUT
+from rain.core.protocol.tls import check_pin, client_context
 
 RECEIVE_SIZE = 1024 * 1024
 CONNECT_TIMEOUT = 10.0
 
 
 class Connection:
-    def __init__(self, host: str, port: int, role: str = "client") -> None:
+    """`what` names the peer in errors ("rain server", "governor")."""
+
+    def __init__(self, host: str, port: int, credentials: Credentials, role: str = "client",
+                 what: str = "rain server") -> None:
         self.address = f"{host}:{port}"
+        self.credentials = credentials
         try:
             self._sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
         except OSError as exc:
-            raise RainException(f"cannot connect to rain server at {self.address}: {exc.strerror or exc}") from None
-        self._sock.settimeout(None)
+            raise RainException(f"cannot connect to {what} at {self.address}: {exc.strerror or exc}") from None
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._reader = FrameReader()
         self._next_id = 1
         self._replies: dict[int, m.Message] = {}
         self._progress: dict[int, Callable[[m.Progress], None]] = {}
-        self.send(m.Hello(m.PROTOCOL_VERSION, role))
-        reply = self.receive()
-        if isinstance(reply, m.Error):
-            raise RainException(f"server at {self.address} refused the connection: {reply.message}")
-        if not isinstance(reply, m.Hello):
-            raise RainException(f"{self.address} is not a rain server (got {reply.kind!r})")
+        try:
+            self._handshake(role, what)
+        except BaseException:
+            self._sock.close()
+            raise
+        self._sock.settimeout(None)
+
+    def _handshake(self, role: str, what: str) -> None:
+        """TLS when the access file says so, then hello and the key check (rain.core.protocol.auth)."""
+        self._sock.settimeout(HANDSHAKE_TIMEOUT)
+        try:
+            if self.credentials.tls:
+                assert self.credentials.fingerprint is not None
+                self._sock = client_context().wrap_socket(self._sock)
+                check_pin(self._sock.getpeercert(binary_form=True), self.credentials.fingerprint, self.address)
+            handshake = ConnectingHandshake(role, self.credentials, f"the {what} at {self.address}")
+            self.send(handshake.hello())
+            proof = handshake.on_hello(self.receive())
+            if proof is not None:
+                self.send(proof)
+                handshake.on_proof(self.receive())
+        except ProtocolError as exc:
+            raise RainException(str(exc)) from None
+        except OSError as exc:  # includes ssl.SSLError and socket timeouts
+            raise RainException(f"handshake with the {what} at {self.address} failed: {exc}") from None
 
     def close(self) -> None:
         self._sock.close()

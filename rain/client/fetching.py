@@ -16,6 +16,7 @@ from rain.common.attributes import ObjectInfo
 from rain.common.data_instance import DataInstance
 from rain.common.errors import RainException
 from rain.core.protocol import messages as m
+from rain.core.protocol.auth import Credentials
 
 if TYPE_CHECKING:
     from rain.client.data import DataObject
@@ -23,9 +24,9 @@ if TYPE_CHECKING:
 SPOOL_ABOVE = 32 * 1024 * 1024
 
 
-def download(address: str, obj: DataObject) -> bytes:
+def download(address: str, obj: DataObject, credentials: Credentials) -> bytes:
     host, _, port = address.rpartition(":")
-    conn = Connection(host, int(port))
+    conn = Connection(host, int(port), credentials, what="governor")
     try:
         conn.send(m.FetchObject(list(obj.id)))
         header = conn.receive()
@@ -55,7 +56,8 @@ def _receive_chunks(conn: Connection, address: str, size: int, write: Callable[[
         received += len(chunk.data)
 
 
-def fetch_data(reply: m.FetchReady, obj: DataObject) -> DataInstance:
-    data = reply.data if reply.data is not None else download(reply.address, obj)  # type: ignore[arg-type]
+def fetch_data(reply: m.FetchReady, obj: DataObject, credentials: Credentials) -> DataInstance:
+    """`credentials`: the client's, also good for governors' data ports."""
+    data = reply.data if reply.data is not None else download(reply.address, obj, credentials)  # type: ignore[arg-type]
     return DataInstance(reply.data_type, data=data, spec=obj.spec, info=ObjectInfo.from_wire(reply.info),
                         object_id=obj.id)

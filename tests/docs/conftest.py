@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -40,4 +42,11 @@ def to_docs_cluster(docs_cluster, monkeypatch) -> Cluster:  # type: ignore[no-un
         return real(address, *args, **kwargs)
 
     monkeypatch.setattr(socket, "create_connection", create_connection)
+    # and the key is where `rain start` on port 7210 would have put it (HOME is the test's own)
+    from rain.core.access import default_path
+
+    key_file = default_path(DOCS_PORT)
+    os.makedirs(os.path.dirname(key_file), mode=0o700, exist_ok=True)
+    shutil.copy(docs_cluster.access_file, key_file)
+    os.chmod(key_file, 0o600)
     return docs_cluster

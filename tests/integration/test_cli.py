@@ -92,7 +92,7 @@ def test_start_simple_runs_seed_hello_world_and_stops_cleanly(tmp_path, sig):
 
 
 def test_governor_without_server_is_one_line_error(tmp_path):
-    proc = rain("governor", "127.0.0.1:1", "--workdir", str(tmp_path / "w"))
+    proc = rain("governor", "127.0.0.1:1", "--workdir", str(tmp_path / "w"), "--insecure")
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     lines = err.decode().strip().splitlines()
@@ -108,13 +108,13 @@ def test_server_port_in_use_is_one_line_error(cluster):
 
 
 def test_info_command(cluster):
-    out = subprocess.run([sys.executable, "-m", "rain", "info", cluster.address, "--json"],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run([sys.executable, "-m", "rain", "info", cluster.address, "--json",
+                          "--access-file", cluster.access_file], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0
     info = json.loads(out.stdout)
     assert [g["governor_id"] for g in info["governors"]] == cluster.governor_ids
-    table = subprocess.run([sys.executable, "-m", "rain", "info", cluster.address],
-                           capture_output=True, text=True, timeout=30).stdout
+    table = subprocess.run([sys.executable, "-m", "rain", "info", cluster.address, "--access-file",
+                            cluster.access_file], capture_output=True, text=True, timeout=30).stdout
     assert cluster.governor_ids[0] in table and "buildin/concat" in table
 
 
@@ -131,7 +131,7 @@ def test_governor_leaving_and_coming_back(make_cluster):
 
 
 def test_server_address_forms(cluster):
-    with Client(f"127.0.0.1:{cluster.port}") as client:
+    with Client(f"127.0.0.1:{cluster.port}", access_file=cluster.access_file) as client:
         assert client.get_server_info()["governors"]
 
 

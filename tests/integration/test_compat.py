@@ -258,8 +258,9 @@ def test_event_log_session_events(cluster):
 
     def events(kind: str) -> list[dict]:
         query = json.dumps({"event_types": [{"value": kind, "mode": "="}]}).encode()
-        url = f"http://127.0.0.1:{cluster.http_port}/events"
-        with urllib.request.urlopen(url, data=query, timeout=10) as reply:
+        request = urllib.request.Request(f"http://127.0.0.1:{cluster.http_port}/events", data=query,
+                                         headers={"Authorization": f"Bearer {cluster.http_token()}"})
+        with urllib.request.urlopen(request, timeout=10) as reply:
             return [e["event"] for e in json.loads(reply.read())]
 
     assert [(e["type"], e["session"]) for e in events("SessionNew")] == [

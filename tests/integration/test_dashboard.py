@@ -43,7 +43,7 @@ def run_workload(cluster):
 def test_dashboard_shows_governors_sessions_progress_and_stream(make_cluster, tmp_path):
     cluster = make_cluster([1, 2])
     good, bad, report = run_workload(cluster)
-    url = f"http://127.0.0.1:{cluster.http_port}/"
+    url = f"http://127.0.0.1:{cluster.http_port}/?token={cluster.http_token()}"
     with open_page(str(tmp_path / "profile")) as page:
         page.goto(url)
         # governors: both, with their CPUs
@@ -101,7 +101,8 @@ def test_big_session_graph_is_grouped_by_task_type(make_cluster, tmp_path):
         session.submit()
         session.wait_all()
         with open_page(str(tmp_path / "profile")) as page:
-            page.goto(f"http://127.0.0.1:{cluster.http_port}/#/session/{session.session_id}")
+            page.goto(f"http://127.0.0.1:{cluster.http_port}/?token={cluster.http_token()}"
+                      f"#/session/{session.session_id}")
             page.wait_for_selector("#graph svg")
             note = page.inner_text("#graph-note")
             assert note == "2,500 tasks and 2,501 objects, grouped by task type"

@@ -16,7 +16,7 @@ from tests.cluster import Cluster
 def request(cluster: Cluster, method: str, path: str, body: bytes | None = None) -> tuple[int, dict]:
     conn = http.client.HTTPConnection("127.0.0.1", cluster.http_port, timeout=10)
     try:
-        conn.request(method, path, body=body)
+        conn.request(method, path, body=body, headers={"Authorization": f"Bearer {cluster.http_token()}"})
         response = conn.getresponse()
         return response.status, json.loads(response.read())
     finally:
@@ -76,14 +76,15 @@ def test_connection_closed_mid_request_costs_nothing(cluster):
 
 def test_keep_alive_serves_several_requests_on_one_connection(cluster):
     conn = http.client.HTTPConnection("127.0.0.1", cluster.http_port, timeout=10)
+    token = {"Authorization": f"Bearer {cluster.http_token()}"}
     try:
         for _ in range(3):
-            conn.request("GET", "/api/info")
+            conn.request("GET", "/api/info", headers=token)
             response = conn.getresponse()
             assert response.status == 200
             json.loads(response.read())
         sock = conn.sock
-        conn.request("POST", "/events", body=b'{"limit": 1}')
+        conn.request("POST", "/events", body=b'{"limit": 1}', headers=token)
         response = conn.getresponse()
         assert response.status == 200 and len(json.loads(response.read())) == 1
         assert conn.sock is sock  # the same TCP connection served every request

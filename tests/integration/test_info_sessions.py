@@ -12,8 +12,8 @@ from rain.common.errors import TaskException
 
 
 def rain_info(cluster) -> str:
-    out = subprocess.run([sys.executable, "-m", "rain", "info", cluster.address], capture_output=True, text=True,
-                         timeout=30)
+    out = subprocess.run([sys.executable, "-m", "rain", "info", cluster.address, "--access-file", cluster.access_file],
+                         capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     return out.stdout
 

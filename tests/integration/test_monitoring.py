@@ -12,7 +12,9 @@ from rain.client import blob, tasks
 
 def http(cluster, path: str, body: dict | None = None):
     data = json.dumps(body).encode() if body is not None else None
-    with urllib.request.urlopen(f"http://127.0.0.1:{cluster.http_port}{path}", data=data, timeout=10) as r:
+    request = urllib.request.Request(f"http://127.0.0.1:{cluster.http_port}{path}", data=data,
+                                     headers={"Authorization": f"Bearer {cluster.http_token()}"})
+    with urllib.request.urlopen(request, timeout=10) as r:
         return r.headers.get("Content-Type"), r.read()
 
 

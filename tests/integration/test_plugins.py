@@ -145,7 +145,8 @@ def test_unknown_plugin_module_stops_governor(make_cluster):
 
 def test_rain_info_lists_task_types(make_cluster):
     cluster = make_cluster([1], env=ENV, governor_args=("--plugin", EXTRA))
-    out = subprocess.run([sys.executable, "-m", "rain", "info", cluster.address], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "rain", "info", cluster.address, "--access-file", cluster.access_file],
+                         capture_output=True,
                          text=True, timeout=30, check=True).stdout
     lines = out.splitlines()
     start = next(i for i, ln in enumerate(lines) if ln.startswith(cluster.governor_ids[0]))
@@ -348,9 +349,10 @@ def test_rain_start_passes_no_entry_points_to_its_governors():
     from rain.cli.start import governor_options
 
     args = build_parser().parse_args(["start", "--local-governors", "1", "--no-entry-points", "--plugin", "m"])
-    assert governor_options(args, 0, 1) == ["--cpus", "1", "--plugin", "m", "--no-entry-points"]
+    assert governor_options(args, 0, 1, "/k.json") == ["--access-file", "/k.json", "--cpus", "1", "--plugin", "m",
+                                                       "--no-entry-points"]
     args = build_parser().parse_args(["start", "--simple"])
-    assert "--no-entry-points" not in governor_options(args, 0, None)
+    assert "--no-entry-points" not in governor_options(args, 0, None, "/k.json")
 
 
 def test_mismatch_submitted_before_any_governor_fails_when_it_would_run(make_cluster, tmp_path):

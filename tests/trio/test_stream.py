@@ -1,4 +1,5 @@
-"""The trio side of the protocol on memory streams: hello, refusal, timeouts, bad frames."""
+"""The trio side of the protocol on memory streams: hello, refusal, timeouts, bad frames
+(the key check itself: tests/trio/test_handshake.py)."""
 
 from __future__ import annotations
 
@@ -7,25 +8,27 @@ import trio
 import trio.testing
 
 from rain.core.protocol import messages as m
+from rain.core.protocol.auth import INSECURE
 from rain.core.protocol.codec import encode
 from rain.core.protocol.framing import HEADER, ProtocolError
-from rain.core.protocol.stream import HELLO_TIMEOUT, MessageStream, accept_hello, send_hello
+from rain.core.protocol.stream import Gate, MessageStream, connect_handshake
 
 
 async def test_hello_handshake():
     a, b = trio.testing.memory_stream_pair()
     server, client = MessageStream(a, "client"), MessageStream(b, "server")
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(send_hello, client, "client")
-        assert await accept_hello(server, ("client",)) == "client"
+        nursery.start_soon(connect_handshake, client, "client", INSECURE)
+        assert await Gate(("client",), INSECURE).admit(server) == "client"
 
 
 async def test_wrong_version_refused():
     a, b = trio.testing.memory_stream_pair()
     server, client = MessageStream(a), MessageStream(b)
     await client.send(m.Hello(99, "client"))
-    with pytest.raises(ProtocolError, match="version"):
-        await accept_hello(server, ("client",))
+    gate = Gate(("client",), INSECURE)
+    assert await gate.admit(server) is None
+    assert gate.refused == {"protocol": 1}
     reply = await client.receive()
     assert isinstance(reply, m.Error) and "version" in reply.message
 
@@ -34,16 +37,9 @@ async def test_wrong_role_refused():
     a, b = trio.testing.memory_stream_pair()
     server, client = MessageStream(a), MessageStream(b)
     await client.send(m.Hello(m.PROTOCOL_VERSION, "executor"))
-    with pytest.raises(ProtocolError, match="role"):
-        await accept_hello(server, ("client", "governor"))
-
-
-async def test_hello_timeout(autojump_clock):
-    a, _b = trio.testing.memory_stream_pair()
-    start = trio.current_time()
-    with pytest.raises(trio.TooSlowError):
-        await accept_hello(MessageStream(a), ("client",))
-    assert trio.current_time() - start == HELLO_TIMEOUT
+    assert await Gate(("client", "governor"), INSECURE).admit(server) is None
+    reply = await client.receive()
+    assert isinstance(reply, m.Error) and "role 'executor' not accepted" in reply.message
 
 
 async def test_oversized_frame_on_stream():

@@ -1,4 +1,5 @@
-"""Governor data transfers over real loopback sockets: streaming, sharing one transfer."""
+"""Governor data transfers over real loopback sockets: streaming, sharing one transfer.
+Both sides hold one cluster key, as governors do."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ from rain.common.ids import ID
 from rain.core.governor.data_service import handle_data_connection
 from rain.core.governor.store import ObjectStore
 from rain.core.governor.transfers import Transfers
+from rain.core.protocol.auth import Credentials, new_key
+from rain.core.protocol.stream import Gate
+
+CREDS = Credentials(new_key())
 
 
 async def serve_store(nursery: trio.Nursery, store: ObjectStore, counter: list[int]) -> str:
     async def handler(stream: trio.abc.Stream) -> None:
         counter.append(1)
-        await handle_data_connection(store, stream)
+        await handle_data_connection(store, Gate(("governor-data", "client"), CREDS), stream)
 
     listeners = await nursery.start(functools.partial(trio.serve_tcp, handler, 0, host="127.0.0.1"))
     return f"127.0.0.1:{listeners[0].socket.getsockname()[1]}"
@@ -31,7 +36,7 @@ async def test_two_consumers_share_one_transfer(tmp_path, nursery):
     connections: list[int] = []
     address = await serve_store(nursery, source, connections)
     target = ObjectStore(str(tmp_path / "b"))
-    transfers = Transfers(target)
+    transfers = Transfers(target, CREDS)
     item = [spec.to_row(), {}, address, None]
     results = []
 
@@ -57,7 +62,7 @@ async def test_directory_transfer(tmp_path, nursery):
     source.put_file(spec, ObjectInfo(), str(tree))
     address = await serve_store(nursery, source, [])
     target = ObjectStore(str(tmp_path / "b"))
-    obj = await Transfers(target).ensure(1, [spec.to_row(), {}, address, None])
+    obj = await Transfers(target, CREDS).ensure(1, [spec.to_row(), {}, address, None])
     with open(os.path.join(obj.path, "sub", "f.txt")) as f:
         assert f.read() == "hello"
     assert os.path.isdir(os.path.join(obj.path, "empty"))
@@ -70,7 +75,7 @@ async def test_concurrent_transfers_share_a_bounded_pool_of_connections(tmp_path
         source.put_bytes(spec, ObjectInfo(), b"x%d" % spec.id.id)
     connections: list[int] = []
     address = await serve_store(nursery, source, connections)
-    transfers = Transfers(ObjectStore(str(tmp_path / "b")))
+    transfers = Transfers(ObjectStore(str(tmp_path / "b")), CREDS)
     limit = transfers.peers.MAX_PER_PEER
 
     async def fetch_all(batch: list[ObjectSpec]) -> None:

@@ -20,7 +20,7 @@ from rain.core.protocol import messages as m
 from rain.core.protocol.codec import encode
 from rain.core.protocol.errors import describe, is_connection_error
 from rain.core.protocol.framing import ProtocolError
-from rain.core.protocol.stream import MessageStream, accept_hello
+from rain.core.protocol.stream import Gate, MessageStream, peer_name
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +62,11 @@ async def stream_object(conn: MessageStream, obj: StoredObject, store: ObjectSto
             os.unlink(temporary)
 
 
-async def handle_data_connection(store: ObjectStore, stream: trio.abc.Stream) -> None:
-    conn = MessageStream(stream, "data peer")
+async def handle_data_connection(store: ObjectStore, gate: Gate, stream: trio.abc.Stream) -> None:
+    conn = MessageStream(stream, peer_name(stream))
     try:
-        await accept_hello(conn, ("governor-data", "client"))
+        if await gate.admit(conn) is None:
+            return
         async for msg in conn:
             if not isinstance(msg, m.FetchObject):
                 raise ProtocolError(f"unexpected message {msg.kind!r} on the data port")
@@ -80,8 +81,8 @@ async def handle_data_connection(store: ObjectStore, stream: trio.abc.Stream) ->
             await stream_object(conn, obj, store)
     except Exception as exc:
         if is_connection_error(exc):
-            logger.warning("data connection closed: %s", describe(exc))
+            logger.warning("data connection from %s closed: %s", conn.peer, describe(exc))
         else:
-            logger.exception("internal error on a data connection; connection closed")
+            logger.exception("internal error on a data connection from %s; connection closed", conn.peer)
     finally:
         await conn.aclose()

@@ -20,8 +20,9 @@ from rain.core.governor.runner import TaskRunner
 from rain.core.governor.stats import serve_stats
 from rain.core.governor.store import ObjectStore
 from rain.core.protocol import messages as m
+from rain.core.protocol.auth import INSECURE, Credentials
 from rain.core.protocol.framing import ProtocolError
-from rain.core.protocol.stream import open_message_stream
+from rain.core.protocol.stream import EndpointLimits, Gate, open_message_stream
 from rain.plugins.api import TaskType
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class GovernorConfig:
     workdir: str
     listen_host: str = ""
     listen_port: int = 0
+    credentials: Credentials = INSECURE
+    data_limits: EndpointLimits = attrs.field(factory=EndpointLimits)  # of the data port
 
 
 def _data_host(config: GovernorConfig, server_stream: trio.SocketStream) -> str:
@@ -51,7 +54,7 @@ async def serve_governor(config: GovernorConfig, task_types: dict[str, TaskType]
     listeners = await trio.open_tcp_listeners(config.listen_port, host=config.listen_host or None)
     port = listeners[0].socket.getsockname()[1]
     try:
-        conn = await open_message_stream(config.server_address, "governor")
+        conn = await open_message_stream(config.server_address, "governor", config.credentials)
     except OSError as exc:
         raise ConnectionError(f"cannot connect to rain server at {config.server_address}: {exc}") from None
     host = _data_host(config, conn.stream)  # type: ignore[arg-type]
@@ -63,11 +66,12 @@ async def serve_governor(config: GovernorConfig, task_types: dict[str, TaskType]
     governor_id = registered.governor_id
     logger.info("governor %s registered at %s (%d cpus)", governor_id, config.server_address, config.cpus)
     reporter = Reporter()
+    gate = Gate(("governor-data", "client"), config.credentials, config.data_limits)
     async with trio.open_nursery() as nursery:
-        await nursery.start(trio.serve_listeners, functools.partial(handle_data_connection, store), listeners)
+        await nursery.start(trio.serve_listeners, functools.partial(handle_data_connection, store, gate), listeners)
         nursery.start_soon(reporter.serve, conn)
         nursery.start_soon(serve_stats, conn, store)
-        runner = TaskRunner(nursery, store, task_types, reporter, governor_id, config.cpus)
+        runner = TaskRunner(nursery, store, task_types, reporter, governor_id, config.cpus, config.credentials)
         task_status.started(governor_id)
         try:
             async for msg in conn:

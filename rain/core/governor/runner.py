@@ -26,6 +26,7 @@ from rain.core.governor.context import GovernorTaskContext
 from rain.core.governor.reports import Reporter
 from rain.core.governor.store import ObjectStore
 from rain.core.governor.transfers import Transfers
+from rain.core.protocol.auth import INSECURE, Credentials
 from rain.plugins.api import TaskError, TaskType
 
 logger = logging.getLogger(__name__)
@@ -120,11 +121,11 @@ class TaskRunner:
     """
 
     def __init__(self, nursery: trio.Nursery, store: ObjectStore, task_types: dict[str, TaskType],
-                 reporter: Reporter, governor_id: str, cpus: int) -> None:
+                 reporter: Reporter, governor_id: str, cpus: int, credentials: Credentials = INSECURE) -> None:
         self._nursery = nursery
         self._cpus = CpuGate(cpus)
         self._store = store
-        self._transfers = Transfers(store)
+        self._transfers = Transfers(store, credentials)
         self._task_types = task_types
         self._reporter = reporter
         self._governor_id = governor_id

@@ -19,6 +19,7 @@ from rain.common.dirtar import unpack_directory
 from rain.common.ids import ID
 from rain.core.governor.store import MEMORY_LIMIT, ObjectStore, StoredObject
 from rain.core.protocol import messages as m
+from rain.core.protocol.auth import INSECURE, Credentials
 from rain.core.protocol.stream import MessageStream, open_message_stream
 from rain.plugins.api import TaskError
 
@@ -72,7 +73,8 @@ class PeerConnections:
 
     MAX_PER_PEER = 8
 
-    def __init__(self) -> None:
+    def __init__(self, credentials: Credentials = INSECURE) -> None:
+        self.credentials = credentials
         self._idle: dict[str, list[MessageStream]] = {}
         self._slots: dict[str, trio.Semaphore] = {}
 
@@ -88,7 +90,7 @@ class PeerConnections:
                 for stale in idle:
                     await stale.aclose()
                 idle.clear()
-            conn = idle.pop() if idle else await open_message_stream(address, "governor-data")
+            conn = idle.pop() if idle else await open_message_stream(address, "governor-data", self.credentials)
             try:
                 yield conn
             except BaseException:
@@ -98,9 +100,9 @@ class PeerConnections:
 
 
 class Transfers:
-    def __init__(self, store: ObjectStore) -> None:
+    def __init__(self, store: ObjectStore, credentials: Credentials = INSECURE) -> None:
         self.store = store
-        self.peers = PeerConnections()
+        self.peers = PeerConnections(credentials)
         self._inflight: dict[Any, trio.Event] = {}
 
     def _present(self, session_id: int, item: int | list[Any]) -> StoredObject | None:

@@ -22,7 +22,7 @@ def encode(msg: Message) -> bytes:
 def decode(payload: bytes) -> Message:
     try:
         body: Any = cbor2.loads(payload)
-    except (cbor2.CBORError, ValueError, TypeError, EOFError) as exc:
+    except (cbor2.CBORError, ValueError, TypeError, EOFError, RecursionError, MemoryError) as exc:
         raise ProtocolError(f"invalid CBOR: {exc}") from None
     if not isinstance(body, dict):
         raise ProtocolError(f"a message must be a map, got {type(body).__name__}")

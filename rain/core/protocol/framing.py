@@ -34,7 +34,7 @@ class FrameReader:
     def __init__(self, max_frame_size: int = MAX_FRAME_SIZE) -> None:
         self._buffer = bytearray()
         self._offset = 0
-        self._max = max_frame_size
+        self.max_frame_size = max_frame_size
 
     def feed(self, data: bytes | bytearray) -> None:
         self._buffer += data
@@ -44,8 +44,8 @@ class FrameReader:
         if available < HEADER.size:
             return None
         (size,) = HEADER.unpack_from(self._buffer, self._offset)
-        if size > self._max:
-            raise FrameTooLarge(f"frame of {size} bytes exceeds the limit of {self._max}")
+        if size > self.max_frame_size:
+            raise FrameTooLarge(f"frame of {size} bytes exceeds the limit of {self.max_frame_size}")
         if available < HEADER.size + size:
             return None
         start = self._offset + HEADER.size

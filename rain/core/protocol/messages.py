@@ -12,7 +12,7 @@ from typing import Any, ClassVar, TypeVar, cast, dataclass_transform
 
 import attrs
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: hello carries a nonce, then `authenticate` both ways
 ROLES = ("client", "governor", "governor-data", "executor", "server")
 
 MESSAGE_TYPES: dict[str, type[Message]] = {}
@@ -57,8 +57,18 @@ def message(kind: str) -> Callable[[type[M]], type[M]]:
 
 @message("hello")
 class Hello(Message):
+    """The first frame each way. `nonce` is the side's challenge; None when it has no key."""
+
     version: int
     role: str
+    nonce: bytes | None = None
+
+
+@message("authenticate")
+class Authenticate(Message):
+    """Proof of the cluster key: an HMAC over both nonces (rain.core.protocol.auth)."""
+
+    proof: bytes
 
 
 @message("error")

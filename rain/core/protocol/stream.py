@@ -1,19 +1,35 @@
-"""Trio adapter: a byte stream carrying Rain frames, plus the hello handshake."""
+"""Trio adapter: a byte stream carrying Rain frames, plus the handshake every endpoint uses.
+
+The handshake (optional TLS, hello, mutual HMAC proof of the cluster key; rules in
+`rain.core.protocol.auth`) happens before any other frame is processed. On the accepting side
+a `Gate` runs it for one listening endpoint: it bounds the time a connection may take to
+authenticate and the number of connections still in their handshake, keeps frames small until
+the peer is authenticated, then sets the frame limit of the peer's role; every refusal is
+logged and counted.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
 
+import attrs
 import trio
 
+from rain.core.protocol.auth import AcceptingHandshake, ConnectingHandshake, Credentials, HandshakeRefused
 from rain.core.protocol.codec import decode, encode
+from rain.core.protocol.errors import describe, is_connection_error
 from rain.core.protocol.framing import MAX_FRAME_SIZE, FrameReader, ProtocolError
-from rain.core.protocol.messages import PROTOCOL_VERSION, Error, Hello, M, Message
+from rain.core.protocol.messages import Error, M, Message
+from rain.core.protocol.tls import check_pin, client_context
 
 logger = logging.getLogger(__name__)
 
-HELLO_TIMEOUT = 10.0
+HANDSHAKE_TIMEOUT = 10.0
+HELLO_TIMEOUT = HANDSHAKE_TIMEOUT  # the name older code and tests use
+PRE_AUTH_MAX_FRAME = 64 * 1024
+MAX_PENDING_HANDSHAKES = 64
 RECEIVE_SIZE = 256 * 1024
 
 
@@ -29,9 +45,18 @@ class MessageStream:
         self.peer = peer
         self._reader = FrameReader(max_frame_size)
         self._send_lock = trio.Lock()
+        self.last_frame_size = 0
 
     def __str__(self) -> str:
         return self.peer
+
+    @property
+    def max_frame_size(self) -> int:
+        return self._reader.max_frame_size
+
+    @max_frame_size.setter
+    def max_frame_size(self, value: int) -> None:
+        self._reader.max_frame_size = value
 
     async def send(self, msg: Message) -> None:
         await self.send_raw(encode(msg))
@@ -45,6 +70,7 @@ class MessageStream:
         while True:
             frame = self._reader.next_frame()
             if frame is not None:
+                self.last_frame_size = len(frame)
                 return decode(frame)
             data = await self.stream.receive_some(RECEIVE_SIZE)
             if not data:
@@ -67,42 +93,74 @@ class MessageStream:
             raise ProtocolError(f"expected {cls.kind}, got {msg.kind}")
         return msg
 
+    async def receive_handshake(self) -> Message:
+        msg = await self.receive()
+        if msg is None:
+            raise ProtocolError(f"connection to {self.peer} closed during the handshake")
+        return msg
+
+    async def start_tls(self, credentials: Credentials, server_side: bool) -> None:
+        """Replaces the stream by TLS over it; the dialing side checks the pinned certificate."""
+        if server_side:
+            assert credentials.server_ssl is not None
+            tls = trio.SSLStream(self.stream, credentials.server_ssl, server_side=True, https_compatible=True)
+        else:
+            tls = trio.SSLStream(self.stream, client_context(), https_compatible=True)
+        self.stream = tls
+        await tls.do_handshake()
+        if not server_side:
+            assert credentials.fingerprint is not None
+            check_pin(tls.getpeercert(binary_form=True), credentials.fingerprint, self.peer)
+
     async def aclose(self) -> None:
         with trio.move_on_after(1) as scope:
             scope.shield = True
             await self.stream.aclose()
 
 
-async def accept_hello(stream: MessageStream, roles: tuple[str, ...]) -> str:
-    """Reads the peer's hello within HELLO_TIMEOUT, answers it, returns the peer's role."""
-    with trio.fail_after(HELLO_TIMEOUT):
-        hello = await stream.receive_expected(Hello)
-    assert isinstance(hello, Hello)
-    if hello.version != PROTOCOL_VERSION or hello.role not in roles:
-        reason = (
-            f"protocol version {hello.version!r} not supported (expected {PROTOCOL_VERSION})"
-            if hello.version != PROTOCOL_VERSION
-            else f"role {hello.role!r} not accepted here (expected one of {', '.join(roles)})"
-        )
-        await stream.send(Error(None, reason))
-        raise ProtocolError(reason)
-    await stream.send(Hello(PROTOCOL_VERSION, "server"))
-    return hello.role
+def peer_name(stream: trio.abc.Stream) -> str:
+    try:
+        host, port = stream.socket.getpeername()[:2]  # type: ignore[attr-defined]
+        return f"{host}:{port}"
+    except (AttributeError, OSError):
+        return "?"
 
 
-async def send_hello(stream: MessageStream, role: str) -> None:
-    await stream.send(Hello(PROTOCOL_VERSION, role))
-    with trio.fail_after(HELLO_TIMEOUT):
-        await stream.receive_expected(Hello)
+# --- the handshake -------------------------------------------------------------------------
 
 
-async def open_message_stream(address: str, role: str) -> MessageStream:
-    """Connects to "HOST:PORT" and performs the hello as `role`."""
+async def accept_handshake(conn: MessageStream, roles: tuple[str, ...], credentials: Credentials) -> str:
+    """TLS if configured, then hello and the key check; returns the peer's role.
+    Raises HandshakeRefused (whose `reply` tells the peer why) or a connection error."""
+    if credentials.server_ssl is not None:
+        await conn.start_tls(credentials, server_side=True)
+    handshake = AcceptingHandshake(roles, credentials)
+    await conn.send(handshake.on_hello(await conn.receive_handshake()))
+    if not handshake.done:
+        await conn.send(handshake.on_proof(await conn.receive_handshake()))
+    return handshake.role
+
+
+async def connect_handshake(conn: MessageStream, role: str, credentials: Credentials) -> None:
+    """The dialing side of `accept_handshake`, bounded by HANDSHAKE_TIMEOUT."""
+    with trio.fail_after(HANDSHAKE_TIMEOUT):
+        if credentials.tls:
+            await conn.start_tls(credentials, server_side=False)
+        handshake = ConnectingHandshake(role, credentials, conn.peer)
+        await conn.send(handshake.hello())
+        proof = handshake.on_hello(await conn.receive_handshake())
+        if proof is not None:
+            await conn.send(proof)
+            handshake.on_proof(await conn.receive_handshake())
+
+
+async def open_message_stream(address: str, role: str, credentials: Credentials) -> MessageStream:
+    """Connects to "HOST:PORT" and performs the handshake as `role`."""
     host, port = split_address(address)
     tcp = await trio.open_tcp_stream(host, port)
     stream = MessageStream(tcp, address)
     try:
-        await send_hello(stream, role)
+        await connect_handshake(stream, role, credentials)
     except BaseException:
         await stream.aclose()
         raise
@@ -112,3 +170,96 @@ async def open_message_stream(address: str, role: str) -> MessageStream:
 def split_address(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+@attrs.frozen
+class EndpointLimits:
+    """Limits of one listening endpoint against misbehaving peers.
+
+    `frame_sizes` maps a peer role to its maximum frame size (roles not listed:
+    MAX_FRAME_SIZE); before authentication every frame must fit in PRE_AUTH_MAX_FRAME."""
+
+    frame_sizes: Mapping[str, int] = attrs.field(factory=dict)
+    handshake_timeout: float = HANDSHAKE_TIMEOUT
+    max_handshakes: int = MAX_PENDING_HANDSHAKES
+
+    def frame_size(self, role: str) -> int:
+        return self.frame_sizes.get(role, MAX_FRAME_SIZE)
+
+
+class Gate:
+    """Admits the connections of one listening endpoint (the server port, a data port).
+
+    `refused` counts refusals by reason ("authentication", "timeout", "too_many_handshakes",
+    "protocol"); the server shows its counters in its info."""
+
+    LOG_INTERVAL = 1.0
+    LOG_BURST = 5
+
+    def __init__(self, roles: tuple[str, ...], credentials: Credentials, limits: EndpointLimits | None = None,
+                 refused: Counter[str] | None = None) -> None:
+        self.roles = roles
+        self.credentials = credentials
+        self.limits = limits or EndpointLimits()
+        self.refused: Counter[str] = refused if refused is not None else Counter()
+        self.pending = 0
+        self._log_window: dict[str, tuple[float, int]] = {}
+        self._unlogged: Counter[str] = Counter()
+
+    async def admit(self, conn: MessageStream) -> str | None:
+        """The peer's role once it is authenticated; None when it was refused (the peer was
+        told why when possible; the caller closes the connection)."""
+        if self.pending >= self.limits.max_handshakes:
+            self._refuse(conn, "too_many_handshakes",
+                         f"more than {self.limits.max_handshakes} connections are in their handshake")
+            return None
+        self.pending += 1
+        conn.max_frame_size = PRE_AUTH_MAX_FRAME
+        try:
+            with trio.fail_after(self.limits.handshake_timeout):
+                role = await accept_handshake(conn, self.roles, self.credentials)
+        except trio.TooSlowError:
+            message = f"authentication failed: no handshake within {self.limits.handshake_timeout:g} s"
+            await _tell(conn, message)
+            self._refuse(conn, "timeout", message)
+            return None
+        except HandshakeRefused as exc:
+            await _tell(conn, str(exc))
+            self._refuse(conn, exc.reason, str(exc))
+            return None
+        except Exception as exc:
+            if not is_connection_error(exc):
+                raise
+            self._refuse(conn, "protocol", f"handshake not completed: {describe(exc)}")
+            return None
+        finally:
+            self.pending -= 1
+        conn.max_frame_size = self.limits.frame_size(role)
+        return role
+
+    def _refuse(self, conn: MessageStream, reason: str, message: str) -> None:
+        """Counts every refusal; logs at most LOG_BURST lines per reason and LOG_INTERVAL, so
+        that a flood of connections cannot flood the log (the rest are summed up later)."""
+        self.refused[reason] += 1
+        now = trio.current_time()
+        start, logged = self._log_window.get(reason, (now, 0))
+        if now - start >= self.LOG_INTERVAL:
+            start, logged = now, 0
+        if logged >= self.LOG_BURST:
+            self._unlogged[reason] += 1
+            return
+        self._log_window[reason] = (start, logged + 1)
+        more = self._unlogged.pop(reason, 0)
+        suffix = f" (after {more} more refusals of this kind not logged)" if more else ""
+        logger.warning("refused connection from %s: %s%s", conn.peer, message, suffix)
+
+
+async def _tell(conn: MessageStream, message: str) -> None:
+    """Best effort: a peer that does not read must not hold the connection open."""
+    with trio.move_on_after(1):
+        try:
+            await conn.send(Error(None, message))
+        except Exception as exc:
+            if not is_connection_error(exc):
+                raise
+

@@ -18,27 +18,20 @@ from rain.common.ids import ID
 from rain.core.protocol import messages as m
 from rain.core.protocol.errors import describe, is_connection_error
 from rain.core.protocol.framing import ProtocolError
-from rain.core.protocol.stream import MessageStream, accept_hello
+from rain.core.protocol.stream import Gate, MessageStream, peer_name
 from rain.core.server.links import ClientLink, GovernorLink
 from rain.core.server.server import RequestError, Server
 from rain.core.server.state import GovernorState
+from rain.core.server.submit import SubmitError, check_submit_size
 
 logger = logging.getLogger(__name__)
 
-
-
-def _peer_name(stream: trio.abc.Stream) -> str:
+async def handle_connection(server: Server, gate: Gate, stream: trio.abc.Stream) -> None:
+    conn = MessageStream(stream, peer_name(stream))
     try:
-        host, port = stream.socket.getpeername()[:2]  # type: ignore[attr-defined]
-        return f"{host}:{port}"
-    except (AttributeError, OSError):
-        return "?"
-
-
-async def handle_connection(server: Server, stream: trio.abc.Stream) -> None:
-    conn = MessageStream(stream, _peer_name(stream))
-    try:
-        role = await accept_hello(conn, ("client", "governor"))
+        role = await gate.admit(conn)
+        if role is None:
+            return
         if role == "client":
             await _serve_client(server, conn)
         else:
@@ -74,6 +67,10 @@ def _close_session(server: Server, link: ClientLink, msg: m.CloseSession) -> m.M
 
 
 def _submit(server: Server, link: ClientLink, msg: m.Submit) -> m.Message:
+    try:
+        check_submit_size(server.submit_limits, msg.tasks, link.stream.last_frame_size)
+    except SubmitError as exc:
+        raise RequestError(f"submit refused: {exc}") from None
     server.submit(server.session(link, msg.session_id), msg.tasks, msg.objects)
     return m.Ok(msg.request_id)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,6 +21,8 @@ from typing import Any
 import attrs
 import h11
 import trio
+
+from rain.core.server.http_auth import HttpAuth
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +49,7 @@ class Request:
     query: dict[str, str]
     body: bytes
     peer: str
+    headers: tuple[tuple[str, str], ...] = ()
 
     def json(self) -> Any:
         """The body as JSON (an empty body is an empty object); malformed JSON is a 400."""
@@ -77,17 +81,24 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 class HttpService:
-    """Serves one `handler` on the monitoring port."""
+    """Serves one `handler` on the monitoring port, to the holders of the token of `auth`."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, auth: HttpAuth | None = None) -> None:
         self._handler = handler
+        self._auth = auth or HttpAuth()
 
     async def dispatch(self, request: Request) -> Response:
         """The single entry of every request."""
+        decision = self._auth.check(request.query, request.headers)
+        if not decision.allowed:
+            logger.warning("monitoring request %s %s from %s refused: %s", request.method, request.path,
+                           request.peer, decision.reason)
+            return attrs.evolve(Response.error(401, decision.reason), headers=(("WWW-Authenticate", "Bearer"),))
         try:
-            return await self._handler(request)
+            response = await self._handler(request)
         except HttpError as exc:
-            return Response.error(exc.status, str(exc))
+            response = Response.error(exc.status, str(exc))
+        return attrs.evolve(response, headers=response.headers + decision.headers) if decision.headers else response
 
     async def handle_connection(self, stream: trio.abc.Stream) -> None:
         peer = _peer_name(stream)
@@ -159,7 +170,8 @@ async def _receive_request(conn: h11.Connection, stream: trio.abc.Stream, peer: 
         query = dict(urllib.parse.parse_qsl(query_text, keep_blank_values=True, strict_parsing=False))
     except ValueError as exc:
         raise h11.RemoteProtocolError(f"bad query string: {exc}") from None
-    return Request(event.method.decode("latin-1"), urllib.parse.unquote(path), query, bytes(body), peer)
+    headers = tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in event.headers)
+    return Request(event.method.decode("latin-1"), urllib.parse.unquote(path), query, bytes(body), peer, headers)
 
 
 async def _send(conn: h11.Connection, stream: trio.abc.Stream, response: Response, close: bool = False,
@@ -177,6 +189,8 @@ async def _send(conn: h11.Connection, stream: trio.abc.Stream, response: Respons
 
 
 def _peer_name(stream: trio.abc.Stream) -> str:
+    if isinstance(stream, trio.SSLStream):  # --tls: the socket is under the TLS layer
+        stream = stream.transport_stream
     try:
         host, port = stream.socket.getpeername()[:2]  # type: ignore[attr-defined]
         return f"{host}:{port}"
@@ -184,12 +198,17 @@ def _peer_name(stream: trio.abc.Stream) -> str:
         return "?"
 
 
-async def serve_http(handler: Handler, host: str, port: int, *,
+async def serve_http(handler: Handler, host: str, port: int, *, auth: HttpAuth | None = None,
+                     ssl_context: ssl.SSLContext | None = None,
                      task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-    """Serves the monitoring port until cancelled; `task_status` gets the bound port."""
-    service = HttpService(handler)
-    listeners = await trio.open_tcp_listeners(port, host=host or None)
-    bound = listeners[0].socket.getsockname()[1]
+    """Serves the monitoring port until cancelled (HTTPS with `ssl_context`); `task_status`
+    gets the bound port."""
+    service = HttpService(handler, auth)
+    tcp_listeners = await trio.open_tcp_listeners(port, host=host or None)
+    bound = tcp_listeners[0].socket.getsockname()[1]
+    listeners: list[trio.abc.Listener[Any]] = list(tcp_listeners)
+    if ssl_context is not None:
+        listeners = [trio.SSLListener(listener, ssl_context, https_compatible=True) for listener in tcp_listeners]
     async with trio.open_nursery() as nursery:
         await nursery.start(trio.serve_listeners, service.handle_connection, listeners)
         task_status.started(bound)

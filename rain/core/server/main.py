@@ -9,13 +9,17 @@ from collections.abc import Sequence
 import attrs
 import trio
 
+from rain.core.protocol.auth import INSECURE, Credentials
+from rain.core.protocol.stream import EndpointLimits, Gate
 from rain.core.server.api import MonitoringApi
 from rain.core.server.connections import handle_connection
 from rain.core.server.events import EventLog
 from rain.core.server.http import serve_http
+from rain.core.server.http_auth import HttpAuth
 from rain.core.server.monitor import Monitor
 from rain.core.server.progress import serve_progress
 from rain.core.server.server import Server
+from rain.core.server.submit import SubmitLimits
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +31,9 @@ class ServerConfig:
     logdir: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int | None = None
+    credentials: Credentials = INSECURE
+    limits: EndpointLimits = attrs.field(factory=EndpointLimits)
+    submit_limits: SubmitLimits = attrs.field(factory=SubmitLimits)
 
 
 @attrs.frozen
@@ -46,15 +53,20 @@ async def serve_server(config: ServerConfig, listeners: Sequence[trio.SocketList
                        task_status: trio.TaskStatus[RunningServer] = trio.TASK_STATUS_IGNORED) -> None:
     events = EventLog(config.logdir)
     monitor = Monitor(events)
-    server = Server(delete_timeout=config.delete_timeout, test_mode=config.test_mode, events=monitor)
+    server = Server(delete_timeout=config.delete_timeout, test_mode=config.test_mode, events=monitor,
+                    submit_limits=config.submit_limits)
+    gate = Gate(("client", "governor"), config.credentials, config.limits, server.refused)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(events.serve)
-        await nursery.start(trio.serve_listeners, functools.partial(handle_connection, server), listeners)
+        await nursery.start(trio.serve_listeners, functools.partial(handle_connection, server, gate), listeners)
         nursery.start_soon(serve_deletions, server)
         nursery.start_soon(serve_progress, server.progress)
         http_port = None
         if config.http_port is not None:
             api = MonitoringApi(server, monitor)
-            http_port = await nursery.start(serve_http, api, config.http_host, config.http_port)
+            auth = HttpAuth.for_key(config.credentials.key, secure_cookie=config.credentials.tls)
+            http_port = await nursery.start(functools.partial(
+                serve_http, api, config.http_host, config.http_port, auth=auth,
+                ssl_context=config.credentials.server_ssl))
         task_status.started(RunningServer(server, http_port))
         await trio.sleep_forever()

@@ -20,7 +20,7 @@ from rain.core.protocol import messages as m
 from rain.core.server.progress import ProgressWatchers
 from rain.core.server.scheduler import place
 from rain.core.server.state import GovernorState, ObjectNode, SessionState, TaskNode, Waiter
-from rain.core.server.submit import SubmitError, check_submit, task_cpus
+from rain.core.server.submit import SubmitError, SubmitLimits, check_submit, task_cpus
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +40,11 @@ class RequestError(Exception):
 
 class Server:
     def __init__(self, *, delete_timeout: float = 2.0, test_mode: bool = False,
-                 clock: Callable[[], float] = time.monotonic, events: Any = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, events: Any = None,
+                 submit_limits: SubmitLimits | None = None) -> None:
         self.delete_timeout = delete_timeout
+        self.submit_limits = submit_limits or SubmitLimits()
+        self.refused: Counter[str] = Counter()  # connections refused in their handshake, by reason
         self.test_mode = test_mode
         self.clock = clock
         self.events = events
@@ -476,6 +479,7 @@ class Server:
             "sessions": [{"session_id": s.id, "name": s.name, "tasks": len(s.tasks),
                           "unfinished_tasks": s.unfinished_tasks, "error": s.error}
                          for s in self.sessions.values()],
+            "refused_connections": dict(sorted(self.refused.items())),
         }
 
     # --- waiters --------------------------------------------------------------------------

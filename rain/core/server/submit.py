@@ -11,6 +11,8 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from rain.common.content_types import check_content_type
 from rain.core.server.state import SessionState
 from rain.plugins.api import input_mismatch
@@ -18,6 +20,27 @@ from rain.plugins.api import input_mismatch
 
 class SubmitError(Exception):
     """The submit is refused; the message names the offending task, object or type."""
+
+
+@attrs.frozen
+class SubmitLimits:
+    """The largest submit a server accepts (`rain server --max-submit-tasks/--max-submit-bytes`).
+
+    The byte limit is below the client frame limit by default, so a too-large submit gets this
+    clear refusal instead of a closed connection."""
+
+    max_tasks: int = 2_000_000
+    max_bytes: int = 256 * 1024 * 1024
+
+
+def check_submit_size(limits: SubmitLimits, tasks: Any, frame_size: int) -> None:
+    if isinstance(tasks, list) and len(tasks) > limits.max_tasks:
+        raise SubmitError(f"{len(tasks):,} tasks in one submit, more than this server accepts "
+                          f"({limits.max_tasks:,}, rain server --max-submit-tasks); submit the graph in parts")
+    if frame_size > limits.max_bytes:
+        raise SubmitError(f"the submit is {frame_size:,} bytes, more than this server accepts "
+                          f"({limits.max_bytes:,}, rain server --max-submit-bytes); keep large data out of "
+                          "constants (e.g. tasks.Load) or submit the graph in parts")
 
 
 def task_cpus(row: list[Any]) -> int:
