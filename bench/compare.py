@@ -1,6 +1,6 @@
 """Rain vs Dask distributed on the same workloads, in one run, printing ratios.
 
-    python bench/compare.py [--quick] [--only rain|dask] [--skip-million] [--dask-million]
+    python bench/compare.py [--quick] [--only rain|dask] [--skip-million] [--dask-million] [--rain-tls]
 
 Workloads (sizes of a full run; --quick shrinks them for a smoke run):
   (a) 50,000 independent tiny tasks: Rain `tasks.Concat([src, src])` over one shared 1-byte blob;
@@ -155,7 +155,7 @@ def rain_million(client, server_pid: int, worker_pids: list[int], batches: int, 
 def run_rain(shape: list[int], sizes: argparse.Namespace) -> dict[str, Any]:
     name = ",".join(map(str, shape))
     log(f"rain {name}: starting")
-    with local_rain(shape) as cluster:
+    with local_rain(shape, server_args=sizes.server_args) as cluster:
         client = cluster.client()
         pid = cluster.server_process.pid
         gov_pids = [p.pid for p in cluster.governor_processes.values()]
@@ -176,7 +176,7 @@ def run_rain(shape: list[int], sizes: argparse.Namespace) -> dict[str, Any]:
 def run_rain_million(shape: list[int], sizes: argparse.Namespace) -> dict[str, Any]:
     name = ",".join(map(str, shape))
     log(f"rain {name}: (d) {sizes.batches} x {sizes.batch:,} tasks")
-    with local_rain(shape) as cluster:
+    with local_rain(shape, server_args=sizes.server_args) as cluster:
         client = cluster.client()
         rain_independent(client, 1000)  # warm up, as in the other runs
         gc.collect()
@@ -514,6 +514,7 @@ def main() -> None:
     parser.add_argument("--dask-worker-saturation", default="inf")
     parser.add_argument("--dask-million-timeout", type=float, default=900, help="seconds before Dask (d) gives up")
     parser.add_argument("--json", help="also write all figures to this file")
+    parser.add_argument("--rain-tls", action="store_true", help="Rain with `rain server --tls` (all ports encrypted)")
     args = parser.parse_args()
 
     if args.quick:
@@ -521,6 +522,7 @@ def main() -> None:
     else:
         sizes = argparse.Namespace(independent=50_000, layers=14, width=4096, repeats=200, batches=20, batch=50_000)
     sizes.runs = args.runs
+    sizes.server_args = ("--tls",) if args.rain_tls else ()
     logging.getLogger("distributed").setLevel(logging.ERROR)
 
     t0 = time.perf_counter()

@@ -7,8 +7,9 @@ For each endpoint: a fresh local cluster (one server, one governor; access file 
 directory), then structure-aware inputs from tests/fuzzing.py. Prints inputs tried, crashes
 (the process died) and hangs (the endpoint kept a finished connection open, or stopped
 answering a normal client), and the rate. After a crash or a hang the cluster is restarted and
-the input is written to the failures file. Every `--check-every` inputs a real task runs end to
-end as well.
+the input is written to the failures file. The health check after each input uses a client
+connection kept open (a new one, handshake included, every 20 inputs); every `--check-every`
+inputs a real task runs end to end as well.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tests.cluster import Cluster
 from tests.fuzzing import Outcome, Target, full_check, inputs, make_targets, send_input
 
 ENDPOINTS = ["server/client", "server/governor", "data-port"]
+FRESH_EVERY = 20  # health checked on a new connection every N inputs, else on a kept one
 
 
 class Campaign:
@@ -50,8 +52,8 @@ class Campaign:
 
     def play(self, item: object, check_every: int) -> None:
         assert self.target is not None and self.cluster is not None
-        outcome = send_input(self.target, item)  # type: ignore[arg-type]
         self.tried += 1
+        outcome = send_input(self.target, item, fresh_check=self.tried % FRESH_EVERY == 0)  # type: ignore[arg-type]
         if outcome == Outcome.OK and self.tried % check_every == 0:
             try:
                 full_check(self.cluster)

@@ -15,11 +15,13 @@ from tests.cluster import Cluster
 
 
 @contextmanager
-def local_rain(governor_cpus: list[int], env: dict[str, str] | None = None) -> Iterator[Cluster]:
+def local_rain(governor_cpus: list[int], env: dict[str, str] | None = None,
+               server_args: tuple[str, ...] = ()) -> Iterator[Cluster]:
+    """The access file (and a --tls pair) lives in the temporary directory, not in ~/.rain."""
     with tempfile.TemporaryDirectory(prefix="rain-bench-") as tmp:
         cluster = Cluster(tmp, env)
         try:
-            cluster.start_server()
+            cluster.start_server(*server_args)
             for cpus in governor_cpus:
                 cluster.start_governor(cpus)
             yield cluster

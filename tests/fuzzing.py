@@ -34,7 +34,7 @@ KINDS = sorted(m.MESSAGE_TYPES)
 
 # --- values --------------------------------------------------------------------------------------
 
-huge_ints = st.sampled_from([2**63, 2**64, -(2**64) - 1, 2**200, -(2**1000), 10**4000])
+huge_ints = st.sampled_from([2**63, 2**64, -(2**64) - 1, 2**200, -(2**1000), 10**4000, 10**5000, -(2**60000)])
 small_ints = st.integers(-3, 100)
 scalars = st.one_of(st.none(), st.booleans(), small_ints, st.integers(), huge_ints,
                     st.floats(allow_nan=True), st.text(max_size=20), st.binary(max_size=40),
@@ -140,17 +140,20 @@ inputs = st.builds(FuzzInput, st.booleans(), st.booleans(), st.lists(frames(), m
 @attrs.define
 class Target:
     """One endpoint of a live cluster: where to connect, as which role, and how to check that
-    the process still serves normal clients."""
+    the process still serves normal clients: `healthy(fresh)` asks on a connection kept open
+    across inputs, or (`fresh`) on a new one, handshake included."""
 
     name: str
     role: str
     cluster: Cluster
     address: Callable[[], tuple[str, int]]
     process: Callable[[], Any]
-    healthy: Callable[[], None]
+    healthy: Callable[[bool], None]
 
 
 def make_targets(cluster: Cluster) -> dict[str, Target]:
+    kept: dict[str, Connection] = {}
+
     def server() -> tuple[str, int]:
         return "127.0.0.1", int(cluster.port or 0)
 
@@ -164,21 +167,26 @@ def make_targets(cluster: Cluster) -> dict[str, Target]:
     def governor_process() -> Any:
         return cluster.governor_processes[cluster.governor_ids[0]]
 
-    def server_healthy() -> None:
-        with Client("127.0.0.1", cluster.port, access_file=cluster.access_file) as client:
-            client.connection._sock.settimeout(HANG_TIMEOUT)
-            client.get_server_info()
+    def connection(name: str, address: tuple[str, int], role: str, fresh: bool) -> Connection:
+        conn = kept.pop(name, None)
+        if conn is None or fresh:
+            if conn is not None:
+                conn.close()
+            conn = Connection(*address, find_credentials(cluster.access_file, 0), role=role)
+            conn._sock.settimeout(HANG_TIMEOUT)
+        return conn
 
-    def data_port_healthy() -> None:
-        host, port = data_port()
-        conn = Connection(host, port, find_credentials(cluster.access_file, 0), role="governor-data", what="governor")
-        conn._sock.settimeout(HANG_TIMEOUT)
-        try:
-            conn.send(m.FetchObject([10**6, 1]))
-            if not isinstance(conn.receive(), m.Error):
-                raise RainException("unexpected answer to a fetch of an unknown object")
-        finally:
-            conn.close()
+    def server_healthy(fresh: bool) -> None:
+        conn = connection("server", server(), "client", fresh)
+        conn.request(m.GetServerInfo)
+        kept["server"] = conn
+
+    def data_port_healthy(fresh: bool) -> None:
+        conn = connection("data", data_port(), "governor-data", fresh)
+        conn.send(m.FetchObject([10**6, 1]))
+        if not isinstance(conn.receive(), m.Error):
+            raise RainException("unexpected answer to a fetch of an unknown object")
+        kept["data"] = conn
 
     return {
         "server/client": Target("server/client", "client", cluster, server, server_process, server_healthy),
@@ -202,12 +210,13 @@ class Outcome:
     CRASH = "crash"  # the process is gone
 
 
-def send_input(target: Target, item: FuzzInput) -> str:
-    """Plays one input against the target; the outcome."""
+def send_input(target: Target, item: FuzzInput, fresh_check: bool = True) -> str:
+    """Plays one input against the target; the outcome. `fresh_check`: check health on a new
+    connection (else on the one kept open, which is much cheaper)."""
     host, port = target.address()
     opened = _open(target, host, port, item)
     if opened is None:
-        return _health(target)
+        return _health(target, fresh_check)
     sock, frames = opened
     try:
         sock.settimeout(HANG_TIMEOUT)
@@ -228,7 +237,7 @@ def send_input(target: Target, item: FuzzInput) -> str:
             pass  # reset: closed
     finally:
         sock.close()
-    return _health(target)
+    return _health(target, fresh_check)
 
 
 def _open(target: Target, host: str, port: int, item: FuzzInput) -> tuple[socket.socket, tuple[bytes, ...]] | None:
@@ -266,9 +275,9 @@ def _aim(frame: bytes, session_id: int) -> bytes:
     return frame
 
 
-def _health(target: Target) -> str:
+def _health(target: Target, fresh: bool) -> str:
     try:
-        target.healthy()
+        target.healthy(fresh)
     except RainException:
         return _hang_or_crash(target)
     return Outcome.OK

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from rain.plugins.api import TaskType
 
 logger = logging.getLogger("rain.governor")
+# Only fetch requests arrive on a data port: small frames are enough.
+DATA_PORT_FRAMES = {"governor-data": 1 << 20, "client": 1 << 20}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="do not load the plugins of installed packages (entry points); only the built-in "
                         "ones, --plugin and --config")
     add_access_options(p)
-    add_limit_options(p, "governor-data, client: peers of the data port")
+    add_limit_options(p, "governor-data, client: peers of the data port; default 1M")
     p.set_defaults(run=run)
 
 
@@ -80,7 +82,7 @@ async def serve(args: argparse.Namespace, task_types: dict[str, TaskType]) -> No
     workdir = os.path.abspath(args.workdir or default_workdir())
     server_address = parse_server_address(args.server)
     credentials = dialing_credentials(args, int(server_address.rpartition(":")[2]), listening=True)
-    limits = endpoint_limits(args, ("governor-data", "client"))
+    limits = endpoint_limits(args, ("governor-data", "client"), DATA_PORT_FRAMES)
     config = GovernorConfig(server_address, cpus, workdir, host, port, credentials, limits)
     import trio
 

@@ -54,8 +54,9 @@ def parse_size(text: str) -> int:
     return size
 
 
-def endpoint_limits(args: argparse.Namespace, roles: tuple[str, ...]) -> EndpointLimits:
-    sizes = {}
+def endpoint_limits(args: argparse.Namespace, roles: tuple[str, ...],
+                    defaults: dict[str, int] | None = None) -> EndpointLimits:
+    sizes = dict(defaults or {})
     for item in args.max_frame:
         role, sep, size = item.partition("=")
         if not sep or role not in roles:

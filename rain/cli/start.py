@@ -55,6 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-entry-points", action="store_true",
                    help="governors load no plugins of installed packages, only built-ins, --plugin and --config")
     add_access_options(p)
+    p.add_argument("--new-key", action="store_true", help="replace the key in the access file by a new one")
     add_tls_options(p)
     p.set_defaults(run=run)
 
@@ -113,6 +114,8 @@ def governor_places(args: argparse.Namespace) -> list[tuple[str | None, int | No
 
 def server_security_options(args: argparse.Namespace) -> list[str]:
     options = ["--insecure"] if args.insecure else []
+    if args.new_key:
+        options.append("--new-key")
     if args.access_file:
         options += ["--access-file", os.path.abspath(args.access_file)]
     if args.tls:

@@ -9,6 +9,7 @@ from rain.client.connection import Connection
 from rain.client.session import Session
 from rain.common.errors import RainException
 from rain.common.ids import ID
+from rain.core.access import AccessError, find_credentials
 from rain.core.protocol import messages as m
 
 DEFAULT_PORT = 7210
@@ -38,8 +39,6 @@ class Client:
             raise RainException(f"invalid port {port!r}")
         if not (access_file is None or access_file is False or isinstance(access_file, str | os.PathLike)):
             raise RainException(f"access_file must be a path, None or False, not {access_file!r}")
-        from rain.core.access import AccessError, find_credentials
-
         try:
             credentials = find_credentials(access_file, port)
         except AccessError as exc:

@@ -13,10 +13,9 @@ from typing import Any
 
 from rain.common.errors import RainException, SessionException, TaskException
 from rain.core.protocol import messages as m
-from rain.core.protocol.auth import ConnectingHandshake, Credentials
+from rain.core.protocol.auth import HANDSHAKE_TIMEOUT, ConnectingHandshake, Credentials
 from rain.core.protocol.codec import decode, encode
 from rain.core.protocol.framing import FrameReader, ProtocolError
-from rain.core.protocol.stream import HANDSHAKE_TIMEOUT
 from rain.core.protocol.tls import check_pin, client_context
 
 RECEIVE_SIZE = 1024 * 1024

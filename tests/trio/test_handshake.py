@@ -243,3 +243,19 @@ async def test_tls_with_another_certificate_is_refused(tls_pair):
     assert role is None
     assert isinstance(error, AuthenticationError) and "is not the cluster's" in str(error)
 
+
+
+async def test_refusals_are_all_counted_but_a_flood_is_not_all_logged(autojump_clock, caplog):
+    gate = Gate(("client",), CREDS)
+    for _ in range(Gate.LOG_BURST + 3):
+        accepting, dialing = pair()
+        await dialing.stream.send_all(b"\xff" * 8)
+        assert await gate.admit(accepting) is None
+    lines = [r.getMessage() for r in caplog.records if "refused connection" in r.getMessage()]
+    assert len(lines) == Gate.LOG_BURST and gate.refused == {"protocol": Gate.LOG_BURST + 3}
+    await trio.sleep(Gate.LOG_INTERVAL)
+    accepting, dialing = pair()
+    await dialing.stream.send_all(b"\xff" * 8)
+    assert await gate.admit(accepting) is None
+    last = [r.getMessage() for r in caplog.records if "refused connection" in r.getMessage()][-1]
+    assert last.endswith("(after 3 more refusals of this kind not logged)")

@@ -19,7 +19,7 @@ from rain.core.governor.store import ObjectStore, StoredObject
 from rain.core.protocol import messages as m
 from rain.core.protocol.codec import encode
 from rain.core.protocol.errors import describe, is_connection_error
-from rain.core.protocol.framing import ProtocolError
+from rain.core.protocol.framing import ProtocolError, brief
 from rain.core.protocol.stream import Gate, MessageStream, peer_name
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ async def handle_data_connection(store: ObjectStore, gate: Gate, stream: trio.ab
             try:
                 oid = ID.from_wire(msg.id)
             except (TypeError, ValueError) as exc:
-                raise ProtocolError(f"invalid object id {msg.id!r}") from exc
+                raise ProtocolError(f"invalid object id {brief(msg.id)}") from exc
             obj = store.get(oid)
             if obj is None:
                 await conn.send(m.Error(None, f"object {oid} is not on this governor"))

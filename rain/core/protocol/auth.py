@@ -26,11 +26,12 @@ from typing import Any
 import attrs
 import cbor2
 
-from rain.core.protocol.framing import ProtocolError
+from rain.core.protocol.framing import ProtocolError, brief
 from rain.core.protocol.messages import PROTOCOL_VERSION, Authenticate, Error, Hello, Message
 
 NONCE_SIZE = 32
 KEY_SIZE = 32
+HANDSHAKE_TIMEOUT = 10.0  # seconds to finish TLS, hello and proofs, on either side
 CONNECTING = b"rain-auth-1 connecting side\x00"
 ACCEPTING = b"rain-auth-1 accepting side\x00"
 
@@ -119,7 +120,7 @@ class ConnectingHandshake:
         if not isinstance(reply, Hello):
             raise self._refused(reply, "hello")
         if reply.version != PROTOCOL_VERSION:
-            raise ProtocolError(f"{self.peer} speaks protocol version {reply.version!r}, not {PROTOCOL_VERSION}")
+            raise ProtocolError(f"{self.peer} speaks protocol version {brief(reply.version)}, not {PROTOCOL_VERSION}")
         if self.key is None or self._nonce is None:
             if reply.nonce is not None:
                 raise self._no_key()
@@ -160,11 +161,11 @@ class AcceptingHandshake:
         if not isinstance(msg, Hello):
             raise HandshakeRefused(f"expected hello, got {msg.kind}", "protocol")
         if msg.version != PROTOCOL_VERSION:
-            raise HandshakeRefused(f"protocol version {msg.version!r} not supported (expected {PROTOCOL_VERSION})",
-                                   "protocol")
+            raise HandshakeRefused(f"protocol version {brief(msg.version)} not supported (expected "
+                                   f"{PROTOCOL_VERSION})", "protocol")
         if msg.role not in self.roles:
-            raise HandshakeRefused(f"role {msg.role!r} not accepted here (expected one of {', '.join(self.roles)})",
-                                   "protocol")
+            raise HandshakeRefused(f"role {brief(msg.role)} not accepted here (expected one of "
+                                   f"{', '.join(self.roles)})", "protocol")
         self.role = msg.role
         if self.key is None:
             self.done = True

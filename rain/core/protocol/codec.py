@@ -10,7 +10,7 @@ from typing import Any
 
 import cbor2
 
-from rain.core.protocol.framing import ProtocolError, encode_frame
+from rain.core.protocol.framing import ProtocolError, brief, encode_frame
 from rain.core.protocol.messages import MESSAGE_TYPES, Message
 
 
@@ -29,7 +29,7 @@ def decode(payload: bytes) -> Message:
     kind = body.pop("type", None)
     cls = MESSAGE_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise ProtocolError(f"unknown message type {kind!r}")
+        raise ProtocolError(f"unknown message type {brief(kind)}")
     keys = set(body)
     if not keys <= cls.fields:
         raise ProtocolError(f"{kind}: unexpected fields {sorted(map(str, keys - cls.fields))}")

@@ -24,3 +24,4 @@ def is_connection_error(exc: BaseException) -> bool:
 
 def describe(exc: BaseException) -> str:
     return "; ".join(str(leaf) or type(leaf).__name__ for leaf in leaves(exc))
+

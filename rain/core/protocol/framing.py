@@ -20,6 +20,16 @@ class FrameTooLarge(ProtocolError):
     """A frame header announced more bytes than the limit allows."""
 
 
+def brief(value: object, limit: int = 60) -> str:
+    """A repr of a peer's value that is safe to put in a message: bounded, and never raising
+    (the repr of an int of more than 4300 digits raises ValueError)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return f"<{type(value).__name__} too large to show>"
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
 def encode_frame(payload: bytes) -> bytes:
     return HEADER.pack(len(payload)) + payload
 

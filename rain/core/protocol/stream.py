@@ -17,7 +17,13 @@ from collections.abc import AsyncIterator, Mapping
 import attrs
 import trio
 
-from rain.core.protocol.auth import AcceptingHandshake, ConnectingHandshake, Credentials, HandshakeRefused
+from rain.core.protocol.auth import (
+    HANDSHAKE_TIMEOUT,
+    AcceptingHandshake,
+    ConnectingHandshake,
+    Credentials,
+    HandshakeRefused,
+)
 from rain.core.protocol.codec import decode, encode
 from rain.core.protocol.errors import describe, is_connection_error
 from rain.core.protocol.framing import MAX_FRAME_SIZE, FrameReader, ProtocolError
@@ -26,8 +32,6 @@ from rain.core.protocol.tls import check_pin, client_context
 
 logger = logging.getLogger(__name__)
 
-HANDSHAKE_TIMEOUT = 10.0
-HELLO_TIMEOUT = HANDSHAKE_TIMEOUT  # the name older code and tests use
 PRE_AUTH_MAX_FRAME = 64 * 1024
 MAX_PENDING_HANDSHAKES = 64
 RECEIVE_SIZE = 256 * 1024
