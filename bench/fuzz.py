@@ -1,6 +1,6 @@
 """Long fuzzing campaigns against live Rain endpoints (the suite runs a bounded number).
 
-    python bench/fuzz.py [--inputs 100000] [--endpoint server/client|server/governor|data-port]
+    python bench/fuzz.py [--inputs 100000] [--minutes M] [--endpoint server/client|server/governor|data-port]
                          [--check-every 500] [--failures FILE]
 
 For each endpoint: a fresh local cluster (one server, one governor; access file in a temporary
@@ -29,6 +29,10 @@ from tests.fuzzing import Outcome, Target, full_check, inputs, make_targets, sen
 
 ENDPOINTS = ["server/client", "server/governor", "data-port"]
 FRESH_EVERY = 20  # health checked on a new connection every N inputs, else on a kept one
+
+
+class TimeUp(BaseException):
+    """Ends a campaign at its time budget (a BaseException, so hypothesis does not catch it)."""
 
 
 class Campaign:
@@ -79,18 +83,23 @@ class Campaign:
             self.cluster.close()
 
 
-def run(endpoint: str, count: int, check_every: int, tmp: str, failures: str) -> None:
+def run(endpoint: str, count: int, minutes: float | None, check_every: int, tmp: str, failures: str) -> None:
     campaign = Campaign(endpoint, tmp, failures)
+    start = time.monotonic()
+    deadline = start + minutes * 60 if minutes else float("inf")
 
     @settings(max_examples=count, deadline=None, database=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
     @given(inputs)
     def one(item: object) -> None:
+        if time.monotonic() > deadline:
+            raise TimeUp
         campaign.play(item, check_every)
 
-    start = time.monotonic()
     try:
         one()
+    except TimeUp:
+        print(f"  {endpoint}: time budget of {minutes:g} min used up", file=sys.stderr)
     finally:
         campaign.close()
     elapsed = time.monotonic() - start
@@ -102,6 +111,7 @@ def run(endpoint: str, count: int, check_every: int, tmp: str, failures: str) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--inputs", type=int, default=100_000, help="inputs per endpoint")
+    parser.add_argument("--minutes", type=float, help="stop each endpoint's campaign after this long")
     parser.add_argument("--endpoint", choices=ENDPOINTS, action="append", help="default: all")
     parser.add_argument("--check-every", type=int, default=500, help="a full task check every N inputs")
     parser.add_argument("--failures", default="fuzz-failures.txt", help="where failing inputs are written")
@@ -109,7 +119,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rain-fuzz-") as tmp:
         os.environ["HOME"] = tmp  # the campaign's clusters never touch the real ~/.rain
         for endpoint in args.endpoint or ENDPOINTS:
-            run(endpoint, args.inputs, args.check_every, tmp, os.path.abspath(args.failures))
+            run(endpoint, args.inputs, args.minutes, args.check_every, tmp, os.path.abspath(args.failures))
 
 
 if __name__ == "__main__":

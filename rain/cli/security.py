@@ -44,7 +44,7 @@ def add_limit_options(p: argparse.ArgumentParser, roles: str) -> None:
 
 def parse_size(text: str) -> int:
     value = text.strip().upper().removesuffix("B").removesuffix("I")
-    number, suffix = (value[:-1], value[-1]) if value[-1:] in SIZE_SUFFIXES else (value, "")
+    number, suffix = (value[:-1], value[-1]) if value and value[-1] in SIZE_SUFFIXES else (value, "")
     try:
         size = int(number) * SIZE_SUFFIXES[suffix]
     except ValueError:

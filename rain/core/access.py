@@ -42,7 +42,7 @@ class TlsFiles:
 @attrs.frozen
 class AccessFile:
     path: str
-    key: bytes
+    key: bytes = attrs.field(repr=False)
     tls: TlsFiles | None = None
 
     def client_credentials(self) -> Credentials:

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from tests.fuzzing import Outcome, full_check, inputs, make_targets, send_input
 
-EXAMPLES = 40
+EXAMPLES = 30
 
 
 @pytest.mark.parametrize("endpoint", ["server/client", "server/governor", "data-port"])

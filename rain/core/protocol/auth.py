@@ -62,7 +62,7 @@ class Credentials:
     connections (the server and governors' data ports). `origin` says where the key came from,
     for error messages."""
 
-    key: bytes | None = None
+    key: bytes | None = attrs.field(default=None, repr=False)  # never in logs or tracebacks
     fingerprint: str | None = None
     server_ssl: ssl.SSLContext | None = None
     origin: str = ""
