@@ -79,3 +79,13 @@ def test_encode_frame_header():
 
 def test_message_kinds_unique():
     assert len(m.MESSAGE_TYPES) == len({cls.kind for cls in m.MESSAGE_TYPES.values()})
+
+
+def test_field_types_are_checked_at_decode():
+    """A peer's wrong types are a ProtocolError naming the field, not a TypeError in a handler."""
+    with pytest.raises(ProtocolError, match=r"close_session: field 'session_id' must be int, not list"):
+        decode(cbor2.dumps({"type": "close_session", "request_id": 1, "session_id": [1]}))
+    with pytest.raises(ProtocolError, match=r"hello: field 'nonce' must be bytes or null, not str"):
+        decode(cbor2.dumps({"type": "hello", "version": 2, "role": "client", "nonce": "x"}))
+    value = {"any": ["thing"]}
+    assert decode(cbor2.dumps({"type": "ok", "request_id": 3, "value": value})) == m.Ok(3, value)

@@ -33,6 +33,10 @@ def decode(payload: bytes) -> Message:
     keys = set(body)
     if not keys <= cls.fields:
         raise ProtocolError(f"{kind}: unexpected fields {sorted(map(str, keys - cls.fields))}")
+    for name, expected in cls.field_types.items():
+        if name in body and not isinstance(body[name], expected):
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in expected)
+            raise ProtocolError(f"{kind}: field {name!r} must be {names}, not {type(body[name]).__name__}")
     try:
         return cls(**body)
     except TypeError as exc:

@@ -7,6 +7,8 @@ what it needs. Subclasses register themselves by `kind`, so the codec has one ta
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar, cast, dataclass_transform
 
@@ -21,12 +23,15 @@ MESSAGE_TYPES: dict[str, type[Message]] = {}
 class Message:
     kind: ClassVar[str]
     fields: ClassVar[frozenset[str]]
+    field_types: ClassVar[dict[str, tuple[type, ...]]]  # checked by the codec; fields typed Any are absent
 
     @classmethod
     def __attrs_init_subclass__(cls) -> None:
         if cls.kind in MESSAGE_TYPES:
             raise TypeError(f"duplicate message kind {cls.kind!r}")
         cls.fields = frozenset(f.name for f in attrs.fields(cast(Any, cls)))  # an attrs class by now
+        hints = typing.get_type_hints(cls)
+        cls.field_types = {name: kinds for name in cls.fields if (kinds := wire_types(hints[name])) is not None}
         MESSAGE_TYPES[cls.kind] = cls
 
     def to_wire(self) -> dict[str, Any]:
@@ -36,6 +41,23 @@ class Message:
 
 
 M = TypeVar("M", bound=Message)
+
+
+def wire_types(hint: Any) -> tuple[type, ...] | None:
+    """The Python types a field's decoded CBOR value may have (None: anything). Checking them
+    at decode time turns a peer's wrong types into a ProtocolError instead of a TypeError deep
+    in a handler; nested values are checked by the handlers that read them."""
+    if hint is Any:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        parts = [wire_types(arg) for arg in typing.get_args(hint)]
+        return None if any(p is None for p in parts) else tuple(t for p in parts for t in p)  # type: ignore[union-attr]
+    if origin is not None:
+        hint = origin  # list[Any] -> list
+    if hint is float:
+        return (int, float)
+    return (hint,) if isinstance(hint, type) else None
 
 
 @dataclass_transform(field_specifiers=(attrs.field, attrs.Factory))

@@ -136,11 +136,29 @@ async def _serve_client(server: Server, conn: MessageStream) -> None:
 # --- governors -----------------------------------------------------------------------------
 
 
+MAX_GOVERNOR_CPUS = 1 << 20
+
+
+def _check_registration(msg: m.RegisterGovernor) -> None:
+    """Field types are checked by the codec; the values are checked here."""
+    if not 0 <= msg.cpus <= MAX_GOVERNOR_CPUS:
+        raise ProtocolError(f"register_governor: invalid cpus {msg.cpus}")
+    if not all(isinstance(t, str) for t in msg.task_types):
+        raise ProtocolError("register_governor: task types must be strings")
+    if not all(isinstance(kind, str) and isinstance(names, list) and all(isinstance(n, str) for n in names)
+               for kind, names in msg.input_kinds.items()):
+        raise ProtocolError("register_governor: input kinds must map task types to lists of strings")
+    _host, sep, port = msg.data_address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ProtocolError("register_governor: data_address must be HOST:PORT")
+
+
 async def _serve_governor(server: Server, conn: MessageStream) -> None:
     register = await conn.receive_expected(m.RegisterGovernor)
     assert isinstance(register, m.RegisterGovernor)
+    _check_registration(register)
     link = GovernorLink(conn)
-    gov = GovernorState(register.data_address, int(register.cpus), frozenset(register.task_types), link,
+    gov = GovernorState(register.data_address, register.cpus, frozenset(register.task_types), link,
                         dict(register.input_kinds))
     try:
         server.add_governor(gov)
