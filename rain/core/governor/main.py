@@ -41,11 +41,13 @@ class GovernorConfig:
     data_limits: EndpointLimits = attrs.field(factory=EndpointLimits)  # of the data port
 
 
-def _data_host(config: GovernorConfig, server_stream: trio.SocketStream) -> str:
+def _data_host(config: GovernorConfig, server_stream: trio.abc.Stream) -> str:
     """The host peers should use: the listen host, or the address we reach the server from."""
     if config.listen_host not in WILDCARD_HOSTS:
         return config.listen_host
-    return server_stream.socket.getsockname()[0]
+    if isinstance(server_stream, trio.SSLStream):  # --tls: the socket is under the TLS layer
+        server_stream = server_stream.transport_stream
+    return server_stream.socket.getsockname()[0]  # type: ignore[attr-defined]
 
 
 async def serve_governor(config: GovernorConfig, task_types: dict[str, TaskType], *,
@@ -57,7 +59,7 @@ async def serve_governor(config: GovernorConfig, task_types: dict[str, TaskType]
         conn = await open_message_stream(config.server_address, "governor", config.credentials)
     except OSError as exc:
         raise ConnectionError(f"cannot connect to rain server at {config.server_address}: {exc}") from None
-    host = _data_host(config, conn.stream)  # type: ignore[arg-type]
+    host = _data_host(config, conn.stream)
     data_address = f"{host}:{port}"
     input_kinds = {name: list(t.inputs) for name, t in task_types.items() if t.inputs is not None}
     await conn.send(m.RegisterGovernor(config.cpus, data_address, sorted(task_types), input_kinds))
