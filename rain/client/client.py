@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from rain.client.connection import Connection
+from rain.client.fetching import GovernorConnections
 from rain.client.session import Session
 from rain.common.errors import RainException
 from rain.common.ids import ID
@@ -44,6 +45,7 @@ class Client:
         except AccessError as exc:
             raise RainException(str(exc)) from None
         self._connection = Connection(address, port, credentials)
+        self.governor_connections = GovernorConnections(credentials)  # for fetches from data ports
         self._sessions: list[Session] = []
 
     @property
@@ -89,6 +91,7 @@ class Client:
                 session._mark_closed()
             self._connection.close()
             self._connection = None  # type: ignore[assignment]
+            self.governor_connections.close()
 
     def __enter__(self) -> Client:
         return self

@@ -252,7 +252,7 @@ class Session:
         if not obj._keep:
             raise RainException(f"{obj!r} is not kept; call keep() before submit to fetch it")
         reply = self._request(m.Fetch, id=list(obj.id))
-        instance = fetch_data(reply, obj, self._connection().credentials)
+        instance = fetch_data(reply, obj, self.client.governor_connections)
         obj._info = instance.info
         obj._state = DataObjectState.finished
         return instance

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 
 import pytest
@@ -96,3 +97,20 @@ def test_fetch_of_a_big_object_streams_from_its_governor(client):
         data = t.output.fetch().get_bytes()
     assert type(data) is bytes
     assert data == (b"0123456789abcdef\n" * (size // 17 + 1))[:size]
+
+
+def test_fetches_from_a_governor_reuse_one_connection(client):
+    """The client keeps its data connection to a governor (no handshake per fetch); a kept
+    connection that went stale is replaced transparently."""
+    with client.new_session() as s:
+        outputs = [tasks.Concat([blob(b"x" * 1000), blob(str(i))]) for i in range(3)]
+        for t in outputs:
+            t.output.keep()
+        s.submit()
+        assert outputs[0].output.fetch().get_bytes() == b"x" * 1000 + b"0"
+        [(address, kept)] = client.governor_connections._idle.items()
+        assert outputs[1].output.fetch().get_bytes() == b"x" * 1000 + b"1"
+        assert client.governor_connections._idle[address] is kept
+        kept._sock.shutdown(socket.SHUT_RDWR)  # as if the governor had dropped it
+        assert outputs[2].output.fetch().get_bytes() == b"x" * 1000 + b"2"
+        assert client.governor_connections._idle[address] is not kept
