@@ -77,8 +77,21 @@ def test_encode_frame_header():
     assert encode_frame(b"abc") == b"\x00\x00\x00\x03abc"
 
 
-def test_message_kinds_unique():
-    assert len(m.MESSAGE_TYPES) == len({cls.kind for cls in m.MESSAGE_TYPES.values()})
+def test_a_second_message_class_of_one_kind_is_refused():
+    with pytest.raises(TypeError, match="duplicate message kind 'hello'"):
+
+        @m.message("hello")
+        class AnotherHello(m.Message):
+            version: int
+
+    assert m.MESSAGE_TYPES["hello"] is m.Hello  # the registry still decodes hellos as before
+
+
+def test_every_kind_decodes_to_the_class_that_declares_it():
+    for kind, cls in m.MESSAGE_TYPES.items():
+        assert cls.kind == kind
+        body = {name: cls.field_types.get(name, (type(None),))[0]() for name in cls.fields}  # 0, "", [] ...
+        assert type(decode(cbor2.dumps({"type": kind, **body}))) is cls
 
 
 def test_field_types_are_checked_at_decode():
