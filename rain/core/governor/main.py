@@ -80,8 +80,6 @@ async def serve_governor(config: GovernorConfig, task_types: dict[str, TaskType]
                 if isinstance(msg, m.AssignTasks):
                     for item in msg.tasks:
                         runner.start(item)
-                elif isinstance(msg, m.CancelTasks):
-                    runner.cancel(msg.ids, "cancelled by the server")
                 elif isinstance(msg, m.DeleteObjects):
                     for value in msg.ids:
                         store.delete(ID.from_wire(value))

@@ -141,12 +141,6 @@ class TaskRunner:
         self.running[spec.id] = running
         self._nursery.start_soon(self._run, running, name=f"task {spec.id}")
 
-    def cancel(self, ids: list[Any], reason: str) -> None:
-        for value in ids:
-            running = self.running.get(ID.from_wire(value))
-            if running is not None:
-                running.scope.cancel()
-
     def drop_session(self, session_id: int) -> None:
         for task_id, running in self.running.items():
             if task_id.session_id == session_id:

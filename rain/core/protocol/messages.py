@@ -237,11 +237,6 @@ class AssignTasks(Message):
     tasks: list[Any]
 
 
-@message("cancel_tasks")
-class CancelTasks(Message):
-    ids: list[Any]
-
-
 @message("delete_objects")
 class DeleteObjects(Message):
     ids: list[Any]

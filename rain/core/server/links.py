@@ -63,7 +63,7 @@ class GovernorLink(Outbox):
         return _group(batch)
 
 
-_BATCHED = {"assign": m.AssignTasks, "cancel": m.CancelTasks, "delete": m.DeleteObjects}
+_BATCHED = {"assign": m.AssignTasks, "delete": m.DeleteObjects}
 
 
 def _group(commands: list[tuple[str, Any]]) -> list[m.Message]:
