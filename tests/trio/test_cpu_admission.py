@@ -1,62 +1,54 @@
-"""The governor's CPU gate: FIFO admission, never overbooked, cancellation gives CPUs back."""
+"""The governor admits tasks to its CPUs in arrival order and never overbooks them."""
 
 from __future__ import annotations
 
 import trio
 import trio.testing
 
-from rain.core.governor.runner import CpuGate
+from rain.plugins.api import task_type
+from tests.trio.runner_helpers import item, make_runner, next_report
+
+in_use: list[int] = []
+started: dict[str, float] = {}
 
 
-async def test_admits_in_order_without_overbooking(autojump_clock):
-    gate = CpuGate(3)
-    in_use = []
-    order = []
+@task_type("test/busy")
+async def busy(ctx):
+    in_use.append(ctx.cpus)
+    started[ctx.spec.name] = trio.current_time()
+    assert sum(in_use) <= 3
+    await trio.sleep(ctx.config)
+    in_use.remove(ctx.cpus)
+    return [ctx.blob(b"")]
 
-    async def job(name: str, cpus: int, seconds: float) -> None:
-        await gate.acquire(cpus)
-        in_use.append(cpus)
-        order.append((name, trio.current_time()))
-        assert sum(in_use) <= 3
-        await trio.sleep(seconds)
-        in_use.remove(cpus)
-        gate.release(cpus)
 
-    async with trio.open_nursery() as nursery:
-        for name, cpus, seconds in [("a", 2, 1), ("b", 2, 1), ("c", 1, 1), ("d", 3, 1)]:
-            nursery.start_soon(job, name, cpus, seconds)
-            await trio.testing.wait_all_tasks_blocked()
+async def test_admits_in_order_without_overbooking(tmp_path, nursery, autojump_clock):
+    runner, _store, reporter = make_runner(tmp_path, nursery, [busy], cpus=3)
+    in_use.clear()
+    started.clear()
+    for task_id, (name, cpus) in enumerate([("a", 2), ("b", 2), ("c", 1), ("d", 3)], 1):
+        runner.start(item(task_id, "test/busy", [], config=1.0, name=name, cpus=cpus))
+        await trio.testing.wait_all_tasks_blocked()
+    for _ in range(4):
+        assert (await next_report(reporter))[0]
     # b waits for a (FIFO: c does not overtake b even though it would fit), then d waits for both
-    assert dict(order) == {"a": 0, "b": 1, "c": 1, "d": 2}
-    assert gate.free == 3
+    assert started == {"a": 0, "b": 1, "c": 1, "d": 2}
+    assert runner.state.free_cpus == 3 and runner.state.tasks == {}
 
 
-async def test_cancelled_waiter_leaves_the_queue(autojump_clock):
-    gate = CpuGate(1)
-    await gate.acquire(1)
-    with trio.move_on_after(1):
-        await gate.acquire(1)
-    got = []
+async def test_a_burst_of_tasks_granted_at_once_still_lets_others_run(tmp_path, nursery, autojump_clock):
+    """A task given its CPUs without waiting yields once (shielded), as trio's locks do."""
+    runner, _store, reporter = make_runner(tmp_path, nursery, [busy], cpus=3)
+    in_use.clear()
+    runner.start(item(1, "test/busy", [], config=0.0, name="first"))
+    ticks = 0
 
-    async def later() -> None:
-        await gate.acquire(1)
-        got.append(trio.current_time())
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await trio.lowlevel.checkpoint()
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(later)
-        await trio.sleep(2)
-        gate.release(1)
-    assert got == [3]
-    assert gate.free == 0
-
-
-async def test_acquire_in_a_cancelled_scope_takes_nothing():
-    """A task cancelled before it reaches the gate (its session closed right after the
-    assignment) must not keep the CPUs it never used."""
-    gate = CpuGate(1)
-    with trio.CancelScope() as scope:
-        scope.cancel()
-        await gate.acquire(1)
-    assert scope.cancelled_caught and gate.free == 1
-    await gate.acquire(1)  # free for the next task at once
-    assert gate.free == 0
+    nursery.start_soon(ticker)
+    assert (await next_report(reporter))[0]
+    assert ticks > 0

@@ -1,8 +1,4 @@
-"""Inline task types in the governor's runner: run at once when they can, queued when not.
-
-A real `TaskRunner` with a real store and reporter; only the server is absent (items are
-built as `AssignTasks` would carry them and reports are read from the reporter's channel).
-"""
+"""Inline task types in the governor's runner: run at once when they can, queued when not."""
 
 from __future__ import annotations
 
@@ -13,10 +9,9 @@ import trio.testing
 
 from rain.common.attributes import ObjectInfo, ObjectSpec
 from rain.common.ids import ID
-from rain.core.governor.reports import Reporter
-from rain.core.governor.runner import TaskRunner
-from rain.core.governor.store import MEMORY_LIMIT, ObjectStore
+from rain.core.governor.store import MEMORY_LIMIT
 from rain.plugins.api import TaskError, task_type
+from tests.trio.runner_helpers import constant, item, make_runner, next_report, reported
 
 calls: list[str] = []
 in_main_thread: list[bool] = []
@@ -39,41 +34,11 @@ async def hold(ctx):
     return [ctx.blob(b"held")]
 
 
-def item(task_id: int, kind: str, inputs: list, config=None, name=None) -> list:
-    """One AssignTasks item of session 1: the task's row, its input records, one output."""
-    refs = [x for oid in inputs for x in (oid if isinstance(oid, int) else oid[0][0], None)]
-    row = [task_id, kind, config, refs, [task_id + 1000], 1, name or f"t{task_id}", None]
-    return [1, row, inputs, [[task_id + 1000, "", None, "blob", None]]]
-
-
-def constant(oid: int, data: bytes) -> list:
-    """An input sent with its data, as the server sends a constant a governor does not have."""
-    return [ObjectSpec(ID(1, oid), "").to_row(), {}, None, data]
-
-
-def reported(reporter: Reporter) -> list:
-    out = []
-    while True:
-        try:
-            out.append(reporter._receive.receive_nowait())
-        except trio.WouldBlock:
-            return out
-
-
-async def next_report(reporter: Reporter) -> tuple:
-    with trio.fail_after(5):
-        return await reporter._receive.receive()
-
-
-async def make_runner(tmp_path, nursery, cpus=1) -> tuple[TaskRunner, ObjectStore, Reporter]:
-    store = ObjectStore(str(tmp_path))
-    reporter = Reporter()
-    runner = TaskRunner(nursery, store, {"test/upper": upper, "test/hold": hold}, reporter, "g1", cpus)
-    return runner, store, reporter
+TYPES = [upper, hold]
 
 
 async def test_inline_task_runs_within_start(tmp_path, nursery):
-    runner, store, reporter = await make_runner(tmp_path, nursery)
+    runner, store, reporter = make_runner(tmp_path, nursery, TYPES)
     runner.start(item(1, "test/upper", [constant(7, b"abc")]))
     # no checkpoint in between: the task finished and was reported inside start()
     assert in_main_thread[-1]
@@ -81,46 +46,46 @@ async def test_inline_task_runs_within_start(tmp_path, nursery):
     assert (ok, session_id, task_id) == (True, 1, 1)
     assert store.get(ID(1, 1001)).data == b"ABC"
     assert outputs[0][0] == 1001
-    assert runner.running == {}
+    assert runner.state.tasks == {}
     runner.start(item(2, "test/upper", [7]))  # the constant is now stored: the id is enough
-    assert [r[1][1] for r in reported(reporter)] == [2]
+    assert [r[1].task_id for r in reported(reporter)] == [2]
 
 
 async def test_inline_task_waits_its_turn_behind_busy_cpus(tmp_path, nursery, autojump_clock):
-    runner, _store, reporter = await make_runner(tmp_path, nursery)
+    runner, _store, reporter = make_runner(tmp_path, nursery, TYPES)
     calls.clear()
     runner.start(item(1, "test/hold", [], config=1.0))
     await trio.testing.wait_all_tasks_blocked()
     runner.start(item(2, "test/upper", [constant(7, b"x")], name="queued"))
     assert reported(reporter) == [] and calls == []  # the only CPU is taken: no overbooking
-    assert (await next_report(reporter))[1][1] == 1  # FIFO: the holder first
-    assert (await next_report(reporter))[1][1] == 2
+    assert (await next_report(reporter))[1].task_id == 1  # FIFO: the holder first
+    assert (await next_report(reporter))[1].task_id == 2
     assert calls == ["queued"] and trio.current_time() >= 1.0
 
 
 async def test_inline_failures_are_reported_like_any_task(tmp_path, nursery):
-    runner, store, reporter = await make_runner(tmp_path, nursery)
+    runner, store, reporter = make_runner(tmp_path, nursery, TYPES)
     runner.start(item(1, "test/upper", [constant(7, b"x")], config="task-error"))
     runner.start(item(2, "test/upper", [constant(7, b"x")], config="crash"))
     (ok1, failed1), (ok2, failed2) = reported(reporter)
-    assert not ok1 and failed1[2]["error"] == "refused on purpose"
-    assert not ok2 and failed2[2]["error"] == "RuntimeError: crashed on purpose"
-    assert "Traceback" in failed2[2]["debug"]
+    assert not ok1 and failed1.info["error"] == "refused on purpose"
+    assert not ok2 and failed2.info["error"] == "RuntimeError: crashed on purpose"
+    assert "Traceback" in failed2.info["debug"]
     assert store.get(ID(1, 1001)) is None and store.get(ID(1, 1002)) is None
     runner.start(item(3, "test/upper", [constant(7, b"x")]))  # the CPU was given back
     assert reported(reporter)[0][0] is True
 
 
 async def test_inline_task_with_missing_input_fails_on_the_async_path(tmp_path, nursery):
-    runner, _store, reporter = await make_runner(tmp_path, nursery)
+    runner, _store, reporter = make_runner(tmp_path, nursery, TYPES)
     runner.start(item(1, "test/upper", [99]))
     assert reported(reporter) == []
     ok, failed = await next_report(reporter)
-    assert not ok and "should be on this governor" in failed[2]["error"]
+    assert not ok and "should be on this governor" in failed.info["error"]
 
 
 async def test_inline_task_with_a_file_input_runs_in_a_worker_thread(tmp_path, nursery):
-    runner, store, reporter = await make_runner(tmp_path, nursery)
+    runner, store, reporter = make_runner(tmp_path, nursery, TYPES)
     big = b"abc" * (MEMORY_LIMIT // 3 + 1)
     stored = store.put_bytes(ObjectSpec(ID(1, 7), ""), ObjectInfo(), big)
     assert stored.path is not None  # too big for memory: a file in the store

@@ -81,8 +81,7 @@ async def serve_governor(config: GovernorConfig, task_types: dict[str, TaskType]
                     for item in msg.tasks:
                         runner.start(item)
                 elif isinstance(msg, m.DeleteObjects):
-                    for value in msg.ids:
-                        store.delete(ID.from_wire(value))
+                    runner.delete_objects([ID.from_wire(value) for value in msg.ids])
                 elif isinstance(msg, m.DropSession):
                     runner.drop_session(msg.session_id)
                 else:

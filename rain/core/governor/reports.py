@@ -7,6 +7,7 @@ from typing import Any
 
 import trio
 
+from rain.common.rows import FailedTask, FinishedTask
 from rain.core.protocol import messages as m
 from rain.core.protocol.batching import receive_batch
 from rain.core.protocol.stream import MessageStream
@@ -16,10 +17,10 @@ class Reporter:
     def __init__(self) -> None:
         self._send, self._receive = trio.open_memory_channel[tuple[bool, Any]](math.inf)
 
-    def finished(self, item: list[Any]) -> None:
+    def finished(self, item: FinishedTask) -> None:
         self._send.send_nowait((True, item))
 
-    def failed(self, item: list[Any]) -> None:
+    def failed(self, item: FailedTask) -> None:
         self._send.send_nowait((False, item))
 
     async def serve(self, conn: MessageStream) -> None:

@@ -1,9 +1,15 @@
-"""Runs assigned tasks as children of the governor's nursery.
+"""Runs assigned tasks as children of the governor's nursery, as `GovernorState` decides.
 
-Every task has its own cancel scope, so the server can cancel one session's tasks without
-touching the rest; exceptions never escape into the nursery, because one failing task must not
-stop the governor. `Cancelled` is a BaseException, so it passes the `except Exception` boundary
-and the task's `finally` still cleans up.
+The state machine (state.py) keeps the books: which tasks exist, who holds CPUs, who waits for
+them, what is stored, which sessions are gone. This module only performs its actions and
+turns what happens to tasks into its events.
+
+Every task has its own cancel scope, so dropping a session cancels its tasks without touching
+the rest; exceptions never escape into the nursery, because one failing task must not stop the
+governor. A task's whole run sits inside one try/finally that sends `TaskEnded`, and the state
+machine gives back whatever the task held when that event arrives, so no cancellation point
+can lose a CPU. Waiting for CPUs follows trio's own locks: a task already cancelled takes
+nothing, and one granted its CPUs at once still yields (shielded) to the rest of the governor.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import logging
 import time
 import traceback
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import attrs
@@ -22,9 +28,11 @@ from rain.common.attributes import ObjectInfo, ObjectSpec, TaskSpec
 from rain.common.content_types import is_subtype
 from rain.common.data_instance import DataInstance
 from rain.common.ids import ID
+from rain.common.rows import AssignedTask, FinishedTask, ReportedOutput
+from rain.core.governor import state as s
 from rain.core.governor.context import GovernorTaskContext
 from rain.core.governor.reports import Reporter
-from rain.core.governor.store import ObjectStore
+from rain.core.governor.store import ObjectStore, StoredObject
 from rain.core.governor.transfers import Transfers
 from rain.core.protocol.auth import INSECURE, Credentials
 from rain.plugins.api import TaskError, TaskType
@@ -34,10 +42,14 @@ logger = logging.getLogger(__name__)
 
 @attrs.define(eq=False)
 class RunningTask:
+    """The runner's side of one task (the state machine hands it back in actions)."""
+
     spec: TaskSpec
-    item: list[Any]
-    cpus: int
+    assigned: AssignedTask
+    task_type: TaskType | None
     scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    granted: trio.Event = attrs.Factory(trio.Event)
+    local_inputs: list[StoredObject] | None = None  # an inline task's inputs, all in memory
 
 
 def _describe_failure(exc: Exception, ctx: GovernorTaskContext) -> str:
@@ -66,160 +78,169 @@ def _info_wire(ctx: GovernorTaskContext) -> dict[str, Any]:
     return info
 
 
-class CpuGate:
-    """Admits tasks to the governor's CPUs in arrival order; never more than `free` in use."""
-
-    def __init__(self, cpus: int) -> None:
-        self.free = cpus
-        self._waiting: deque[tuple[int, trio.Event]] = deque()
-
-    async def acquire(self, cpus: int) -> None:
-        if not self._waiting and cpus <= self.free:
-            # Cancelled before taking, or not at all: a plain checkpoint after taking would
-            # raise Cancelled with the CPUs gone (a task cancelled right after assignment).
-            await trio.lowlevel.checkpoint_if_cancelled()
-            self.free -= cpus
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            return
-        entry = (cpus, trio.Event())
-        self._waiting.append(entry)
-        try:
-            await entry[1].wait()
-        except BaseException:
-            if entry[1].is_set():  # granted just as we were cancelled: give it back
-                self.release(cpus)
-            else:
-                self._waiting.remove(entry)
-                self._wake()
-            raise
-
-    def try_acquire(self, cpus: int) -> bool:
-        """Takes the CPUs at once if they are free and nobody is queued before us."""
-        if self._waiting or cpus > self.free:
-            return False
-        self.free -= cpus
-        return True
-
-    def release(self, cpus: int) -> None:
-        self.free += cpus
-        self._wake()
-
-    def _wake(self) -> None:
-        waiting = self._waiting
-        while waiting and waiting[0][0] <= self.free:
-            cpus, event = waiting.popleft()
-            self.free -= cpus
-            event.set()
-
-
 class TaskRunner:
     """Runs every assigned task as a child of the governor's nursery.
 
     The server may send short tasks ahead of free CPUs (so the next one starts the moment a
     CPU frees, without a round trip). Such a task fetches its inputs at once, overlapping the
-    transfer with the work before it, then waits at the `CpuGate`: CPUs are never overbooked.
+    transfer with the work before it, then waits for its CPUs: they are never overbooked.
     """
 
     def __init__(self, nursery: trio.Nursery, store: ObjectStore, task_types: dict[str, TaskType],
                  reporter: Reporter, governor_id: str, cpus: int, credentials: Credentials = INSECURE) -> None:
+        self.state = s.GovernorState(cpus)
         self._nursery = nursery
-        self._cpus = CpuGate(cpus)
         self._store = store
         self._transfers = Transfers(store, credentials)
         self._task_types = task_types
         self._reporter = reporter
         self._governor_id = governor_id
-        self.running: dict[ID, RunningTask] = {}
+        self._events: deque[s.Event] = deque()
+        self._handling = False
+        self._perform: dict[type, Callable[[Any], None]] = {
+            s.StartTask: self._start_task,
+            s.RunInline: self._run_inline,
+            s.GrantCpus: self._grant_cpus,
+            s.CancelTask: self._cancel_task,
+            s.DeleteObjects: self._delete_objects,
+            s.Report: self._report,
+        }
+        store.on_added = self._object_added
+
+    # --- server commands ------------------------------------------------------------------
 
     def start(self, item: list[Any]) -> None:
-        """`item` = [session_id, task row, input records, output object rows] (see AssignTasks)."""
-        spec = TaskSpec.from_row(item[0], item[1])
+        """Takes one `AssignTasks` item (rain.common.rows.AssignedTask)."""
+        assigned = AssignedTask(*item)
+        spec = TaskSpec.from_row(assigned.session_id, assigned.task)
         task_type = self._task_types.get(spec.task_type)
-        if task_type is not None and task_type.inline and self._run_inline(spec, item, task_type):
-            return
-        running = RunningTask(spec, item, spec.cpus)
-        self.running[spec.id] = running
-        self._nursery.start_soon(self._run, running, name=f"task {spec.id}")
+        task = RunningTask(spec, assigned, task_type)
+        if task_type is not None and task_type.inline:
+            task.local_inputs = self._transfers.in_memory(assigned.session_id, assigned.inputs)
+        self.handle(s.TaskAssigned(spec.id, spec.cpus, tuple(spec.outputs), task, task.local_inputs is not None))
+
+    def delete_objects(self, ids: list[ID]) -> None:
+        self.handle(s.ObjectsDeleted(tuple(ids)))
 
     def drop_session(self, session_id: int) -> None:
-        for task_id, running in self.running.items():
-            if task_id.session_id == session_id:
-                running.scope.cancel()
-        self._store.drop_session(session_id)
+        self.handle(s.SessionDropped(session_id))
 
-    def _run_inline(self, spec: TaskSpec, item: list[Any], task_type: TaskType) -> bool:
-        """Runs an inline task type right here when its inputs are in memory and a CPU is free
-        without jumping the queue; False (nothing done) otherwise."""
-        session_id, _row, input_items, output_rows = item
-        stored = self._transfers.in_memory(session_id, input_items)
-        if stored is None or not self._cpus.try_acquire(spec.cpus):
-            return False
-        ctx = self._context(spec, session_id, output_rows)
+    # --- the state machine ----------------------------------------------------------------
+
+    def handle(self, event: s.Event) -> None:
+        """Feeds one event to the state machine and performs its actions. An action that causes
+        another event (an inline run ends within it) queues it: events are handled one at a
+        time, in order."""
+        self._events.append(event)
+        if self._handling:
+            return
+        self._handling = True
+        try:
+            while self._events:
+                for action in self.state.handle(self._events.popleft()):
+                    self._perform[type(action)](action)
+        finally:
+            self._handling = False
+
+    def _object_added(self, obj: StoredObject) -> None:
+        self.handle(s.ObjectStored(obj.id))
+
+    def _start_task(self, action: s.StartTask) -> None:
+        task: RunningTask = action.handle
+        self._nursery.start_soon(self._run, task, name=f"task {task.spec.id}")
+
+    def _grant_cpus(self, action: s.GrantCpus) -> None:
+        task: RunningTask = action.handle
+        task.granted.set()
+
+    def _cancel_task(self, action: s.CancelTask) -> None:
+        task: RunningTask = action.handle
+        task.scope.cancel()
+
+    def _delete_objects(self, action: s.DeleteObjects) -> None:
+        for oid in action.ids:
+            self._store.delete(oid)
+
+    def _report(self, action: s.Report) -> None:
+        if isinstance(action.row, FinishedTask):
+            self._reporter.finished(action.row)
+        else:
+            self._reporter.failed(action.row)
+
+    # --- running tasks --------------------------------------------------------------------
+
+    def _run_inline(self, action: s.RunInline) -> None:
+        """Runs an inline task type right here: its inputs are in memory and its CPUs taken."""
+        task: RunningTask = action.handle
+        assert task.task_type is not None and task.local_inputs is not None
+        spec = task.spec
+        ctx = self._context(task)
         outputs = error = None
-        for inp, obj in zip(spec.inputs, stored, strict=True):
+        for inp, obj in zip(spec.inputs, task.local_inputs, strict=True):
             ctx.inputs.append(obj.instance(), label=inp.label)
         ctx.info.start_time = time.time()
         started = time.monotonic()
         try:
-            outputs = self._store_outputs(ctx, ctx.output_specs, task_type.run(ctx))
+            outputs = self._store_outputs(ctx, task.task_type.run(ctx))
         except Exception as exc:
             error = _describe_failure(exc, ctx)
         finally:
-            self._cpus.release(spec.cpus)
-            ctx.cleanup()
-        self._report(session_id, spec, ctx, outputs, error, started)
-        return True
+            self._ended(task, ctx, outputs, error, started)
 
-    async def _run(self, running: RunningTask) -> None:
-        spec = running.spec
-        session_id, _row, input_items, output_rows = running.item
-        ctx = self._context(spec, session_id, output_rows)
-        outputs: list[list[Any]] | None = None
+    async def _run(self, task: RunningTask) -> None:
+        spec = task.spec
+        session_id = task.assigned.session_id
+        ctx = self._context(task)
+        outputs: list[ReportedOutput] | None = None
         error: str | None = None
         started = None
         try:
-            with running.scope:
-                task_type = self._task_types.get(spec.task_type)
-                if task_type is None:
+            with task.scope:
+                if task.task_type is None:
                     raise TaskError(f"task type {spec.task_type!r} is not available on governor {self._governor_id}")
-                for inp, item in zip(spec.inputs, input_items, strict=True):
-                    stored = await self._transfers.ensure(session_id, item)
+                for inp, record in zip(spec.inputs, task.assigned.inputs, strict=True):
+                    stored = await self._transfers.ensure(session_id, record)
                     ctx.inputs.append(stored.instance(), label=inp.label)
-                await self._cpus.acquire(running.cpus)
-                try:
-                    ctx.info.start_time = time.time()
-                    started = time.monotonic()
-                    result = await _call(task_type, ctx)
-                    outputs = self._store_outputs(ctx, ctx.output_specs, result)
-                finally:
-                    self._cpus.release(running.cpus)
+                await self._take_cpus(task)
+                ctx.info.start_time = time.time()
+                started = time.monotonic()
+                result = await _call(task.task_type, ctx)
+                outputs = self._store_outputs(ctx, result)
         except Exception as exc:
             error = _describe_failure(exc, ctx)
         finally:
-            del self.running[spec.id]
-            ctx.cleanup()
-        self._report(session_id, spec, ctx, outputs, error, started)
+            self._ended(task, ctx, outputs, error, started)
 
-    def _context(self, spec: TaskSpec, session_id: int, output_rows: list[Any]) -> GovernorTaskContext:
-        output_specs = [ObjectSpec.from_row(session_id, row) for row in output_rows]
-        ctx = GovernorTaskContext(spec, output_specs, self._store.tasks_dir)
+    async def _take_cpus(self, task: RunningTask) -> None:
+        """Waits until the state machine grants the task its CPUs (see the module docstring)."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        self.handle(s.InputsReady(task.spec.id))
+        if task.granted.is_set():
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        else:
+            await task.granted.wait()
+
+    def _ended(self, task: RunningTask, ctx: GovernorTaskContext, outputs: list[ReportedOutput] | None,
+               error: str | None, started: float | None) -> None:
+        try:
+            ctx.info.duration = time.monotonic() - started if started is not None else 0.0
+            ctx.info.debug = "\n".join(filter(None, [ctx.info.debug, ctx.debug_text]))
+            if error is not None or outputs is None:
+                ctx.info.error = error or s.CANCELLED
+                outputs = None
+            self.handle(s.TaskEnded(task.spec.id, _info_wire(ctx), outputs))
+        finally:
+            ctx.cleanup()
+
+    def _context(self, task: RunningTask) -> GovernorTaskContext:
+        session_id = task.assigned.session_id
+        output_specs = [ObjectSpec.from_row(session_id, row) for row in task.assigned.outputs]
+        ctx = GovernorTaskContext(task.spec, output_specs, self._store.tasks_dir)
         ctx.info.governor = self._governor_id
         return ctx
 
-    def _report(self, session_id: int, spec: TaskSpec, ctx: GovernorTaskContext,
-                outputs: list[list[Any]] | None, error: str | None, started: float | None) -> None:
-        ctx.info.duration = time.monotonic() - started if started is not None else 0.0
-        ctx.info.debug = "\n".join(filter(None, [ctx.info.debug, ctx.debug_text]))
-        if outputs is not None and error is None:
-            self._reporter.finished([session_id, spec.id.id, _info_wire(ctx), outputs])
-        else:
-            for out in ctx.output_specs:
-                self._store.delete(out.id)
-            ctx.info.error = error or "cancelled"
-            self._reporter.failed([session_id, spec.id.id, _info_wire(ctx)])
-
-    def _store_outputs(self, ctx: GovernorTaskContext, specs: list[ObjectSpec],
-                       result: Any) -> list[list[Any]]:
+    def _store_outputs(self, ctx: GovernorTaskContext, result: Any) -> list[ReportedOutput]:
+        specs = ctx.output_specs
         instances = list(result) if result is not None else ctx.outputs
         if len(instances) != len(specs):
             raise TaskError(f"task produced {len(instances)} outputs, expected {len(specs)}")
@@ -235,5 +256,5 @@ class TaskRunner:
                 raise TaskError(f"output {spec.label!r} has content type {info.content_type!r}, "
                                 f"which is not a subtype of {spec.content_type!r}")
             stored = self._store.put_instance(spec, info, inst)
-            reports.append([spec.id.id, stored.info.to_wire()])
+            reports.append(ReportedOutput(spec.id.id, stored.info.to_wire()))
         return reports

@@ -17,6 +17,7 @@ import trio
 from rain.common.attributes import ObjectInfo, ObjectSpec
 from rain.common.dirtar import unpack_directory
 from rain.common.ids import ID
+from rain.common.rows import SentInput
 from rain.core.governor.store import MEMORY_LIMIT, ObjectStore, StoredObject
 from rain.core.protocol import messages as m
 from rain.core.protocol.auth import INSECURE, Credentials
@@ -105,17 +106,18 @@ class Transfers:
         self.peers = PeerConnections(credentials)
         self._inflight: dict[Any, trio.Event] = {}
 
-    def _present(self, session_id: int, item: int | list[Any]) -> StoredObject | None:
+    def _present(self, session_id: int, item: int | SentInput) -> StoredObject | None:
         """The input if it is stored here or came with its data (stored now); None otherwise."""
         if isinstance(item, int):
             return self.store.get(ID(session_id, item))
-        row, info, _location, data = item
-        obj = self.store.get(ID(session_id, row[0]))
-        if obj is None and data is not None:
-            obj = self.store.put_bytes(ObjectSpec.from_row(session_id, row), ObjectInfo.from_wire(info), data)
+        sent = SentInput(*item)
+        spec = ObjectSpec.from_row(session_id, sent.object)
+        obj = self.store.get(spec.id)
+        if obj is None and sent.data is not None:
+            obj = self.store.put_bytes(spec, ObjectInfo.from_wire(sent.info), sent.data)
         return obj
 
-    def in_memory(self, session_id: int, items: list[int | list[Any]]) -> list[StoredObject] | None:
+    def in_memory(self, session_id: int, items: list[int | SentInput]) -> list[StoredObject] | None:
         """The inputs when every one is already stored in memory or sent inline, without
         awaiting; None when any must come from a peer or is a file (reading it could block)."""
         found = []
@@ -126,16 +128,16 @@ class Transfers:
             found.append(obj)
         return found
 
-    async def ensure(self, session_id: int, item: int | list[Any]) -> StoredObject:
-        """`item` = the id of an object already here, or
-        [object row, info, peer data address or None, inline data or None]."""
+    async def ensure(self, session_id: int, item: int | SentInput) -> StoredObject:
+        """`item` = the id of an object already here, or a `SentInput` (where to get it)."""
         obj = self._present(session_id, item)
         if obj is not None:
             return obj
         if isinstance(item, int):
             raise TransferError(f"input {ID(session_id, item)} should be on this governor but is not")
-        row, _info, location, _data = item
-        spec = ObjectSpec.from_row(session_id, row)
+        sent = SentInput(*item)
+        location = sent.location
+        spec = ObjectSpec.from_row(session_id, sent.object)
         while True:
             obj = self.store.get(spec.id)
             if obj is not None:
