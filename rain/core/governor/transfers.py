@@ -7,7 +7,6 @@ wait for its completion event. A failed transfer fails only the tasks that neede
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import trio
 
 from rain.common.attributes import ObjectInfo, ObjectSpec
-from rain.common.dirtar import unpack_directory
+from rain.common.dirtar import remove_tree, unpack_directory
 from rain.common.ids import ID
 from rain.common.rows import SentInput
 from rain.core.governor.store import MEMORY_LIMIT, ObjectStore, StoredObject
@@ -32,10 +31,12 @@ class TransferError(TaskError):
 
 
 async def receive_object(conn: MessageStream, spec: ObjectSpec, store: ObjectStore) -> StoredObject:
-    """Asks a peer's data port for one object and stores it as it streams in."""
+    """Asks a peer's data port for one object and stores it as it streams in.
+
+    A big object goes through temporary files; whatever ends the transfer early (the peer,
+    a bad archive, cancellation) removes them, so a governor's work dir holds only objects."""
     await conn.send(m.FetchObject(list(spec.id)))
     header = await conn.receive_expected(m.ObjectHeader)
-    assert isinstance(header, m.ObjectHeader)
     info = ObjectInfo.from_wire(header.info)
     if header.size <= MEMORY_LIMIT and spec.data_type == "blob":
         parts = []
@@ -46,19 +47,24 @@ async def receive_object(conn: MessageStream, spec: ObjectSpec, store: ObjectSto
             received += len(chunk.data)
         return store.put_bytes(spec, info, b"".join(parts))
     path = store.temp_path("recv")
-    received = 0
-    async with await trio.open_file(path, "wb") as f:
-        while received < header.size:
-            chunk = await conn.receive_expected(m.DataChunk)
-            await f.write(chunk.data)
-            received += len(chunk.data)
-    if spec.data_type == "dir":
+    tree = None
+    try:
+        received = 0
+        async with await trio.open_file(path, "wb") as f:
+            while received < header.size:
+                chunk = await conn.receive_expected(m.DataChunk)
+                await f.write(chunk.data)
+                received += len(chunk.data)
+        if spec.data_type != "dir":
+            return store.put_file(spec, info, path)
         tree = store.temp_path("tree")
-        with open(path, "rb") as f2:
-            await trio.to_thread.run_sync(unpack_directory, f2, tree)
-        os.unlink(path)
-        path = tree
-    return store.put_file(spec, info, path)
+        with open(path, "rb") as archive:
+            await trio.to_thread.run_sync(unpack_directory, archive, tree)
+        return store.put_file(spec, info, tree)
+    finally:  # moved into the store by now, unless the transfer failed
+        remove_tree(path)
+        if tree is not None:
+            remove_tree(tree)
 
 
 class PeerConnections:
