@@ -89,13 +89,16 @@ class ExecutorPool:
         self._lot = trio.lowlevel.ParkingLot()
 
     async def acquire(self) -> Executor:
-        """An idle executor, a warming one, or a freshly started one; keeps one spare warming."""
+        """An idle executor, a warming one, or a freshly started one; keeps one spare warming.
+
+        Like trio's locks: a task already cancelled takes nothing (killing an executor it never
+        used would throw away a warm process), and one served at once still yields, shielded."""
+        await trio.lowlevel.checkpoint_if_cancelled()
         try:
-            while self.idle:
-                executor = self.idle.pop()
-                if executor.alive and executor.process.poll() is None:
-                    return executor
-                self.discard(executor)
+            executor = self._take_idle()
+            if executor is not None:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return executor
             if self._warming > self._claims:
                 self._claims += 1
                 try:
@@ -103,12 +106,21 @@ class ExecutorPool:
                         await self._lot.park()
                 finally:
                     self._claims -= 1
-                if self.idle:
-                    return self.idle.pop()
+                executor = self._take_idle()
+                if executor is not None:
+                    return executor
             self._ensure_spare()  # start it alongside ours, not after
             return await self.start()
         finally:
             self._ensure_spare()
+
+    def _take_idle(self) -> Executor | None:
+        while self.idle:
+            executor = self.idle.pop()
+            if executor.alive and executor.process.poll() is None:
+                return executor
+            self.discard(executor)
+        return None
 
     def release(self, executor: Executor) -> None:
         """Back to the pool after a call that completed normally."""
