@@ -134,9 +134,9 @@ class Connection:
 
 
 def error_from_reply(msg: m.Error) -> RainException:
-    if msg.category == "task":
+    if msg.category == m.ErrorCategory.TASK:
         exc: RainException = TaskException(msg.message)
-    elif msg.category == "session":
+    elif msg.category == m.ErrorCategory.SESSION:
         exc = SessionException(msg.message)
     else:
         exc = RainException(msg.message)

@@ -71,10 +71,10 @@ class SentInput(NamedTuple):
 
 class AssignedTask(NamedTuple):
     """One task of `AssignTasks`. Each input is the int id of an object the governor already
-    holds, or a `SentInput`."""
+    holds, or a `SentInput`. The server forwards the task row as the client sent it (a list)."""
 
     session_id: int
-    task: TaskRow
+    task: TaskRow | list[Any]
     inputs: list[int | SentInput]
     outputs: list[ObjectRow]
 

@@ -14,6 +14,16 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rain.common.ids import ID
+from rain.common.rows import (
+    AssignedTask,
+    FailedTask,
+    FinishedTask,
+    ReportedOutput,
+    SentInput,
+    SubmittedObject,
+    TaskRow,
+)
 from rain.common.states import DataObjectState, TaskState
 from rain.core.protocol import messages as m
 from rain.core.server.server import Server
@@ -29,29 +39,37 @@ class RecordingClient:
 
 
 class SimulatedGovernor:
+    """A governor link (rain.core.server.links.GovernorSink) that runs what it is assigned."""
+
     def __init__(self, gid: str, cpus: int) -> None:
         self.id = gid
         self.cpus = cpus
-        self.queue: list[Any] = []
-        self.running: list[Any] = []
-        self.objects: set[tuple[int, int]] = set()
+        self.queue: list[AssignedTask] = []
+        self.running: list[AssignedTask] = []
+        self.objects: set[ID] = set()
         self.max_used = 0
 
-    def push(self, kind: str, item: Any) -> None:
-        if kind == "assign":
-            self.queue.append(item)
-        elif kind == "delete":
-            self.objects.discard(tuple(item))
-        elif kind == "drop_session":
-            self.objects = {o for o in self.objects if o[0] != item}
+    def assign(self, task: AssignedTask) -> None:
+        self.queue.append(task)
+
+    def delete(self, object_id: ID) -> None:
+        self.objects.discard(object_id)
+
+    def drop_session(self, session_id: int) -> None:
+        self.objects = {o for o in self.objects if o.session_id != session_id}
 
     def used(self) -> int:
-        return sum(row[5] for _sid, row, _in, _out in self.running)
+        return sum(TaskRow(*a.task).resources for a in self.running)
 
     def start_queued(self) -> None:
-        while self.queue and self.queue[0][1][5] <= self.cpus - self.used():
+        while self.queue and TaskRow(*self.queue[0].task).resources <= self.cpus - self.used():
             self.running.append(self.queue.pop(0))
         self.max_used = max(self.max_used, self.used())
+
+
+def finished(assigned: AssignedTask, info: dict[str, Any]) -> FinishedTask:
+    outputs = [ReportedOutput(out.id, {"size": 1}) for out in assigned.outputs]
+    return FinishedTask(assigned.session_id, TaskRow(*assigned.task).id, info, outputs)
 
 
 def random_graph(rng: random.Random, n_tasks: int, max_cpus: int) -> tuple[list[Any], list[Any], set[int]]:
@@ -61,7 +79,7 @@ def random_graph(rng: random.Random, n_tasks: int, max_cpus: int) -> tuple[list[
     available: list[int] = []
     next_id = 1
     for _ in range(rng.randint(1, 4)):
-        objects.append([next_id, "c", None, "blob", None, False, b"x", None])
+        objects.append(list(SubmittedObject(next_id, "c", None, "blob", None, False, b"x", None)))
         available.append(next_id)
         next_id += 1
     kept = set()
@@ -74,8 +92,8 @@ def random_graph(rng: random.Random, n_tasks: int, max_cpus: int) -> tuple[list[
         keep = rng.random() < 0.2
         if keep:
             kept.add(out)
-        objects.append([out, "0", None, "blob", None, keep, None, None])
-        tasks.append([tid, "t/x", None, inputs, [out], rng.randint(1, max_cpus), None, None])
+        objects.append(list(SubmittedObject(out, "0", None, "blob", None, keep, None, None)))
+        tasks.append(list(TaskRow(tid, "t/x", None, inputs, [out], rng.randint(1, max_cpus), None, None)))
         available.append(out)
     return tasks, objects, kept
 
@@ -101,25 +119,23 @@ def test_random_graphs_finish_without_overbooking(seed: int, n_tasks: int, cpus:
         if not busy:
             break
         sim = rng.choice(busy)
-        item = sim.running.pop(rng.randrange(len(sim.running)))
-        sid, row, inputs, outputs = item
-        input_ids = [item if isinstance(item, int) else item[0][0] for item in inputs]
-        for oid in input_ids:  # inputs exist when the task runs; those sent as bare ids are here
+        assigned = sim.running.pop(rng.randrange(len(sim.running)))
+        sid = assigned.session_id
+        for inp in assigned.inputs:  # inputs exist when the task runs; those sent as bare ids are here
+            oid = inp if isinstance(inp, int) else SentInput(*inp).object.id
             assert session.objects[oid].state is DataObjectState.finished
-            if any(isinstance(item, int) and item == oid for item in inputs):
-                assert (sid, oid) in sim.objects
-        for out in outputs:
-            sim.objects.add((sid, out[0]))
-        for oid in input_ids:
-            sim.objects.add((sid, oid))
-        reported = [[o[0], {"size": 1}] for o in outputs]
-        server.tasks_updated(server.governors[sim.id], [[sid, row[0], {"duration": 1.0}, reported]], [])
+            if isinstance(inp, int):
+                assert ID(sid, oid) in sim.objects
+            sim.objects.add(ID(sid, oid))
+        for out in assigned.outputs:
+            sim.objects.add(ID(sid, out.id))
+        server.tasks_updated(server.governors[sim.id], [finished(assigned, {"duration": 1.0})], [])
         for gov in server.governors.values():
             assert gov.free_cpus >= -gov.queue_capacity
     assert all(t.state is TaskState.finished for t in session.tasks.values())
     assert any(isinstance(msg, m.Ok) and msg.request_id == 99 for msg in client.sent)
     assert all(gov.free_cpus == gov.cpus for gov in server.governors.values())
-    remaining = {o for sim in governors for (_sid, o) in sim.objects}
+    remaining = {o.id for sim in governors for o in sim.objects}
     assert remaining <= kept
     assert {oid for oid in kept if session.objects[oid].holders} == kept
 
@@ -138,17 +154,17 @@ def test_closed_session_graph_is_freed_without_the_cycle_collector() -> None:
     tasks, objects, _kept = random_graph(random.Random(7), 30, 1)
     server.submit(session, tasks, objects)
     server.wait(session, client, 1, [], True)
-    sid, row, _inputs, outputs = sim.queue.pop(0)
-    server.tasks_updated(server.governors[sim.id], [[sid, row[0], {}, [[o[0], {"size": 1}] for o in outputs]]], [])
+    server.tasks_updated(server.governors[sim.id], [finished(sim.queue.pop(0), {})], [])
     refs = [weakref.ref(node) for node in [*session.tasks.values(), *session.objects.values()]]
     gc.disable()
     try:
         server.close_session(session)
         # the governor answers the drop by reporting its running task cancelled
-        cancelled = [[sid, item[1][0], {"error": "cancelled"}] for item in sim.queue]
+        cancelled = [FailedTask(a.session_id, TaskRow(*a.task).id, {"error": "cancelled"}) for a in sim.queue]
         sim.queue.clear()
         server.tasks_updated(server.governors[sim.id], [], cancelled)
-        del session, row, outputs
+        del session
         assert [r() for r in refs if r() is not None] == []
     finally:
         gc.enable()
+

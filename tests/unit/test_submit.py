@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rain.common.rows import SubmittedObject, TaskRow
 from rain.core.server.server import RequestError, Server
 from rain.core.server.submit import SubmitError, check_submit
 
@@ -17,15 +18,15 @@ def task(tid, inputs=(), outputs=(), task_type="buildin/concat", cpus=1, name=No
     flat = []
     for oid in inputs:
         flat += (oid, None)
-    return [tid, task_type, None, flat, list(outputs), cpus, name, None]
+    return list(TaskRow(tid, task_type, None, flat, list(outputs), cpus, name, None))
 
 
 def const(oid, keep=False):
-    return [oid, "c", None, "blob", None, keep, b"x", None]
+    return list(SubmittedObject(oid, "c", None, "blob", None, keep, b"x", None))
 
 
 def out(oid, keep=False):
-    return [oid, "0", None, "blob", None, keep, None, None]
+    return list(SubmittedObject(oid, "0", None, "blob", None, keep, None, None))
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ what it needs. Subclasses register themselves by `kind`, so the codec has one ta
 
 from __future__ import annotations
 
+import enum
 import types
 import typing
 from collections.abc import Callable
@@ -93,16 +94,24 @@ class Authenticate(Message):
     proof: bytes
 
 
+class ErrorCategory(str, enum.Enum):
+    """Which exception the client raises for an `Error`; the wire carries the value."""
+
+    RAIN = "rain"  # RainException: a bad request
+    TASK = "task"  # TaskException: a task of the session failed
+    SESSION = "session"  # SessionException: the session is closed or unknown
+
+
 @message("error")
 class Error(Message):
     """A refused request (request_id set) or a refused connection (request_id None).
 
-    `category` tells the client which exception to raise: "rain", "task" or "session".
+    `category` is an `ErrorCategory` value.
     """
 
     request_id: int | None
     message: str
-    category: str = "rain"
+    category: str = ErrorCategory.RAIN.value
     task_id: Any = None
 
 

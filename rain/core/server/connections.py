@@ -123,7 +123,7 @@ async def _serve_client(server: Server, conn: MessageStream) -> None:
                 try:
                     reply = handler(server, link, msg)
                 except RequestError as exc:
-                    reply = m.Error(msg.request_id, str(exc), exc.category, exc.task_id)  # type: ignore[attr-defined]
+                    reply = m.Error(msg.request_id, str(exc), exc.category.value, exc.task_id)  # type: ignore[attr-defined]
                 if reply is not None:
                     link.send(reply)
             nursery.cancel_scope.cancel()

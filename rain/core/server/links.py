@@ -7,10 +7,13 @@ The writer takes a batch (`rain.core.protocol.batching`) and sends it in one `se
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import trio
 
+from rain.common.ids import ID
+from rain.common.rows import AssignedTask
 from rain.core.protocol import messages as m
 from rain.core.protocol.batching import receive_batch
 from rain.core.protocol.codec import encode
@@ -45,6 +48,22 @@ class Outbox:
             await self.stream.send_raw(b"".join(encode(msg) for msg in self._messages(batch)))
 
 
+class ClientSink(Protocol):
+    """What the server's state needs from a link to a client (a `ClientLink`, or a test's recorder)."""
+
+    def send(self, msg: m.Message) -> None: ...
+
+
+class GovernorSink(Protocol):
+    """What the server's state needs from a link to a governor: its commands, never awaited."""
+
+    def assign(self, task: AssignedTask) -> None: ...
+
+    def delete(self, object_id: ID) -> None: ...
+
+    def drop_session(self, session_id: int) -> None: ...
+
+
 class ClientLink(Outbox):
     def __str__(self) -> str:
         return f"client {self.stream.peer}"
@@ -56,31 +75,38 @@ class ClientLink(Outbox):
 class GovernorLink(Outbox):
     """Commands to one governor; consecutive commands of one kind become one message."""
 
-    def push(self, kind: str, item: Any) -> None:
-        self._queue((kind, item))
+    def assign(self, task: AssignedTask) -> None:
+        self._queue((_ASSIGN, task))
+
+    def delete(self, object_id: ID) -> None:
+        self._queue((_DELETE, list(object_id)))
+
+    def drop_session(self, session_id: int) -> None:
+        self._queue((_DROP_SESSION, session_id))
 
     def _messages(self, batch: list[tuple[str, Any]]) -> list[m.Message]:
         return _group(batch)
 
 
-_BATCHED = {"assign": m.AssignTasks, "delete": m.DeleteObjects}
+_ASSIGN, _DELETE, _DROP_SESSION = "assign", "delete", "drop_session"
+_BATCHED: dict[str, Callable[[list[Any]], m.Message]] = {_ASSIGN: m.AssignTasks, _DELETE: m.DeleteObjects}
 
 
 def _group(commands: list[tuple[str, Any]]) -> list[m.Message]:
     """Consecutive commands of one kind -> one message; a session drop stands alone."""
     messages: list[m.Message] = []
-    kind: str | None = None
+    kind = ""
     items: list[Any] = []
     for cmd_kind, item in commands:
         if cmd_kind != kind and items:
-            messages.append(_BATCHED[kind](items))  # type: ignore[index]
+            messages.append(_BATCHED[kind](items))
             items = []
-        if cmd_kind == "drop_session":
+        if cmd_kind == _DROP_SESSION:
             messages.append(m.DropSession(item))
-            kind = None
+            kind = ""
             continue
         kind = cmd_kind
         items.append(item)
     if items:
-        messages.append(_BATCHED[kind](items))  # type: ignore[index]
+        messages.append(_BATCHED[kind](items))
     return messages

@@ -15,8 +15,29 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from rain.common.ids import ID
+from rain.common.rows import (
+    OBJECT_CONTENT_TYPE,
+    OBJECT_DATA,
+    OBJECT_DATA_TYPE,
+    OBJECT_ID,
+    OBJECT_KEEP,
+    OBJECT_LABEL,
+    OBJECT_SIZE_HINT,
+    OBJECT_USER,
+    TASK_ID,
+    TASK_INPUTS,
+    TASK_OUTPUTS,
+    TASK_TYPE,
+    AssignedTask,
+    FailedTask,
+    FinishedTask,
+    NodeUpdate,
+    ReportedOutput,
+    SentInput,
+)
 from rain.common.states import DataObjectState, TaskState
 from rain.core.protocol import messages as m
+from rain.core.protocol.messages import ErrorCategory
 from rain.core.server.progress import ProgressWatchers
 from rain.core.server.scheduler import place
 from rain.core.server.state import GovernorState, ObjectNode, SessionState, TaskNode, Waiter
@@ -32,7 +53,7 @@ FINISHED = DataObjectState.finished
 class RequestError(Exception):
     """A client request is refused; `category` selects the client's exception class."""
 
-    def __init__(self, message: str, category: str = "rain", task_id: Any = None) -> None:
+    def __init__(self, message: str, category: ErrorCategory = ErrorCategory.RAIN, task_id: Any = None) -> None:
         super().__init__(message)
         self.category = category
         self.task_id = task_id
@@ -73,19 +94,20 @@ class Server:
     def session(self, client: Any, session_id: int) -> SessionState:
         session = self.sessions.get(session_id)
         if session is None or session.client is not client:
-            raise RequestError(f"session {session_id} is closed or unknown", "session")
+            raise RequestError(f"session {session_id} is closed or unknown", ErrorCategory.SESSION)
         return session
 
     def check_alive(self, session: SessionState) -> None:
         if session.error is not None:
-            raise RequestError(session.error, "task", session.failed_task)
+            raise RequestError(session.error, ErrorCategory.TASK, session.failed_task)
 
     def close_session(self, session: SessionState, reason: str = "closed") -> None:
         if session.closed:
             return
         session.closed = True
         self.sessions.pop(session.id, None)
-        self._answer_session_waiters(session, RequestError(f"session {session.id} was {reason}", "session"))
+        self._answer_session_waiters(session, RequestError(f"session {session.id} was {reason}",
+                                                           ErrorCategory.SESSION))
         if session.error is None:
             self._drop_session_data(session)
         _forget_graph(session)
@@ -96,7 +118,7 @@ class Server:
             return
         session.error = message
         session.failed_task = list(task.full_id) if task is not None else None
-        self._answer_session_waiters(session, RequestError(message, "task", session.failed_task))
+        self._answer_session_waiters(session, RequestError(message, ErrorCategory.TASK, session.failed_task))
         self._drop_session_data(session)
         self.record_event("SessionFailed", session=session.id, message=message,
                           task=task.id if task is not None else None)
@@ -105,7 +127,7 @@ class Server:
         """Tells every governor to cancel the session's tasks and forget its objects."""
         sid = session.id
         for gov in self.governors.values():
-            gov.link.push("drop_session", sid)
+            gov.link.drop_session(sid)
             gov.objects = {i for i in gov.objects if i.session_id != sid}
             for oid in [i for i in gov.to_delete if i.session_id == sid]:
                 del gov.to_delete[oid]
@@ -136,23 +158,26 @@ class Server:
         nodes = session.objects
         new_objects = []
         intern = sys.intern
-        for oid, label, content_type, data_type, user, keep, data, size_hint in objects:
+        for row in objects:
+            oid, label, data = row[OBJECT_ID], row[OBJECT_LABEL], row[OBJECT_DATA]
             if label is not None:
                 label = intern(label)
-            obj = ObjectNode(session, oid, label, content_type, intern(data_type), user, keep, size=size_hint or 0)
+            obj = ObjectNode(session, oid, label, row[OBJECT_CONTENT_TYPE], intern(row[OBJECT_DATA_TYPE]),
+                             row[OBJECT_USER], row[OBJECT_KEEP], size=row[OBJECT_SIZE_HINT] or 0)
             if data is not None:
                 obj.data = data
                 obj.size = len(data)
                 obj.state = FINISHED
-                if self.test_mode and user:
+                if self.test_mode and obj.user:
                     _apply_testing_placement(obj)
             nodes[oid] = obj
             new_objects.append(obj)
         new_tasks = []
         for row in tasks:
-            inputs = [nodes[i] for i in row[3][::2]]
-            row[1] = intern(row[1])
-            task = TaskNode(session, row, row[1], task_cpus(row), inputs, [nodes[o] for o in row[4]])
+            inputs = [nodes[i] for i in row[TASK_INPUTS][::2]]  # [id, label, id, label, ...]
+            row[TASK_TYPE] = intern(row[TASK_TYPE])
+            task = TaskNode(session, row, row[TASK_TYPE], task_cpus(row), inputs,
+                            [nodes[o] for o in row[TASK_OUTPUTS]])
             for inp in inputs:
                 if inp.consumers is None:
                     inp.consumers = [task]
@@ -161,7 +186,7 @@ class Server:
                 inp.pending_consumers += 1
                 if inp.state is not FINISHED:
                     task.unfinished_inputs += 1
-            session.tasks[row[0]] = task
+            session.tasks[row[TASK_ID]] = task
             new_tasks.append(task)
         session.unfinished_tasks += len(new_tasks)
         for task in new_tasks:
@@ -207,7 +232,7 @@ class Server:
                 del self.ready[key]
 
     def _assign(self, task: TaskNode, gov: GovernorState) -> None:
-        inputs: list[Any] = []
+        inputs: list[int | SentInput] = []
         for obj in task.inputs:
             if gov.id in obj.holders:
                 inputs.append(obj.id)  # already there: the id is enough
@@ -221,12 +246,12 @@ class Server:
                     self.fail_session(task.session, f"input {obj.full_id} of task {task.describe()} was lost")
                     return
                 location = self.governors[holder].data_address
-            inputs.append([obj.row(), obj.info, location, data])
+            inputs.append(SentInput(obj.row(), obj.info, location, data))
         task.state = TaskState.assigned
         task.governor = gov
         gov.free_cpus -= task.cpus
         gov.running[task.full_id] = task
-        gov.link.push("assign", [task.session.id, task.row, inputs, [o.row() for o in task.outputs]])
+        gov.link.assign(AssignedTask(task.session.id, task.row, inputs, [o.row() for o in task.outputs]))
 
     # --- governors ------------------------------------------------------------------------
 
@@ -286,10 +311,12 @@ class Server:
         return task
 
     def _task_finished(self, gov: GovernorState, item: list[Any]) -> None:
-        session_id, task_id, info, outputs = item
+        report = FinishedTask(*item)
+        session_id, task_id, info = report.session_id, report.task_id, report.info
         task = self._release_cpus(gov, session_id, task_id)
         if task is None or not task.session.alive:
             return
+        outputs = [ReportedOutput(*output) for output in report.outputs]
         task.state = TaskState.finished
         task.set_info(info)
         self._record_duration(task)
@@ -297,8 +324,8 @@ class Server:
         self.record_event("TaskFinished", session=session.id, task=task_id, governor=gov.id, name=task.name,
                           task_type=task.task_type, start_time=info.get("start_time"),
                           duration=info.get("duration"))
-        for obj, (_oid, out_info) in zip(task.outputs, outputs, strict=False):
-            obj.set_info(out_info)
+        for obj, output in zip(task.outputs, outputs, strict=False):
+            obj.set_info(output.info)
             obj.state = FINISHED
             obj.add_holder(gov.id)
             gov.objects.add(obj.full_id)
@@ -335,7 +362,8 @@ class Server:
         self.durations[task.task_type] = duration if old is None else 0.9 * old + 0.1 * duration
 
     def _task_failed(self, gov: GovernorState, item: list[Any]) -> None:
-        session_id, task_id, info = item
+        report = FailedTask(*item)
+        session_id, task_id, info = report.session_id, report.task_id, report.info
         task = self._release_cpus(gov, session_id, task_id)
         if task is None or not task.session.alive:
             return
@@ -367,7 +395,7 @@ class Server:
                 continue
             if self.delete_timeout <= 0:
                 gov.objects.discard(full_id)
-                gov.link.push("delete", list(full_id))
+                gov.link.delete(full_id)
             else:
                 gov.to_delete[full_id] = deadline
         obj.holders.clear()
@@ -388,7 +416,7 @@ class Server:
             for oid in due:
                 del gov.to_delete[oid]
                 gov.objects.discard(oid)
-                gov.link.push("delete", list(oid))
+                gov.link.delete(oid)
 
     def unkeep(self, session: SessionState, ids: list[ID]) -> None:
         self.check_alive(session)
@@ -461,7 +489,7 @@ class Server:
             gov = self.governors.get(gid)
             if gov is not None:
                 return m.FetchReady(request_id, obj.info, obj.data_type, None, gov.data_address)
-        return m.Error(request_id, f"object {obj.full_id} is not available on any governor", "rain")
+        return m.Error(request_id, f"object {obj.full_id} is not available on any governor")
 
     def update(self, session: SessionState, ids: list[ID]) -> m.Updated:
         self.check_alive(session)
@@ -469,7 +497,7 @@ class Server:
         objects: list[Any] = []
         for nid in ids:
             node = self._node(session, nid)
-            row = [list(nid), node.state.value, node.info]
+            row = NodeUpdate(list(nid), node.state.value, node.info)
             (tasks if isinstance(node, TaskNode) else objects).append(row)
         return m.Updated(0, tasks, objects)
 
@@ -494,7 +522,7 @@ class Server:
     def _answer(self, session: SessionState, waiter: Waiter, error: RequestError | None) -> None:
         session.waiters.discard(waiter)
         if error is not None:
-            waiter.link.send(m.Error(waiter.request_id, str(error), error.category, error.task_id))
+            waiter.link.send(m.Error(waiter.request_id, str(error), error.category.value, error.task_id))
         elif waiter.fetch_object is not None:
             waiter.link.send(self._fetch_reply(waiter.fetch_object, waiter.request_id))
         else:

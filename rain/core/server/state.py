@@ -8,12 +8,16 @@ costs little memory. Nothing here does I/O.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from rain.common.ids import ID
+from rain.common.rows import TASK_ID, TASK_NAME, ObjectRow
 from rain.common.states import DataObjectState, TaskState
+
+if TYPE_CHECKING:
+    from rain.core.server.links import ClientSink, GovernorSink
 
 QUEUE_AHEAD_PER_CPU = 64
 
@@ -22,7 +26,7 @@ QUEUE_AHEAD_PER_CPU = 64
 class Waiter:
     """A client request answered when `remaining` reaches zero (or the session fails)."""
 
-    link: Any
+    link: ClientSink
     request_id: int
     remaining: int
     fetch_object: ObjectNode | None = None
@@ -55,8 +59,8 @@ class ObjectNode:
     def needed(self) -> bool:
         return self.keep or self.pending_consumers > 0
 
-    def row(self) -> list[Any]:
-        return [self.id, self.label, self.content_type, self.data_type, self.user]
+    def row(self) -> ObjectRow:
+        return ObjectRow(self.id, self.label, self.content_type, self.data_type, self.user)
 
     def add_holder(self, governor_id: str) -> None:
         if governor_id not in self.holders:
@@ -81,7 +85,7 @@ class ObjectNode:
 @attrs.define(eq=False)
 class TaskNode:
     session: SessionState
-    row: list[Any]
+    row: list[Any]  # the submitted TaskRow, forwarded to the governor as it came
     task_type: str
     cpus: int
     inputs: list[ObjectNode]
@@ -96,15 +100,15 @@ class TaskNode:
 
     @property
     def id(self) -> int:
-        return self.row[0]
+        return self.row[TASK_ID]
 
     @property
     def full_id(self) -> ID:
-        return ID(self.session.id, self.row[0])
+        return ID(self.session.id, self.row[TASK_ID])
 
     @property
     def name(self) -> str | None:
-        return self.row[6]
+        return self.row[TASK_NAME]
 
     @property
     def info(self) -> dict[str, Any] | None:
@@ -130,7 +134,7 @@ class TaskNode:
         self.extra_info = extra or None
 
     def describe(self) -> str:
-        name = self.row[6]
+        name = self.row[TASK_NAME]
         return f"{name!r} {self.full_id}" if name else str(self.full_id)
 
 
@@ -158,7 +162,7 @@ class GovernorState:
     id: str
     cpus: int
     task_types: frozenset[str]
-    link: Any
+    link: GovernorSink
     input_kinds: dict[str, list[str]] = attrs.Factory(dict)  # task type -> accepted inputs
     free_cpus: int = 0
     queue_capacity: int = 0

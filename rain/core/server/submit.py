@@ -1,8 +1,8 @@
 """Validation of one submit, done completely before anything is applied.
 
 A refused submit leaves the session exactly as it was, so the user can fix the graph and
-submit again. Every check is linear in the size of the submit. Rows are the wire forms
-described in `rain.common.attributes` (objects carry `keep, data, size_hint` after the spec).
+submit again. Every check is linear in the size of the submit. Rows are the decoded wire lists
+of `rain.common.rows.TaskRow` and `SubmittedObject`, read through their field positions.
 """
 
 from __future__ import annotations
@@ -14,6 +14,24 @@ from typing import Any
 import attrs
 
 from rain.common.content_types import check_content_type
+from rain.common.rows import (
+    OBJECT_CONTENT_TYPE,
+    OBJECT_DATA,
+    OBJECT_DATA_TYPE,
+    OBJECT_ID,
+    OBJECT_KEEP,
+    OBJECT_SIZE_HINT,
+    OBJECT_USER,
+    TASK_ID,
+    TASK_INPUTS,
+    TASK_NAME,
+    TASK_OUTPUTS,
+    TASK_RESOURCES,
+    TASK_TYPE,
+    TASK_USER,
+    SubmittedObject,
+    TaskRow,
+)
 from rain.core.server.state import SessionState
 from rain.plugins.api import input_mismatch
 
@@ -44,7 +62,7 @@ def check_submit_size(limits: SubmitLimits, tasks: Any, frame_size: int) -> None
 
 
 def task_cpus(row: list[Any]) -> int:
-    resources = row[5]
+    resources = row[TASK_RESOURCES]
     return resources if isinstance(resources, int) else resources.get("cpus", 1)
 
 
@@ -64,7 +82,7 @@ def check_submit(
     new_objects: dict[int, list[Any]] = {}
     for row in objects:
         _check_object_row(row)
-        oid = row[0]
+        oid = row[OBJECT_ID]
         if oid in new_objects or oid in session.objects or oid in session.tasks:
             raise SubmitError(f"duplicate object id {_full(session, oid)}")
         new_objects[oid] = row
@@ -72,26 +90,26 @@ def check_submit(
     producer: dict[int, list[Any]] = {}
     for row in tasks:
         _check_task_row(row, session)
-        tid = row[0]
+        tid = row[TASK_ID]
         if tid in new_tasks or tid in session.tasks or tid in session.objects or tid in new_objects:
             raise SubmitError(f"duplicate task id {_full(session, tid)}")
         new_tasks.add(tid)
         name = _task_name(session, row)
-        if offered_types is not None and row[1] not in offered_types:
-            raise SubmitError(f"task {name}: no governor offers task type {row[1]!r}")
+        if offered_types is not None and row[TASK_TYPE] not in offered_types:
+            raise SubmitError(f"task {name}: no governor offers task type {row[TASK_TYPE]!r}")
         cpus = task_cpus(row)
         if largest_governor is not None and cpus > largest_governor:
             raise SubmitError(f"task {name} requests {cpus} cpus but the largest governor has {largest_governor}")
-        for oid in row[4]:
+        for oid in row[TASK_OUTPUTS]:
             obj = new_objects.get(oid)
             if obj is None:
                 raise SubmitError(f"task {name}: output {_full(session, oid)} is not an object of this submit")
-            if obj[6] is not None:
+            if obj[OBJECT_DATA] is not None:
                 raise SubmitError(f"task {name}: output {_full(session, oid)} is a constant")
             if oid in producer:
                 raise SubmitError(f"object {_full(session, oid)} is an output of two tasks")
             producer[oid] = row
-        inputs = row[3]
+        inputs = row[TASK_INPUTS]
         for i in range(0, len(inputs), 2):
             oid = inputs[i]
             if oid in new_objects:
@@ -106,15 +124,16 @@ def check_submit(
         if declared is not None:
             _check_input_kinds(session, name, row, declared, new_objects)
     for oid, row in new_objects.items():
-        if row[6] is None and oid not in producer:
+        if row[OBJECT_DATA] is None and oid not in producer:
             raise SubmitError(f"object {_full(session, oid)} has neither data nor a producing task")
     _check_acyclic(session, tasks, producer)
 
 
 def _check_object_row(row: Any) -> None:
-    if not isinstance(row, list) or len(row) != 8 or not isinstance(row[0], int):
+    if not isinstance(row, list) or len(row) != len(SubmittedObject._fields) or not isinstance(row[OBJECT_ID], int):
         raise SubmitError(f"malformed object record {row!r:.100}")
-    oid, _label, content_type, data_type, user, keep, data, size_hint = row
+    oid, content_type, data_type = row[OBJECT_ID], row[OBJECT_CONTENT_TYPE], row[OBJECT_DATA_TYPE]
+    user, keep, data, size_hint = row[OBJECT_USER], row[OBJECT_KEEP], row[OBJECT_DATA], row[OBJECT_SIZE_HINT]
     try:
         check_content_type(content_type)
     except ValueError as exc:
@@ -128,9 +147,10 @@ def _check_object_row(row: Any) -> None:
 
 
 def _check_task_row(row: Any, session: SessionState) -> None:
-    if not isinstance(row, list) or len(row) != 8 or not isinstance(row[0], int):
+    if not isinstance(row, list) or len(row) != len(TaskRow._fields) or not isinstance(row[TASK_ID], int):
         raise SubmitError(f"malformed task record {row!r:.100}")
-    tid, task_type, _config, inputs, outputs, resources, name, user = row
+    tid, task_type, inputs, outputs = row[TASK_ID], row[TASK_TYPE], row[TASK_INPUTS], row[TASK_OUTPUTS]
+    resources, name, user = row[TASK_RESOURCES], row[TASK_NAME], row[TASK_USER]
     if not isinstance(task_type, str) or not task_type:
         raise SubmitError(f"task {_full(session, tid)}: invalid task type {task_type!r}")
     if not isinstance(inputs, list) or len(inputs) % 2 or not all(isinstance(i, int) for i in inputs[::2]):
@@ -165,24 +185,24 @@ def _check_acyclic(session: SessionState, tasks: list[Any], producer: dict[int, 
     dependents: dict[int, list[list[Any]]] = {}
     for row in tasks:
         count = 0
-        inputs = row[3]
+        inputs = row[TASK_INPUTS]
         for i in range(0, len(inputs), 2):
             prod = producer.get(inputs[i])
             if prod is not None:
                 count += 1
-                dependents.setdefault(prod[0], []).append(row)
-        waiting[row[0]] = count
-    queue = deque(row for row in tasks if waiting[row[0]] == 0)
+                dependents.setdefault(prod[TASK_ID], []).append(row)
+        waiting[row[TASK_ID]] = count
+    queue = deque(row for row in tasks if waiting[row[TASK_ID]] == 0)
     done = 0
     while queue:
         row = queue.popleft()
         done += 1
-        for dep in dependents.get(row[0], ()):
-            waiting[dep[0]] -= 1
-            if waiting[dep[0]] == 0:
+        for dep in dependents.get(row[TASK_ID], ()):
+            waiting[dep[TASK_ID]] -= 1
+            if waiting[dep[TASK_ID]] == 0:
                 queue.append(dep)
     if done != len(tasks):
-        stuck = next(row for row in tasks if waiting[row[0]] > 0)
+        stuck = next(row for row in tasks if waiting[row[TASK_ID]] > 0)
         raise SubmitError(f"the graph has a cycle through task {_task_name(session, stuck)}")
 
 
@@ -191,4 +211,5 @@ def _full(session: SessionState, local_id: int) -> str:
 
 
 def _task_name(session: SessionState, row: list[Any]) -> str:
-    return f"{row[6]!r} {_full(session, row[0])}" if row[6] else _full(session, row[0])
+    name, tid = row[TASK_NAME], row[TASK_ID]
+    return f"{name!r} {_full(session, tid)}" if name else _full(session, tid)
