@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -168,3 +169,26 @@ def test_closed_session_graph_is_freed_without_the_cycle_collector() -> None:
     finally:
         gc.enable()
 
+
+@pytest.mark.parametrize("change", ["one missing", "one extra", "wrong id"])
+def test_a_governor_reporting_wrong_outputs_fails_the_session(change: str) -> None:
+    """A buggy or stale governor must not leave waiters hanging on objects it never reported."""
+    server = Server(delete_timeout=0)
+    sim = SimulatedGovernor("g0:1", 1)
+    gov = GovernorState(sim.id, 1, frozenset({"t/x"}), sim)
+    server.add_governor(gov)
+    client = RecordingClient()
+    session = server.session(client, server.new_session(client, "s"))
+    objects = [list(SubmittedObject(oid, str(oid), None, "blob", None, True, None, None)) for oid in (2, 3)]
+    server.submit(session, [list(TaskRow(1, "t/x", None, [], [2, 3], 1, "pair", None))], objects)
+    server.fetch(session, client, 7, ID(session.id, 3))
+    report = finished(sim.queue.pop(), {})
+    outputs = {"one missing": report.outputs[:1],
+               "one extra": [*report.outputs, ReportedOutput(4, {"size": 1})],
+               "wrong id": [report.outputs[0], ReportedOutput(4, {"size": 1})]}[change]
+    server.tasks_updated(gov, [report._replace(outputs=outputs)], [])
+    [answer] = [msg for msg in client.sent if getattr(msg, "request_id", None) == 7]
+    assert isinstance(answer, m.Error) and answer.category == m.ErrorCategory.TASK
+    assert "governor g0:1 reported outputs [2" in answer.message and "of task 'pair' ID(1, 1)" in answer.message
+    assert session.error == answer.message
+    assert gov.free_cpus == 1 and session.objects[3].state is not DataObjectState.finished

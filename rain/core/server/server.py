@@ -317,6 +317,12 @@ class Server:
         if task is None or not task.session.alive:
             return
         outputs = [ReportedOutput(*output) for output in report.outputs]
+        if len(outputs) != len(task.outputs) or any(
+                out.object_id != obj.id for out, obj in zip(outputs, task.outputs, strict=True)):
+            task.state = TaskState.failed
+            self.fail_session(task.session, f"governor {gov.id} reported outputs {[o.object_id for o in outputs]} "
+                                            f"of task {task.describe()}, expected {[o.id for o in task.outputs]}", task)
+            return
         task.state = TaskState.finished
         task.set_info(info)
         self._record_duration(task)
@@ -324,7 +330,7 @@ class Server:
         self.record_event("TaskFinished", session=session.id, task=task_id, governor=gov.id, name=task.name,
                           task_type=task.task_type, start_time=info.get("start_time"),
                           duration=info.get("duration"))
-        for obj, output in zip(task.outputs, outputs, strict=False):
+        for obj, output in zip(task.outputs, outputs, strict=True):
             obj.set_info(output.info)
             obj.state = FINISHED
             obj.add_holder(gov.id)
