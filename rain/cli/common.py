@@ -12,6 +12,8 @@ from typing import Any
 
 import trio
 
+from rain.common.addresses import AddressError, join_address, parse_port, split_address
+
 DEFAULT_PORT = 7210
 DEFAULT_HTTP_PORT = 7222
 
@@ -29,30 +31,20 @@ def parse_listen(value: str | None, default_port: int) -> tuple[str, int]:
     """`PORT`, `ADDR:PORT` or `ADDR` -> (host, port); host "" means all interfaces."""
     if value is None or value == "":
         return "", default_port
-    if value.isdigit():
-        return "", _port(value)
-    host, sep, port = value.rpartition(":")
-    if not sep or (value.count(":") > 1 and not value.startswith("[")):
-        return value.strip("[]"), default_port
-    return host.strip("[]"), _port(port)
-
-
-def _port(text: str) -> int:
     try:
-        port = int(text)
-    except ValueError:
-        raise UserError(f"invalid port {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise UserError(f"invalid port {port}")
-    return port
+        if value.isdigit():
+            return "", parse_port(value)
+        return split_address(value, default_port)
+    except AddressError as exc:
+        raise UserError(str(exc)) from None
 
 
 def parse_server_address(value: str) -> str:
-    _host, sep, port = value.rpartition(":")
-    if not sep:
-        return f"{value}:{DEFAULT_PORT}"
-    _port(port)
-    return value
+    """`HOST[:PORT]` -> `HOST:PORT` (the default port when none is given)."""
+    try:
+        return join_address(*split_address(value, DEFAULT_PORT))
+    except AddressError as exc:
+        raise UserError(str(exc)) from None
 
 
 def write_ready_file(path: str | None, content: dict[str, Any]) -> None:

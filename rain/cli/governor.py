@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from rain.cli.common import UserError, parse_listen, parse_server_address, run_service, setup_logging, write_ready_file
 from rain.cli.security import add_access_options, add_limit_options, dialing_credentials, endpoint_limits
+from rain.common.addresses import split_address
 
 if TYPE_CHECKING:
     from rain.plugins.api import TaskType
@@ -81,7 +82,7 @@ async def serve(args: argparse.Namespace, task_types: dict[str, TaskType]) -> No
     host, port = parse_listen(args.listen, 0)
     workdir = os.path.abspath(args.workdir or default_workdir())
     server_address = parse_server_address(args.server)
-    credentials = dialing_credentials(args, int(server_address.rpartition(":")[2]), listening=True)
+    credentials = dialing_credentials(args, split_address(server_address)[1], listening=True)
     limits = endpoint_limits(args, ("governor-data", "client"), DATA_PORT_FRAMES)
     config = GovernorConfig(server_address, cpus, workdir, host, port, credentials, limits)
     import trio

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from rain.cli.common import DEFAULT_PORT, UserError
 from rain.cli.security import add_access_options
+from rain.common.addresses import AddressError, split_address
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -89,14 +90,13 @@ def run(args: argparse.Namespace) -> int:
     from rain.client import Client
     from rain.common.errors import RainException
 
-    host, _, port = args.address.rpartition(":")
-    if not host:
-        host, port = args.address, str(DEFAULT_PORT)
-    if not port.isdigit():
-        raise UserError(f"invalid address {args.address!r}")
+    try:
+        host, port = split_address(args.address, DEFAULT_PORT)
+    except AddressError as exc:
+        raise UserError(str(exc)) from None
     try:
         access_file: str | bool | None = False if args.insecure else args.access_file
-        with Client(host, int(port), access_file=access_file) as client:
+        with Client(host, port, access_file=access_file) as client:
             info = client.get_server_info()
     except RainException as exc:
         raise UserError(str(exc)) from None

@@ -8,6 +8,7 @@ from typing import Any
 from rain.client.connection import Connection
 from rain.client.fetching import GovernorConnections
 from rain.client.session import Session
+from rain.common.addresses import AddressError, split_address
 from rain.common.errors import RainException
 from rain.common.ids import ID
 from rain.core.access import AccessError, find_credentials
@@ -31,11 +32,10 @@ class Client:
     def __init__(self, address: str = "localhost", port: int | None = None,
                  access_file: str | os.PathLike[str] | bool | None = None) -> None:
         if port is None:
-            host, sep, port_text = address.rpartition(":")
-            if sep and port_text.isdigit():
-                address, port = host, int(port_text)
-            else:
-                port = DEFAULT_PORT
+            try:
+                address, port = split_address(address, DEFAULT_PORT)
+            except AddressError as exc:
+                raise RainException(str(exc)) from None
         if not isinstance(port, int) or not 0 < port < 65536:
             raise RainException(f"invalid port {port!r}")
         if not (access_file is None or access_file is False or isinstance(access_file, str | os.PathLike)):

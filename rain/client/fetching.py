@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rain.client.connection import Connection
+from rain.common.addresses import split_address
 from rain.common.attributes import ObjectInfo
 from rain.common.data_instance import DataInstance
 from rain.common.errors import RainException
@@ -49,8 +50,8 @@ class GovernorConnections:
             else:
                 self._idle[address] = kept
                 return data
-        host, _, port = address.rpartition(":")
-        conn = Connection(host, int(port), self.credentials, what="governor")
+        host, port = split_address(address)
+        conn = Connection(host, port, self.credentials, what="governor")
         try:
             data = _download(conn, address, obj)
         except BaseException:

@@ -13,6 +13,7 @@ import os
 import attrs
 import trio
 
+from rain.common.addresses import join_address
 from rain.common.ids import ID
 from rain.core.governor.data_service import handle_data_connection
 from rain.core.governor.reports import Reporter
@@ -60,7 +61,7 @@ async def serve_governor(config: GovernorConfig, task_types: dict[str, TaskType]
     except OSError as exc:
         raise ConnectionError(f"cannot connect to rain server at {config.server_address}: {exc}") from None
     host = _data_host(config, conn.stream)
-    data_address = f"{host}:{port}"
+    data_address = join_address(host, port)
     input_kinds = {name: list(t.inputs) for name, t in task_types.items() if t.inputs is not None}
     await conn.send(m.RegisterGovernor(config.cpus, data_address, sorted(task_types), input_kinds))
     registered = await conn.receive_expected(m.Registered)

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Mapping
 import attrs
 import trio
 
+from rain.common.addresses import split_address
 from rain.core.protocol.auth import (
     HANDSHAKE_TIMEOUT,
     AcceptingHandshake,
@@ -161,7 +162,7 @@ async def connect_handshake(conn: MessageStream, role: str, credentials: Credent
 async def open_message_stream(address: str, role: str, credentials: Credentials) -> MessageStream:
     """Connects to "HOST:PORT" and performs the handshake as `role`."""
     host, port = split_address(address)
-    tcp = await trio.open_tcp_stream(host, port)
+    tcp = await trio.open_tcp_stream(host or "127.0.0.1", port)
     stream = MessageStream(tcp, address)
     try:
         await connect_handshake(stream, role, credentials)
@@ -169,11 +170,6 @@ async def open_message_stream(address: str, role: str, credentials: Credentials)
         await stream.aclose()
         raise
     return stream
-
-
-def split_address(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 @attrs.frozen

@@ -14,6 +14,7 @@ from typing import Any
 
 import trio
 
+from rain.common.addresses import AddressError, split_address
 from rain.common.ids import ID
 from rain.core.protocol import messages as m
 from rain.core.protocol.errors import describe, is_connection_error
@@ -148,9 +149,10 @@ def _check_registration(msg: m.RegisterGovernor) -> None:
     if not all(isinstance(kind, str) and isinstance(names, list) and all(isinstance(n, str) for n in names)
                for kind, names in msg.input_kinds.items()):
         raise ProtocolError("register_governor: input kinds must map task types to lists of strings")
-    _host, sep, port = msg.data_address.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ProtocolError("register_governor: data_address must be HOST:PORT")
+    try:
+        split_address(msg.data_address)
+    except AddressError:
+        raise ProtocolError("register_governor: data_address must be HOST:PORT") from None
 
 
 async def _serve_governor(server: Server, conn: MessageStream) -> None:
