@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from rain.cli.common import UserError, parse_listen, parse_server_address, run_service, setup_logging, write_ready_file
 from rain.cli.security import add_access_options, add_limit_options, dialing_credentials, endpoint_limits
 from rain.common.addresses import split_address
+from rain.common.resources import check_cpus
 
 if TYPE_CHECKING:
     from rain.plugins.api import TaskType
@@ -77,8 +78,7 @@ async def serve(args: argparse.Namespace, task_types: dict[str, TaskType]) -> No
     from rain.core.protocol.framing import ProtocolError
 
     cpus = args.cpus if args.cpus is not None else (os.cpu_count() or 1)
-    if cpus < 0:
-        raise UserError(f"invalid --cpus {cpus}")
+    check_cpus(cpus, "--cpus", error=UserError)
     host, port = parse_listen(args.listen, 0)
     workdir = os.path.abspath(args.workdir or default_workdir())
     server_address = parse_server_address(args.server)

@@ -23,6 +23,7 @@ from rain.client.output import Output, OutputBase
 from rain.common.content_types import check_content_type
 from rain.common.errors import RainException
 from rain.common.labeled_list import LabeledList
+from rain.common.resources import check_cpus
 from rain.common.states import DataType
 
 if TYPE_CHECKING:
@@ -332,8 +333,7 @@ class Program:
         _unique([s.label for s in self._plan.inputs] + [s.label for s in self._plan.outputs], "label")
         if name is not None and not isinstance(name, str):
             raise RainException(f"Program name must be a str, got {name!r}")
-        if not isinstance(cpus, int) or isinstance(cpus, bool) or cpus < 0:
-            raise RainException(f"cpus must be a non-negative int, got {cpus!r}")
+        check_cpus(cpus, error=RainException)
         self.name = name
         self.cpus = cpus
 

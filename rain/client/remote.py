@@ -30,6 +30,7 @@ from rain.client.task import Task
 from rain.common.content_types import check_content_type
 from rain.common.errors import RainException, RainWarning
 from rain.common.labeled_list import LabeledList
+from rain.common.resources import check_cpus
 from rain.common.states import DataType
 from rain.plugins.python.pickling import dumps_with_inputs
 
@@ -81,8 +82,7 @@ class Remote:
         self.outputs = outputs if outputs is not None else _outputs_from_annotation(annotations.get("return"))
         self.auto_load = bool(auto_load)
         self.auto_encode = check_content_type(auto_encode)
-        if not isinstance(cpus, int) or isinstance(cpus, bool) or cpus < 0:
-            raise RainException(f"cpus must be a non-negative int, got {cpus!r}")
+        check_cpus(cpus, error=RainException)
         self.cpus = cpus
         self.name = name
         self._input_settings = self._make_input_settings()

@@ -17,6 +17,7 @@ from rain.common.data_instance import DataInstance
 from rain.common.errors import RainException
 from rain.common.ids import ID
 from rain.common.labeled_list import LabeledList
+from rain.common.resources import check_cpus
 from rain.common.states import TaskState
 
 ONE_OUTPUT: Any = type("OneOutput", (), {"__repr__": lambda self: "ONE_OUTPUT"})()  # the default: 1 blob
@@ -61,8 +62,7 @@ class Task:
         task_type = task_type or getattr(type(self), "TASK_TYPE", None)
         if not isinstance(task_type, str) or not task_type:
             raise RainException(f"task_type must be a non-empty string, got {task_type!r}")
-        if not isinstance(cpus, int) or isinstance(cpus, bool) or cpus < 0:
-            raise RainException(f"cpus must be a non-negative int, got {cpus!r}")
+        check_cpus(cpus, error=RainException)
         if name is not None and not isinstance(name, str):
             raise RainException(f"task name must be a str, got {name!r}")
         if config is not None and not self._RAIN_CONFIG:

@@ -19,6 +19,7 @@ import attrs
 from rain.common.attributes import ObjectSpec, TaskInfo, TaskSpec
 from rain.common.data_instance import DataInstance
 from rain.common.labeled_list import LabeledList
+from rain.common.resources import check_cpus
 from rain.common.states import DataType
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-/]+$")
@@ -43,8 +44,7 @@ def _check_run(instance: Any, attribute: Any, value: Any) -> None:
 
 
 def _check_cpus(instance: Any, attribute: Any, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"cpus of task type {instance.task_type!r} must be a non-negative int, got {value!r}")
+    check_cpus(value, f"cpus of task type {instance.task_type!r}")
 
 
 def _input_kinds(value: Any) -> tuple[str, ...] | None:

@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from rain.common.content_types import check_content_type
+from rain.common.resources import is_cpu_count
 from rain.common.rows import (
     OBJECT_CONTENT_TYPE,
     OBJECT_DATA,
@@ -159,7 +160,7 @@ def _check_task_row(row: Any, session: SessionState) -> None:
         raise SubmitError(f"task {_full(session, tid)}: malformed outputs")
     cpus = resources if isinstance(resources, int) else (
         resources.get("cpus", 1) if isinstance(resources, dict) else None)
-    if not isinstance(cpus, int) or isinstance(cpus, bool) or cpus < 0:
+    if not is_cpu_count(cpus):
         raise SubmitError(f"task {_full(session, tid)}: invalid resources {resources!r}")
     if not (name is None or isinstance(name, str)) or not (user is None or isinstance(user, dict)):
         raise SubmitError(f"task {_full(session, tid)}: malformed name or user data")
