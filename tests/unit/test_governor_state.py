@@ -145,7 +145,9 @@ class GovernorMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.waiting & self.cancelled)
     @rule(data=st.data())
     def cancelled_waiter_wakes(self, data: st.DataObject) -> None:
-        tid = data.draw(st.sampled_from(sorted(self.waiting & self.cancelled)))
+        self.cancelled_waiter_wakes_up(data.draw(st.sampled_from(sorted(self.waiting & self.cancelled))))
+
+    def cancelled_waiter_wakes_up(self, tid: ID) -> None:
         self.waiting.remove(tid)
         self.end(tid, None)
 
@@ -177,6 +179,8 @@ class GovernorMachine(RuleBasedStateMachine):
                 tid = min(self.running)
                 self.running.remove(tid)
                 self.end(tid, None)
+            elif self.waiting & self.cancelled:
+                self.cancelled_waiter_wakes_up(min(self.waiting & self.cancelled))
             else:
                 assert not self.waiting, "tasks wait for CPUs while every CPU is free"
                 tid = min(self.fetching)
