@@ -6,6 +6,7 @@ ready files, and teardown kills whole process groups so no test leaves orphans b
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -94,15 +95,25 @@ class Cluster:
         return f"127.0.0.1:{self.port}"
 
     def start_governor(self, cpus: int = 1, *extra: str) -> str:
-        self._counter += 1
-        workdir = os.path.join(self.tmp, f"gov-work-{self._counter}")
-        process, ready = self._spawn(
-            ["governor", self.address, "--cpus", str(cpus), "--listen", "127.0.0.1:0",
-             "--workdir", workdir, "--access-file", self.access_file, *extra], "governor")
-        governor_id = wait_for_file(ready, process)["governor_id"]
-        self.governor_ids.append(governor_id)
-        self.governor_processes[governor_id] = process
-        return governor_id
+        return self.start_governors([cpus], *extra)[0]
+
+    def start_governors(self, cpus: list[int], *extra: str) -> list[str]:
+        """Starts all the governors at once (each start is mostly Python importing), then waits
+        until each is registered; ids in the order of `cpus`."""
+        started = []
+        for n in cpus:
+            self._counter += 1
+            workdir = os.path.join(self.tmp, f"gov-work-{self._counter}")
+            started.append(self._spawn(
+                ["governor", self.address, "--cpus", str(n), "--listen", "127.0.0.1:0",
+                 "--workdir", workdir, "--access-file", self.access_file, *extra], "governor"))
+        ids = []
+        for process, ready in started:
+            governor_id = wait_for_file(ready, process)["governor_id"]
+            self.governor_ids.append(governor_id)
+            self.governor_processes[governor_id] = process
+            ids.append(governor_id)
+        return ids
 
     def spawn_governor(self, cpus: int = 1, *extra: str) -> subprocess.Popen[bytes]:
         """Starts a governor without waiting for it (for tests of failing starts)."""
@@ -147,3 +158,23 @@ def wait_until(condition: Any, timeout: float = 10.0, what: str = "condition") -
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.01)
+
+
+def spans(tasks: list[Any]) -> list[tuple[float, float]]:
+    """[start, end] of each finished task as its governor measured it (wall clock at the start,
+    then a monotonic duration), so tests compare the order of events, not the test's clock."""
+    for task in tasks:
+        task.update()
+    return [(task.info.start_time, task.info.start_time + task.info.duration) for task in tasks]
+
+
+def ran_at_once(tasks: list[Any]) -> bool:
+    """Every task started before any of them ended."""
+    times = spans(tasks)
+    return max(start for start, _ in times) < min(end for _, end in times)
+
+
+def ran_one_at_a_time(tasks: list[Any]) -> bool:
+    """No two tasks ran at the same time."""
+    times = sorted(spans(tasks))
+    return all(end <= start for (_, end), (start, _) in itertools.pairwise(times))

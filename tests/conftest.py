@@ -24,8 +24,7 @@ def make_cluster(tmp_path) -> Iterator[Callable[..., Cluster]]:  # type: ignore[
         cluster = Cluster(str(path), env)
         clusters.append(cluster)
         cluster.start_server(*server_args)
-        for cpus in governors:
-            cluster.start_governor(cpus, *governor_args)
+        cluster.start_governors(governors, *governor_args)
         return cluster
 
     yield make

@@ -11,7 +11,7 @@ import pytest
 from rain.client import RainException, Session, SessionException, Task, TaskException, blob, tasks
 from rain.client.session import get_active_session
 from rain.common import DataObjectState, TaskState
-from tests.cluster import wait_until
+from tests.cluster import ran_at_once, ran_one_at_a_time, spans, wait_until
 
 
 def test_hello_world(client):
@@ -81,34 +81,29 @@ def test_offline_session_builds_graph_but_cannot_submit():
         s.submit()
 
 
-def test_sleep_timing(client):
+def test_sleep_holds_for_its_time(client):
     with client.new_session() as s:
         t = tasks.Sleep(blob(b"x"), 0.3)
         s.submit()
-        start = time.monotonic()
         t.wait()
-        elapsed = time.monotonic() - start
-        assert 0.3 <= elapsed < 0.4
         assert t.state == TaskState.finished
+        t.update()
+        assert t.info.duration >= 0.3  # as the governor measured it
 
 
-@pytest.mark.parametrize("cpus,expected", [(1, 2.0), (2, 1.0)])
-def test_cpu_limits(make_cluster, cpus, expected):
-    cluster = make_cluster([cpus])
-    client = cluster.client()
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_cpu_limits(make_cluster, cpus):
+    client = make_cluster([cpus]).client()
     with client.new_session() as s:
         ts = [tasks.Sleep(blob(b"x"), 1.0) for _ in range(2)]
         s.submit()
-        start = time.monotonic()
         s.wait(ts)
-        assert expected <= time.monotonic() - start < expected + 0.4
+        assert ran_one_at_a_time(ts) if cpus == 1 else ran_at_once(ts)
 
 
 def test_wait_all_empty_and_unsubmitted(client):
     with client.new_session() as s:
-        start = time.monotonic()
-        s.wait_all()
-        assert time.monotonic() - start < 0.2
+        s.wait_all()  # nothing to wait for: answered at once (a hang would time the test out)
         t = tasks.Concat([blob(b"a")])
         with pytest.raises(RainException):
             t.wait()
@@ -167,19 +162,18 @@ def test_failure_cancels_running_tasks_of_session(make_cluster):
     client = cluster.client()
     s = client.new_session()
     with s.bind_only():
-        slow = tasks.Sleep(blob(b"x"), 5)
+        slow = tasks.Sleep(blob(b"x"), 30)
         Task([blob(b"x"), blob(b"y")], 1, task_type="buildin/sleep", config=0)
+        submitted = time.time()
         s.submit()
     with pytest.raises(TaskException):
         s.wait_all()
-    start = time.monotonic()
     with client.new_session() as other:
-        t = tasks.Sleep(blob(b"x"), 0.1)
+        t = tasks.Sleep(blob(b"x"), 0.1, cpus=2)  # needs the CPU the long sleep held
         other.submit()
         other.wait([t])
-        other.wait([t])
-    # the 5 s sleep was cancelled, so its CPU is free immediately
-    assert time.monotonic() - start < 1.0
+        [(started, _end)] = spans([t])
+    assert started < submitted + 30  # long before the sleep would have ended: it was cancelled
     assert slow.state is not TaskState.finished
     s.close()
 
@@ -222,17 +216,16 @@ def test_two_sessions_in_parallel(make_cluster):
     client = cluster.client()
     s1, s2 = client.new_session(), client.new_session()
     with s1.bind_only():
-        t1 = tasks.Sleep(blob(b"one"), 0.5)
+        t1 = tasks.Sleep(blob(b"one"), 1.0)
         t1.output.keep()
         s1.submit()
     with s2.bind_only():
-        t2 = tasks.Sleep(blob(b"two"), 0.5)
+        t2 = tasks.Sleep(blob(b"two"), 1.0)
         t2.output.keep()
         s2.submit()
-    start = time.monotonic()
     assert t1.output.fetch().get_bytes() == b"one"
     assert t2.output.fetch().get_bytes() == b"two"
-    assert time.monotonic() - start < 0.9
+    assert ran_at_once([t1, t2])
     s1.close()
     s2.close()
 
@@ -277,18 +270,19 @@ def test_client_disconnect_closes_its_sessions(cluster):
     leaving = cluster.client()
     s = leaving.new_session()
     with s.bind_only():
-        tasks.Sleep(blob(b"x"), 5)
+        tasks.Sleep(blob(b"x"), 30)
+        submitted = time.time()
         s.submit()
     staying = cluster.client()
     wait_until(lambda: any(g["tasks"] for g in staying.get_server_info()["governors"]), what="the sleep to run")
     leaving.close()  # no CloseSession: the connection just goes away
-    start = time.monotonic()
     with staying.new_session() as other:
-        t = tasks.Sleep(blob(b"y"), 0.1)
+        t = tasks.Sleep(blob(b"y"), 0.1)  # needs the only CPU, which the long sleep held
         t.output.keep()
         other.submit()
         assert t.output.fetch().get_bytes() == b"y"
-    assert time.monotonic() - start < 2.0  # far from the 5 s the sleep would have taken
+        [(started, _end)] = spans([t])
+    assert started < submitted + 30  # long before the sleep would have ended: it was cancelled
 
 
 def test_governor_killed_mid_task_fails_only_its_session(make_cluster):

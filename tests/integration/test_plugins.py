@@ -17,7 +17,7 @@ from rain_example_plugin.client import Fail, Sha256, SleepProcess, SplitLines, W
 from rain.client import RainException, Session, Task, TaskException, blob, directory, tasks
 from rain.client.plugin_tasks import PluginTask
 from rain.common import TaskState
-from tests.cluster import wait_until
+from tests.cluster import spans, wait_until
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENV = {"PYTHONPATH": REPO_ROOT}
@@ -212,14 +212,14 @@ def test_type_vanishing_fails_tasks_still_waiting_for_inputs(make_cluster):
     with_plugin = cluster.start_governor(1, "--plugin", EXTRA)
     client = cluster.client()
     with client.new_session() as s:
-        slow = tasks.Sleep(blob(b"x"), 3, cpus=2)  # only the plain governor has 2 cpus
+        slow = tasks.Sleep(blob(b"x"), 30, cpus=2)  # only the plain governor has 2 cpus
         Task([slow], task_type="extra/reverse")
+        submitted = time.time()
         s.submit()
         cluster.stop_governor(with_plugin)
-        start = time.monotonic()
         with pytest.raises(RainException, match="no governor offers task type 'extra/reverse'"):
             s.wait_all()
-        assert time.monotonic() - start < 2  # not only once the sleep is over
+        assert time.time() < submitted + 30  # at once, not once the sleep is over
 
 
 # --- failures and cancellation --------------------------------------------------------------
@@ -249,17 +249,17 @@ def test_closing_session_cancels_long_plugin_task(client):
     s = client.new_session()
     with s.bind_only():
         long = Wait(30)
+        submitted = time.time()
         s.submit()
     wait_until(lambda: running_tasks(client) == [long.id], what="example/wait to run")
-    start = time.monotonic()
     s.close()
     with client.new_session() as other:
-        quick = Wait(0.1)
+        quick = Wait(0.1)  # needs the only CPU
         quick.output.keep()
         other.submit()
         assert quick.output.fetch().get_bytes() == b"done"
-    # the 30 s task was cancelled, so the only CPU was free again at once
-    assert time.monotonic() - start < 1.0
+        [(started, _end)] = spans([quick])
+    assert started < submitted + 30  # the long task was cancelled: its CPU was free long before
 
 
 def alive(pid: int) -> bool:
@@ -285,10 +285,8 @@ def test_closing_session_kills_plugin_subprocess_group(client, tmp_path):
     with open(pid_file) as f:
         pids = [int(p) for p in f.read().split()]
     assert len(pids) == 2 and all(alive(p) for p in pids)
-    start = time.monotonic()
     s.close()
     wait_until(lambda: not any(alive(p) for p in pids), timeout=5, what="the sleeper and its helper to be killed")
-    assert time.monotonic() - start < 1.0
     with client.new_session() as other:
         quick = SleepProcess(0.01)
         quick.output.keep()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
 import os
+import re
+import select
 import time
 
 import pytest
 
 from rain.client import Input, TaskException, blob, remote
 from rain.common import TaskState
+from tests.cluster import ran_at_once, ran_one_at_a_time, spans, wait_until
 
 
 @remote
@@ -35,6 +39,15 @@ def executor_pid(session) -> str:
     t.output.keep()
     session.submit()
     return t.output.fetch().get_str()
+
+
+@remote
+def hang(ctx, path):
+    """Writes its executor's pid to `path`, then sleeps far longer than any test."""
+    with open(f"{path}.tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(f"{path}.tmp", path)
+    time.sleep(30)
 
 
 @remote
@@ -79,20 +92,38 @@ def test_debug_and_info_user_round_trip(client):
         assert t.info.user == {"spec_name": "talker", "nested": {"list": [1, 2], "fn": "chatty"}}
 
 
-@pytest.mark.parametrize("cpus,expected", [(1, 0.5), (2, 1.0)])
-def test_cpus_reservation(make_cluster, cpus, expected):
-    cluster = make_cluster([2])
-    client = cluster.client()
-    sleeper = remote(cpus=cpus)(lambda ctx: time.sleep(0.5) or b"")
+@remote
+def meet(ctx, directory, count):
+    """Returns once `count` tasks have called it: they must all run at the same time."""
+    open(os.path.join(directory, str(ctx.spec.id.id)), "w").close()
+    deadline = time.monotonic() + 20
+    while len(os.listdir(directory)) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the other tasks did not run at the same time")
+        time.sleep(0.01)
+    return b""
+
+
+@remote(cpus=2)
+def alone(ctx, lock):
+    """Fails if another task holds `lock` meanwhile."""
+    os.mkdir(lock)
+    time.sleep(0.3)
+    os.rmdir(lock)
+    return b""
+
+
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_cpus_reservation(make_cluster, tmp_path, cpus):
+    client = make_cluster([2]).client()
     with client.new_session() as s:
-        warm_up = [napper(0.2) for _ in range(2)]  # start two executors before timing
+        if cpus == 1:  # two fit on the two CPUs
+            ts = [meet(str(tmp_path), 2) for _ in range(2)]
+        else:  # a 2-CPU task fills the governor: one at a time
+            ts = [alone(str(tmp_path / "lock")) for _ in range(2)]
         s.submit()
-        s.wait(warm_up)
-        ts = [sleeper() for _ in range(2)]
-        s.submit()
-        start = time.monotonic()
         s.wait(ts)
-        assert expected <= time.monotonic() - start < expected + 0.4
+        assert ran_at_once(ts) if cpus == 1 else ran_one_at_a_time(ts)
 
 
 def test_chain_runs_in_one_executor_and_caches_the_function(client):
@@ -152,34 +183,41 @@ def test_system_exit_fails_only_the_task(client):
         assert executor_pid(s) == first
 
 
-def test_closing_session_kills_long_task(client, tmp_path):
-    marker = tmp_path / "running"
+def governor_log_time(cluster, pattern: str) -> float:
+    """When a governor logged a line matching `pattern` (its log's own timestamp)."""
+    for line in cluster.logs().splitlines():
+        if re.search(pattern, line):
+            return datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    raise AssertionError(f"no governor log line matches {pattern!r}")
 
-    @remote
-    def long(ctx, path):
-        open(path, "w").close()
-        time.sleep(30)
 
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs pidfd_open (Linux)")
+def test_closing_session_kills_its_executor_within_100_ms(cluster, tmp_path):
+    """SPEC 6: cancelling a task kills its executor within 100 ms. Measured from the governor
+    handling the drop (its log line) to the executor's exit (a pidfd), so time spent getting
+    the close from the client to the governor on a loaded machine is not counted."""
+    client = cluster.client()
+    marker = tmp_path / "pid"
     s = client.new_session()
     with s.bind_only():
-        long(str(marker))
+        hang(str(marker))
+        submitted = time.time()
         s.submit()
-    deadline = time.monotonic() + 10
-    while not marker.exists():  # the function itself is running
-        assert time.monotonic() < deadline
-    closed_at = time.time()
-    s.close()
-
-    @remote
-    def started(ctx):
-        return str(time.time())
-
+    wait_until(marker.exists, what="the function to run")
+    pidfd = os.pidfd_open(int(marker.read_text()))
+    try:
+        s.close()
+        assert select.select([pidfd], [], [], 10)[0], "the executor was not killed"
+        exited = time.time()
+    finally:
+        os.close(pidfd)
+    assert exited - governor_log_time(cluster, rf"dropping session {s.session_id}$") < 0.1
     with client.new_session() as s2:
-        t = started()
-        t.output.keep()
+        t = pid()  # needs the only CPU
         s2.submit()
-        began = float(t.output.fetch().get_str())
-    assert began - closed_at < 0.3
+        s2.wait([t])
+        [(started, _end)] = spans([t])
+    assert started < submitted + 30  # long before the function would have returned
 
 
 def test_failed_session_cancels_its_python_tasks(make_cluster):
@@ -189,15 +227,16 @@ def test_failed_session_cancels_its_python_tasks(make_cluster):
     with s.bind_only():
         napper(30)
         fail_later(0.2)
+        submitted = time.time()
         s.submit()
     with pytest.raises(TaskException, match="late failure"):
         s.wait_all()
-    start = time.monotonic()
     with client.new_session() as other:
         ts = [napper(0.1) for _ in range(2)]  # needs both CPUs
         other.submit()
         other.wait(ts)
-    assert time.monotonic() - start < 1.0
+        starts = [start for start, _end in spans(ts)]
+    assert max(starts) < submitted + 30  # long before the long nap would have ended
     s.close()
 
 
@@ -250,21 +289,12 @@ def test_executors_end_with_their_governor(cluster, tmp_path, how):
     import signal
 
     marker = tmp_path / "pid"
-
-    @remote
-    def hang(ctx, path):
-        with open(path, "w") as f:
-            f.write(str(os.getpid()))
-        time.sleep(30)
-
     client = cluster.client()
     s = client.new_session()
     with s.bind_only():
         hang(str(marker))
         s.submit()
-    deadline = time.monotonic() + 10
-    while not marker.exists() or not marker.read_text():
-        assert time.monotonic() < deadline
+    wait_until(marker.exists, what="the function to run")
     executor_pid = int(marker.read_text())
     assert _alive(executor_pid)
     governor = cluster.governor_ids[0]
@@ -272,6 +302,4 @@ def test_executors_end_with_their_governor(cluster, tmp_path, how):
         cluster.stop_governor(governor)  # SIGTERM: the governor's trio run ends
     else:
         os.killpg(cluster.governor_processes[governor].pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while _alive(executor_pid):
-        assert time.monotonic() < deadline, "executor outlived its governor"
+    wait_until(lambda: not _alive(executor_pid), timeout=5, what="the executor to end with its governor")

@@ -192,3 +192,26 @@ def test_a_governor_reporting_wrong_outputs_fails_the_session(change: str) -> No
     assert "governor g0:1 reported outputs [2" in answer.message and "of task 'pair' ID(1, 1)" in answer.message
     assert session.error == answer.message
     assert gov.free_cpus == 1 and session.objects[3].state is not DataObjectState.finished
+
+
+def test_an_unneeded_object_is_deleted_once_its_delete_timeout_has_passed() -> None:
+    now = [100.0]
+    server = Server(delete_timeout=1.0, clock=lambda: now[0])
+    sim = SimulatedGovernor("g0:1", 1)
+    gov = GovernorState(sim.id, 1, frozenset({"t/x"}), sim)
+    server.add_governor(gov)
+    client = RecordingClient()
+    session = server.session(client, server.new_session(client, "s"))
+    server.submit(session, [list(TaskRow(1, "t/x", None, [], [2], 1, None, None))],
+                  [list(SubmittedObject(2, "out", None, "blob", None, True, None, None))])
+    assigned = sim.queue.pop()
+    sim.objects.add(ID(session.id, 2))
+    server.tasks_updated(gov, [finished(assigned, {})], [])
+    server.unkeep(session, [ID(session.id, 2)])
+    assert ID(session.id, 2) in gov.to_delete
+    now[0] = 100.999
+    server.run_deletions()
+    assert sim.objects == {ID(session.id, 2)}  # kept until the timeout has passed
+    now[0] = 101.0
+    server.run_deletions()
+    assert sim.objects == set() and gov.to_delete == {}

@@ -123,6 +123,7 @@ class TaskRunner:
         self.handle(s.ObjectsDeleted(tuple(ids)))
 
     def drop_session(self, session_id: int) -> None:
+        logger.info("dropping session %d", session_id)
         self.handle(s.SessionDropped(session_id))
 
     # --- the state machine ----------------------------------------------------------------
