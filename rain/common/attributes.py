@@ -14,7 +14,18 @@ from typing import Any
 import attrs
 
 from rain.common.ids import ID
-from rain.common.rows import ObjectRow, TaskRow
+from rain.common.rows import (
+    TASK_CONFIG,
+    TASK_ID,
+    TASK_INPUTS,
+    TASK_NAME,
+    TASK_OUTPUTS,
+    TASK_RESOURCES,
+    TASK_TYPE,
+    TASK_USER,
+    ObjectRow,
+    TaskRow,
+)
 
 
 @attrs.define
@@ -71,17 +82,16 @@ class TaskSpec:
 
     @classmethod
     def from_row(cls, session_id: int, row: Sequence[Any]) -> TaskSpec:
-        r = TaskRow(*row)
-        inputs = r.inputs
+        inputs = row[TASK_INPUTS]  # field positions, not a TaskRow view: a governor does this per task
         return cls(
-            id=ID(session_id, r.id),
-            task_type=r.task_type,
-            config=r.config,
+            id=ID(session_id, row[TASK_ID]),
+            task_type=row[TASK_TYPE],
+            config=row[TASK_CONFIG],
             inputs=[TaskSpecInput(ID(session_id, inputs[i]), inputs[i + 1]) for i in range(0, len(inputs), 2)],
-            outputs=[ID(session_id, o) for o in r.outputs],
-            resources=_resources_from_row(r.resources),
-            name=r.name,
-            user=r.user or {},
+            outputs=[ID(session_id, o) for o in row[TASK_OUTPUTS]],
+            resources=_resources_from_row(row[TASK_RESOURCES]),
+            name=row[TASK_NAME],
+            user=row[TASK_USER] or {},
         )
 
 

@@ -8,14 +8,18 @@ so `AssignTasks` followed by `DropSession` in one read is common).
 
 from __future__ import annotations
 
+import functools
+import os
 import threading
 
 import trio
 import trio.testing
 
-from rain.common.attributes import ObjectInfo, ObjectSpec
+from rain.common.attributes import ObjectSpec
 from rain.common.ids import ID
 from rain.core.governor.store import MEMORY_LIMIT
+from rain.core.protocol import messages as m
+from rain.core.protocol.stream import MessageStream, accept_hello
 from rain.plugins.api import task_type
 from tests.trio.runner_helpers import constant, item, make_runner, next_report, reported, session_objects
 
@@ -122,11 +126,51 @@ async def test_outputs_of_an_inline_task_in_a_thread_finishing_after_its_drop_ar
         return [ctx.blob(ctx.inputs[0].get_bytes()[:3])]
 
     runner, store, reporter = make_runner(tmp_path, nursery, [inline_block])
-    big = store.put_bytes(ObjectSpec(ID(1, 7), ""), ObjectInfo(), b"x" * (MEMORY_LIMIT + 1))
-    assert big.path is not None
-    runner.start(item(1, "test/inline-block", [7], session_id=1))
+    runner.start(item(1, "test/inline-block", [constant(7, b"x" * (MEMORY_LIMIT + 1))], session_id=1))
     assert await trio.to_thread.run_sync(entered.wait, 10)
+    assert store.get(ID(1, 7)).path is not None  # too big for memory: a file, read in a thread
     runner.drop_session(1)
     release.set()
     assert failed_cancelled(await next_report(reporter), 1, 1)
     assert session_objects(store, 1) == []
+
+
+async def test_task_dropped_while_fetching_an_input_frees_everything(tmp_path, nursery):
+    """Real sockets and file writes in threads: no autojump clock (it would jump while they work)."""
+    stalled = trio.Event()
+
+    async def peer(stream: trio.abc.Stream) -> None:
+        conn = MessageStream(stream, "stalling peer")
+        await accept_hello(conn, ("governor-data",))
+        await conn.receive()
+        await conn.send(m.ObjectHeader("blob", 2 * MEMORY_LIMIT, {}))
+        await conn.send(m.DataChunk(b"x" * (MEMORY_LIMIT + 1)))
+        stalled.set()
+        await trio.sleep_forever()
+
+    listeners = await nursery.start(functools.partial(trio.serve_tcp, peer, 0, host="127.0.0.1"))
+    address = f"127.0.0.1:{listeners[0].socket.getsockname()[1]}"
+    runner, store, reporter = make_runner(tmp_path, nursery, TYPES)
+    remote_input = [ObjectSpec(ID(1, 7), "").to_row(), {}, address, None]
+    runner.start(item(1, "test/hold", [remote_input], config=1.0, session_id=1))
+    await stalled.wait()
+    await trio.testing.wait_all_tasks_blocked()
+    runner.drop_session(1)
+    assert failed_cancelled(await next_report(reporter), 1, 1)
+    assert os.listdir(store.tmp_dir) == [] and store.objects == {}
+    runner.start(item(2, "test/hold", [], config=0.0, session_id=2))
+    assert (await next_report(reporter))[0]
+    assert runner.state.free_cpus == 1 and runner.state.tasks == {}
+
+
+async def test_running_task_dropped_gives_its_cpu_back(tmp_path, nursery, autojump_clock):
+    runner, store, reporter = make_runner(tmp_path, nursery, TYPES)
+    runner.start(item(1, "test/hold", [], config=10.0, session_id=1))
+    await trio.testing.wait_all_tasks_blocked()  # 1 has the CPU (trio starts tasks in any order)
+    runner.start(item(2, "test/hold", [], config=1.0, session_id=2))  # waits for the CPU
+    await trio.sleep(1)
+    runner.drop_session(1)
+    assert failed_cancelled(await next_report(reporter), 1, 1)
+    ok, body = await next_report(reporter)
+    assert ok and body.task_id == 2 and trio.current_time() == 2.0  # ran from the drop on
+    assert session_objects(store, 1) == [] and runner.state.free_cpus == 1

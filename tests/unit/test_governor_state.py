@@ -64,8 +64,8 @@ class GovernorMachine(RuleBasedStateMachine):
             self.cancelled.add(action.task_id)
         elif isinstance(action, s.DeleteObjects):
             self.stored.difference_update(action.ids)
-        elif isinstance(action, s.Report):
-            row = action.row
+        elif isinstance(action, FinishedTask | FailedTask):
+            row = action
             tid = ID(row.session_id, row.task_id)
             self.reports[tid] += 1
             if isinstance(row, FinishedTask):
@@ -130,8 +130,7 @@ class GovernorMachine(RuleBasedStateMachine):
         after storing some of its outputs."""
         tid = data.draw(st.sampled_from(sorted(self.running)))
         outputs = self.outputs_of[tid]
-        for oid in outputs if succeed else outputs[:1] if partial else ():
-            self.store(oid)
+        self.stored.update(outputs if succeed else outputs[:1] if partial else ())  # stored by the task
         self.running.remove(tid)
         self.end(tid, [ReportedOutput(o.id, {"size": 1}) for o in outputs] if succeed else None)
 

@@ -28,7 +28,7 @@ from rain.common.attributes import ObjectInfo, ObjectSpec, TaskSpec
 from rain.common.content_types import is_subtype
 from rain.common.data_instance import DataInstance
 from rain.common.ids import ID
-from rain.common.rows import AssignedTask, FinishedTask, ReportedOutput
+from rain.common.rows import AssignedTask, FailedTask, FinishedTask, ReportedOutput
 from rain.core.governor import state as s
 from rain.core.governor.context import GovernorTaskContext
 from rain.core.governor.reports import Reporter
@@ -47,9 +47,10 @@ class RunningTask:
     spec: TaskSpec
     assigned: AssignedTask
     task_type: TaskType | None
-    scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
-    granted: trio.Event = attrs.Factory(trio.Event)
     local_inputs: list[StoredObject] | None = None  # an inline task's inputs, all in memory
+    # Made when the task gets a trio task of its own (most inline tasks never do).
+    scope: trio.CancelScope | None = None
+    granted: trio.Event | None = None
 
 
 def _describe_failure(exc: Exception, ctx: GovernorTaskContext) -> str:
@@ -91,7 +92,7 @@ class TaskRunner:
         self.state = s.GovernorState(cpus)
         self._nursery = nursery
         self._store = store
-        self._transfers = Transfers(store, credentials)
+        self._transfers = Transfers(store, credentials, self._input_stored)
         self._task_types = task_types
         self._reporter = reporter
         self._governor_id = governor_id
@@ -103,9 +104,9 @@ class TaskRunner:
             s.GrantCpus: self._grant_cpus,
             s.CancelTask: self._cancel_task,
             s.DeleteObjects: self._delete_objects,
-            s.Report: self._report,
+            FinishedTask: reporter.finished,
+            FailedTask: reporter.failed,
         }
-        store.on_added = self._object_added
 
     # --- server commands ------------------------------------------------------------------
 
@@ -132,41 +133,42 @@ class TaskRunner:
         """Feeds one event to the state machine and performs its actions. An action that causes
         another event (an inline run ends within it) queues it: events are handled one at a
         time, in order."""
-        self._events.append(event)
         if self._handling:
+            self._events.append(event)
             return
         self._handling = True
         try:
-            while self._events:
-                for action in self.state.handle(self._events.popleft()):
+            while True:
+                for action in self.state.handle(event):
                     self._perform[type(action)](action)
+                if not self._events:
+                    return
+                event = self._events.popleft()
         finally:
             self._handling = False
 
-    def _object_added(self, obj: StoredObject) -> None:
+    def _input_stored(self, obj: StoredObject) -> None:
         self.handle(s.ObjectStored(obj.id))
 
     def _start_task(self, action: s.StartTask) -> None:
         task: RunningTask = action.handle
-        self._nursery.start_soon(self._run, task, name=f"task {task.spec.id}")
+        task.scope = trio.CancelScope()
+        task.granted = trio.Event()
+        self._nursery.start_soon(self._run, task, task.scope, task.granted, name=f"task {task.spec.id}")
 
     def _grant_cpus(self, action: s.GrantCpus) -> None:
         task: RunningTask = action.handle
+        assert task.granted is not None  # only tasks started on their own wait for CPUs
         task.granted.set()
 
     def _cancel_task(self, action: s.CancelTask) -> None:
         task: RunningTask = action.handle
-        task.scope.cancel()
+        if task.scope is not None:  # an inline run is over before anything can cancel it
+            task.scope.cancel()
 
     def _delete_objects(self, action: s.DeleteObjects) -> None:
         for oid in action.ids:
             self._store.delete(oid)
-
-    def _report(self, action: s.Report) -> None:
-        if isinstance(action.row, FinishedTask):
-            self._reporter.finished(action.row)
-        else:
-            self._reporter.failed(action.row)
 
     # --- running tasks --------------------------------------------------------------------
 
@@ -188,7 +190,7 @@ class TaskRunner:
         finally:
             self._ended(task, ctx, outputs, error, started)
 
-    async def _run(self, task: RunningTask) -> None:
+    async def _run(self, task: RunningTask, scope: trio.CancelScope, granted: trio.Event) -> None:
         spec = task.spec
         session_id = task.assigned.session_id
         ctx = self._context(task)
@@ -196,13 +198,13 @@ class TaskRunner:
         error: str | None = None
         started = None
         try:
-            with task.scope:
+            with scope:
                 if task.task_type is None:
                     raise TaskError(f"task type {spec.task_type!r} is not available on governor {self._governor_id}")
                 for inp, record in zip(spec.inputs, task.assigned.inputs, strict=True):
                     stored = await self._transfers.ensure(session_id, record)
                     ctx.inputs.append(stored.instance(), label=inp.label)
-                await self._take_cpus(task)
+                await self._take_cpus(task, granted)
                 ctx.info.start_time = time.time()
                 started = time.monotonic()
                 result = await _call(task.task_type, ctx)
@@ -212,14 +214,14 @@ class TaskRunner:
         finally:
             self._ended(task, ctx, outputs, error, started)
 
-    async def _take_cpus(self, task: RunningTask) -> None:
+    async def _take_cpus(self, task: RunningTask, granted: trio.Event) -> None:
         """Waits until the state machine grants the task its CPUs (see the module docstring)."""
         await trio.lowlevel.checkpoint_if_cancelled()
         self.handle(s.InputsReady(task.spec.id))
-        if task.granted.is_set():
+        if granted.is_set():
             await trio.lowlevel.cancel_shielded_checkpoint()
         else:
-            await task.granted.wait()
+            await granted.wait()
 
     def _ended(self, task: RunningTask, ctx: GovernorTaskContext, outputs: list[ReportedOutput] | None,
                error: str | None, started: float | None) -> None:

@@ -2,14 +2,13 @@
 
 Stored files and trees are made read-only, so tasks that link them cannot change data other
 tasks may read. Objects are keyed by ID. What to delete and when is decided by the governor's
-state machine (state.py), which learns of every object added through `on_added`.
+state machine (state.py).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -56,9 +55,6 @@ class ObjectStore:
         for d in (self.objects_dir, self.tasks_dir, self.tmp_dir):
             os.makedirs(d, exist_ok=True)
         self.objects: dict[ID, StoredObject] = {}
-        # Called after every object added: the governor's state machine keeps the inventory
-        # (and deletes at once what arrives for a session that is gone).
-        self.on_added: Callable[[StoredObject], None] | None = None
         self._counter = 0
         self.stored_bytes = 0  # sizes of `objects`, kept as they come and go (for monitoring)
         self.received_bytes = 0  # fetched from peers since start (for monitoring)
@@ -119,8 +115,6 @@ class ObjectStore:
                 remove_tree(old.path)
         self.objects[obj.id] = obj
         self.stored_bytes += obj.size
-        if self.on_added is not None:
-            self.on_added(obj)
         return obj
 
     def delete(self, oid: ID) -> None:

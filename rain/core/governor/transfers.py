@@ -7,7 +7,7 @@ wait for its completion event. A failed transfer fails only the tasks that neede
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -107,10 +107,20 @@ class PeerConnections:
 
 
 class Transfers:
-    def __init__(self, store: ObjectStore, credentials: Credentials = INSECURE) -> None:
+    """`on_stored` hears of every input stored here (fetched, or sent with its data), so the
+    governor's state machine can keep its inventory and delete what a dropped session left."""
+
+    def __init__(self, store: ObjectStore, credentials: Credentials = INSECURE,
+                 on_stored: Callable[[StoredObject], None] | None = None) -> None:
         self.store = store
         self.peers = PeerConnections(credentials)
         self._inflight: dict[Any, trio.Event] = {}
+        self._on_stored = on_stored
+
+    def _stored(self, obj: StoredObject) -> StoredObject:
+        if self._on_stored is not None:
+            self._on_stored(obj)
+        return obj
 
     def _present(self, session_id: int, item: int | SentInput) -> StoredObject | None:
         """The input if it is stored here or came with its data (stored now); None otherwise."""
@@ -120,7 +130,7 @@ class Transfers:
         spec = ObjectSpec.from_row(session_id, sent.object)
         obj = self.store.get(spec.id)
         if obj is None and sent.data is not None:
-            obj = self.store.put_bytes(spec, ObjectInfo.from_wire(sent.info), sent.data)
+            obj = self._stored(self.store.put_bytes(spec, ObjectInfo.from_wire(sent.info), sent.data))
         return obj
 
     def in_memory(self, session_id: int, items: list[int | SentInput]) -> list[StoredObject] | None:
@@ -156,7 +166,7 @@ class Transfers:
                 continue
             event = self._inflight[spec.id] = trio.Event()
             try:
-                obj = await self._receive(location, spec)
+                obj = self._stored(await self._receive(location, spec))
                 self.store.received_bytes += obj.size
                 # small transfers are many on graphs of tiny tasks: logging each costs ~5 % there
                 level = logging.INFO if obj.path is not None else logging.DEBUG
