@@ -15,6 +15,11 @@ import attrs
 
 from rain.common.ids import ID
 from rain.common.rows import (
+    OBJECT_CONTENT_TYPE,
+    OBJECT_DATA_TYPE,
+    OBJECT_ID,
+    OBJECT_LABEL,
+    OBJECT_USER,
     TASK_CONFIG,
     TASK_ID,
     TASK_INPUTS,
@@ -142,8 +147,8 @@ class ObjectSpec:
 
     @classmethod
     def from_row(cls, session_id: int, row: Sequence[Any]) -> ObjectSpec:
-        r = ObjectRow(*row)
-        return cls(ID(session_id, r.id), r.label, r.content_type, r.data_type, r.user or {})
+        return cls(ID(session_id, row[OBJECT_ID]), row[OBJECT_LABEL], row[OBJECT_CONTENT_TYPE],
+                   row[OBJECT_DATA_TYPE], row[OBJECT_USER] or {})
 
 
 @attrs.define

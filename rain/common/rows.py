@@ -6,10 +6,10 @@ Each layout below is a `NamedTuple`: a sender builds one (cbor2 encodes a named 
 plain array, so the wire is the same), and a receiver wraps the decoded list in it to read the
 fields by name (`AssignedTask(*item).inputs`).
 
-Loops over every row of a big submit (the server's validation and bookkeeping, up to 10^6 rows)
-cannot afford a view object per row (~0.4 us each); they index the decoded lists with the
-`TASK_*` and `OBJECT_*` positions, which are derived from the same named tuples, so there is still only one
-definition of each layout.
+Loops over every row of a big submit or report (the server's validation and bookkeeping, up to
+10^6 rows) cannot afford a view object per row (~0.4 us each); they index the decoded lists
+with the `TASK_*`, `OBJECT_*`, `REPORT_*` and `OUTPUT_*` positions, which are derived from the
+same named tuples, so there is still only one definition of each layout.
 """
 
 from __future__ import annotations
@@ -71,12 +71,13 @@ class SentInput(NamedTuple):
 
 class AssignedTask(NamedTuple):
     """One task of `AssignTasks`. Each input is the int id of an object the governor already
-    holds, or a `SentInput`. The server forwards the task row as the client sent it (a list)."""
+    holds, or a `SentInput`. The server forwards the task row as the client sent it, and builds
+    the inner rows as plain lists (a named tuple costs seven times as much to build)."""
 
     session_id: int
     task: TaskRow | list[Any]
-    inputs: list[int | SentInput]
-    outputs: list[ObjectRow]
+    inputs: list[Any]  # int ids and SentInput rows
+    outputs: list[Any]  # ObjectRow rows
 
 
 # --- governor -> server ----------------------------------------------------------------------
@@ -122,6 +123,7 @@ TASK_RESOURCES = TaskRow._fields.index("resources")
 TASK_NAME = TaskRow._fields.index("name")
 TASK_USER = TaskRow._fields.index("user")
 
+# An ObjectRow is the first fields of a SubmittedObject: the same positions read both.
 OBJECT_ID = SubmittedObject._fields.index("id")
 OBJECT_LABEL = SubmittedObject._fields.index("label")
 OBJECT_CONTENT_TYPE = SubmittedObject._fields.index("content_type")
@@ -130,3 +132,11 @@ OBJECT_USER = SubmittedObject._fields.index("user")
 OBJECT_KEEP = SubmittedObject._fields.index("keep")
 OBJECT_DATA = SubmittedObject._fields.index("data")
 OBJECT_SIZE_HINT = SubmittedObject._fields.index("size_hint")
+
+REPORT_SESSION_ID = FinishedTask._fields.index("session_id")  # the same in a FailedTask
+REPORT_TASK_ID = FinishedTask._fields.index("task_id")
+REPORT_INFO = FinishedTask._fields.index("info")
+REPORT_OUTPUTS = FinishedTask._fields.index("outputs")
+
+OUTPUT_ID = ReportedOutput._fields.index("object_id")
+OUTPUT_INFO = ReportedOutput._fields.index("info")

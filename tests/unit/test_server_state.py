@@ -20,6 +20,7 @@ from rain.common.rows import (
     AssignedTask,
     FailedTask,
     FinishedTask,
+    ObjectRow,
     ReportedOutput,
     SentInput,
     SubmittedObject,
@@ -69,7 +70,7 @@ class SimulatedGovernor:
 
 
 def finished(assigned: AssignedTask, info: dict[str, Any]) -> FinishedTask:
-    outputs = [ReportedOutput(out.id, {"size": 1}) for out in assigned.outputs]
+    outputs = [ReportedOutput(ObjectRow(*out).id, {"size": 1}) for out in assigned.outputs]
     return FinishedTask(assigned.session_id, TaskRow(*assigned.task).id, info, outputs)
 
 
@@ -123,13 +124,13 @@ def test_random_graphs_finish_without_overbooking(seed: int, n_tasks: int, cpus:
         assigned = sim.running.pop(rng.randrange(len(sim.running)))
         sid = assigned.session_id
         for inp in assigned.inputs:  # inputs exist when the task runs; those sent as bare ids are here
-            oid = inp if isinstance(inp, int) else SentInput(*inp).object.id
+            oid = inp if isinstance(inp, int) else ObjectRow(*SentInput(*inp).object).id
             assert session.objects[oid].state is DataObjectState.finished
             if isinstance(inp, int):
                 assert ID(sid, oid) in sim.objects
             sim.objects.add(ID(sid, oid))
         for out in assigned.outputs:
-            sim.objects.add(ID(sid, out.id))
+            sim.objects.add(ID(sid, ObjectRow(*out).id))
         server.tasks_updated(server.governors[sim.id], [finished(assigned, {"duration": 1.0})], [])
         for gov in server.governors.values():
             assert gov.free_cpus >= -gov.queue_capacity

@@ -24,16 +24,18 @@ from rain.common.rows import (
     OBJECT_LABEL,
     OBJECT_SIZE_HINT,
     OBJECT_USER,
+    OUTPUT_ID,
+    OUTPUT_INFO,
+    REPORT_INFO,
+    REPORT_OUTPUTS,
+    REPORT_SESSION_ID,
+    REPORT_TASK_ID,
     TASK_ID,
     TASK_INPUTS,
     TASK_OUTPUTS,
     TASK_TYPE,
     AssignedTask,
-    FailedTask,
-    FinishedTask,
     NodeUpdate,
-    ReportedOutput,
-    SentInput,
 )
 from rain.common.states import DataObjectState, TaskState
 from rain.core.protocol import messages as m
@@ -232,7 +234,7 @@ class Server:
                 del self.ready[key]
 
     def _assign(self, task: TaskNode, gov: GovernorState) -> None:
-        inputs: list[int | SentInput] = []
+        inputs: list[Any] = []
         for obj in task.inputs:
             if gov.id in obj.holders:
                 inputs.append(obj.id)  # already there: the id is enough
@@ -246,7 +248,7 @@ class Server:
                     self.fail_session(task.session, f"input {obj.full_id} of task {task.describe()} was lost")
                     return
                 location = self.governors[holder].data_address
-            inputs.append(SentInput(obj.row(), obj.info, location, data))
+            inputs.append([obj.row(), obj.info, location, data])  # a SentInput row
         task.state = TaskState.assigned
         task.governor = gov
         gov.free_cpus -= task.cpus
@@ -311,16 +313,15 @@ class Server:
         return task
 
     def _task_finished(self, gov: GovernorState, item: list[Any]) -> None:
-        report = FinishedTask(*item)
-        session_id, task_id, info = report.session_id, report.task_id, report.info
+        """`item` is a FinishedTask row."""
+        session_id, task_id, info = item[REPORT_SESSION_ID], item[REPORT_TASK_ID], item[REPORT_INFO]
         task = self._release_cpus(gov, session_id, task_id)
         if task is None or not task.session.alive:
             return
-        outputs = [ReportedOutput(*output) for output in report.outputs]
-        if len(outputs) != len(task.outputs) or any(
-                out.object_id != obj.id for out, obj in zip(outputs, task.outputs, strict=True)):
+        outputs = item[REPORT_OUTPUTS]
+        if not _reported_outputs_match(outputs, task.outputs):
             task.state = TaskState.failed
-            self.fail_session(task.session, f"governor {gov.id} reported outputs {[o.object_id for o in outputs]} "
+            self.fail_session(task.session, f"governor {gov.id} reported outputs {[o[OUTPUT_ID] for o in outputs]} "
                                             f"of task {task.describe()}, expected {[o.id for o in task.outputs]}", task)
             return
         task.state = TaskState.finished
@@ -331,7 +332,7 @@ class Server:
                           task_type=task.task_type, start_time=info.get("start_time"),
                           duration=info.get("duration"))
         for obj, output in zip(task.outputs, outputs, strict=True):
-            obj.set_info(output.info)
+            obj.set_info(output[OUTPUT_INFO])
             obj.state = FINISHED
             obj.add_holder(gov.id)
             gov.objects.add(obj.full_id)
@@ -368,8 +369,8 @@ class Server:
         self.durations[task.task_type] = duration if old is None else 0.9 * old + 0.1 * duration
 
     def _task_failed(self, gov: GovernorState, item: list[Any]) -> None:
-        report = FailedTask(*item)
-        session_id, task_id, info = report.session_id, report.task_id, report.info
+        """`item` is a FailedTask row."""
+        session_id, task_id, info = item[REPORT_SESSION_ID], item[REPORT_TASK_ID], item[REPORT_INFO]
         task = self._release_cpus(gov, session_id, task_id)
         if task is None or not task.session.alive:
             return
@@ -539,6 +540,17 @@ class Server:
             waiter.remaining = -1
             self._answer(session, waiter, error)
         session.all_waiters.clear()
+
+
+def _reported_outputs_match(outputs: list[Any], expected: list[ObjectNode]) -> bool:
+    """Whether a governor reported exactly the task's outputs, in order (a plain loop: this
+    runs for every finished task)."""
+    if len(outputs) != len(expected):
+        return False
+    for out, obj in zip(outputs, expected, strict=True):  # noqa: SIM110 (all() + a generator costs more)
+        if out[OUTPUT_ID] != obj.id:
+            return False
+    return True
 
 
 def _apply_testing_placement(obj: ObjectNode) -> None:

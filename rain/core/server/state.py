@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from rain.common.ids import ID
-from rain.common.rows import TASK_ID, TASK_NAME, ObjectRow
+from rain.common.rows import TASK_ID, TASK_NAME
 from rain.common.states import DataObjectState, TaskState
 
 if TYPE_CHECKING:
@@ -59,8 +59,9 @@ class ObjectNode:
     def needed(self) -> bool:
         return self.keep or self.pending_consumers > 0
 
-    def row(self) -> ObjectRow:
-        return ObjectRow(self.id, self.label, self.content_type, self.data_type, self.user)
+    def row(self) -> list[Any]:
+        """An ObjectRow, built as a list: it is sent with every assignment."""
+        return [self.id, self.label, self.content_type, self.data_type, self.user]
 
     def add_holder(self, governor_id: str) -> None:
         if governor_id not in self.holders:
