@@ -38,7 +38,10 @@ class DataType(str, enum.Enum):
 
     @classmethod
     def from_value(cls, value: str | DataType) -> DataType:
-        try:
-            return cls(value)
-        except ValueError:
+        try:  # a dict lookup: calling the enum costs ten times as much, for every data instance
+            return _DATA_TYPES[value]
+        except (KeyError, TypeError):
             raise ValueError(f"invalid data type {value!r} (expected 'blob' or 'dir')") from None
+
+
+_DATA_TYPES = {member.value: member for member in DataType}  # a member is equal to its value

@@ -251,7 +251,7 @@ class TaskRunner:
         for spec, inst in zip(specs, instances, strict=True):
             if not isinstance(inst, DataInstance):
                 raise TaskError(f"output {spec.label!r} was not set")
-            if inst.data_type.value != spec.data_type:
+            if inst.data_type != spec.data_type:  # a str enum: equal to its value
                 raise TaskError(f"output {spec.label!r} must be a {spec.data_type}, got a {inst.data_type.value}")
             info = ObjectInfo(content_type=inst.content_type or spec.content_type,
                               user=dict(inst.info.user) if inst.info else {})
