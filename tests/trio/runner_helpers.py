@@ -15,7 +15,10 @@ from rain.common.ids import ID
 from rain.core.governor.reports import Reporter
 from rain.core.governor.runner import TaskRunner
 from rain.core.governor.store import ObjectStore
+from rain.core.protocol.auth import Credentials, new_key
 from rain.plugins.api import TaskType
+
+CREDS = Credentials(new_key())  # the cluster key of the runner and of the peers tests start
 
 
 def item(task_id: int, kind: str, inputs: list[Any], config: Any = None, name: str | None = None,
@@ -50,7 +53,7 @@ def make_runner(tmp_path: Any, nursery: trio.Nursery, task_types: list[TaskType]
                 cpus: int = 1) -> tuple[TaskRunner, ObjectStore, Reporter]:
     store = ObjectStore(str(tmp_path))
     reporter = Reporter()
-    runner = TaskRunner(nursery, store, {t.task_type: t for t in task_types}, reporter, "g1", cpus)
+    runner = TaskRunner(nursery, store, {t.task_type: t for t in task_types}, reporter, "g1", cpus, CREDS)
     return runner, store, reporter
 
 

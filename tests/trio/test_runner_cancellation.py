@@ -19,9 +19,9 @@ from rain.common.attributes import ObjectSpec
 from rain.common.ids import ID
 from rain.core.governor.store import MEMORY_LIMIT
 from rain.core.protocol import messages as m
-from rain.core.protocol.stream import MessageStream, accept_hello
+from rain.core.protocol.stream import MessageStream, accept_handshake
 from rain.plugins.api import task_type
-from tests.trio.runner_helpers import constant, item, make_runner, next_report, reported, session_objects
+from tests.trio.runner_helpers import CREDS, constant, item, make_runner, next_report, reported, session_objects
 
 
 @task_type("test/hold")
@@ -141,7 +141,7 @@ async def test_task_dropped_while_fetching_an_input_frees_everything(tmp_path, n
 
     async def peer(stream: trio.abc.Stream) -> None:
         conn = MessageStream(stream, "stalling peer")
-        await accept_hello(conn, ("governor-data",))
+        await accept_handshake(conn, ("governor-data",), CREDS)
         await conn.receive()
         await conn.send(m.ObjectHeader("blob", 2 * MEMORY_LIMIT, {}))
         await conn.send(m.DataChunk(b"x" * (MEMORY_LIMIT + 1)))

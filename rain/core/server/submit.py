@@ -21,6 +21,7 @@ from rain.common.rows import (
     OBJECT_DATA_TYPE,
     OBJECT_ID,
     OBJECT_KEEP,
+    OBJECT_LABEL,
     OBJECT_SIZE_HINT,
     OBJECT_USER,
     TASK_ID,
@@ -121,7 +122,7 @@ def check_submit(
             if not old.keep:
                 raise SubmitError(f"task {name}: input {_full(session, oid)} is from an earlier submit "
                                   "and was not kept")
-        declared = input_kinds.get(row[1]) if input_kinds else None
+        declared = input_kinds.get(row[TASK_TYPE]) if input_kinds else None
         if declared is not None:
             _check_input_kinds(session, name, row, declared, new_objects)
     for oid, row in new_objects.items():
@@ -168,14 +169,15 @@ def _check_task_row(row: Any, session: SessionState) -> None:
 
 def _check_input_kinds(session: SessionState, name: str, row: list[Any], declared: Sequence[str],
                        new_objects: dict[int, list[Any]]) -> None:
-    inputs = row[3]
+    inputs = row[TASK_INPUTS]
     data_types, labels = [], []
     for oid, label in zip(inputs[::2], inputs[1::2], strict=True):
         new = new_objects.get(oid)
         old = session.objects[oid] if new is None else None
-        data_types.append(new[3] if new is not None else old.data_type)  # type: ignore[union-attr]
-        labels.append(label if label is not None else (new[1] if new is not None else old.label))  # type: ignore[union-attr]
-    problem = input_mismatch(row[1], declared, data_types, labels)
+        data_types.append(new[OBJECT_DATA_TYPE] if new is not None else old.data_type)  # type: ignore[union-attr]
+        labels.append(label if label is not None else (
+            new[OBJECT_LABEL] if new is not None else old.label))  # type: ignore[union-attr]
+    problem = input_mismatch(row[TASK_TYPE], declared, data_types, labels)
     if problem is not None:
         raise SubmitError(f"task {name}: {problem}")
 
