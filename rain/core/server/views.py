@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from rain.common.attributes import TaskSpec
+from rain.common.rows import TASK_ID, TASK_INPUTS, TASK_NAME, TASK_OUTPUTS
 
 if TYPE_CHECKING:
     from rain.core.server.monitor import Monitor
@@ -59,10 +60,10 @@ def _detailed_graph(session: SessionState) -> dict[str, Any]:
     edges: list[list[int]] = []
     for task in session.tasks.values():
         row = task.row
-        tasks.append([row[0], task.task_type, row[6], task.state.value])
-        edges.extend([obj_id, row[0]] for obj_id in row[3][::2])
+        tasks.append([row[TASK_ID], task.task_type, row[TASK_NAME], task.state.value])
+        edges.extend([obj_id, row[TASK_ID]] for obj_id in row[TASK_INPUTS][::2])  # [id, label, ...]
     objects = [[obj.id, obj.label, obj.state.value, obj.size] for obj in session.objects.values()]
-    producers = [[task.row[0], obj_id] for task in session.tasks.values() for obj_id in task.row[4]]
+    producers = [[task.row[TASK_ID], obj_id] for task in session.tasks.values() for obj_id in task.row[TASK_OUTPUTS]]
     return {"mode": "tasks", "tasks": tasks, "objects": objects, "inputs": edges, "outputs": producers}
 
 
@@ -75,13 +76,13 @@ async def _grouped_graph(session: SessionState) -> dict[str, Any]:
         for task in all_tasks[start:start + SLICE]:
             types[task.task_type] += 1
             states.setdefault(task.task_type, Counter())[task.state.value] += 1
-            for obj_id in task.row[4]:
+            for obj_id in task.row[TASK_OUTPUTS]:
                 producer[obj_id] = task.task_type
         await trio.lowlevel.checkpoint()
     flows: Counter[tuple[str, str]] = Counter()
     for start in range(0, len(all_tasks), SLICE):
         for task in all_tasks[start:start + SLICE]:
-            for obj_id in task.row[3][::2]:
+            for obj_id in task.row[TASK_INPUTS][::2]:
                 flows[producer.get(obj_id, "(constant data)"), task.task_type] += 1
         await trio.lowlevel.checkpoint()
     return {"mode": "types", "tasks": len(all_tasks), "objects": len(session.objects),
