@@ -12,7 +12,6 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -166,14 +165,12 @@ def test_handshake_timeout_and_cap_on_pending_handshakes(make_cluster):
     silent = [socket.create_connection(address, timeout=10) for _ in range(2)]
     try:
         wait_until(lambda: _refused_now(address), what="a third connection refused at once")
-        start = time.monotonic()
-        for sock in silent:
+        for sock in silent:  # told, then closed by the server (a hang would hit the socket's timeout)
             data = b""
             while chunk := sock.recv(65536):
                 data += chunk
             [told] = _frames(data)
             assert isinstance(told, m.Error) and told.message == "authentication failed: no handshake within 1 s"
-        assert time.monotonic() - start < 5
     finally:
         for sock in silent:
             sock.close()
