@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo test lint docs bench clean
+.PHONY: demo test lint docs bench bench-env clean
 
 $(BIN)/rain: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,5 +29,18 @@ $(BIN)/sphinx-build: pyproject.toml $(BIN)/rain
 docs: $(BIN)/sphinx-build
 	$(BIN)/sphinx-build -b html -W --keep-going -q -E docs docs/_build/html
 
+# The peers of bench/compare.py (Dask, Ray, HyperQueue) and the profiler live only here, never
+# in the project's own environment: rain editable plus the systems it is compared with.
+BENCH_VENV ?= .venv-bench
+BENCH_PEERS = dask distributed ray hyperqueue matplotlib py-spy
+
+$(BENCH_VENV)/bin/rain: pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet -e '.[test]' $(BENCH_PEERS)
+	touch $@
+
+bench-env: $(BENCH_VENV)/bin/rain
+
 clean:
-	rm -rf $(VENV) docs/_build
+	rm -rf $(VENV) $(BENCH_VENV) docs/_build

@@ -99,5 +99,9 @@ async def serve(args: argparse.Namespace, task_types: dict[str, TaskType]) -> No
 
 
 def run(args: argparse.Namespace) -> int:
+    from rain.core.governor.spawn import drop_dac_override_for_children
+
     setup_logging(args.logdir, f"governor-{os.getpid()}")
+    if os.geteuid() == 0 and not drop_dac_override_for_children():
+        logger.warning("running as root without CAP_SETPCAP: programs may write into their read-only inputs")
     return run_service(serve, args, load_task_types(args))

@@ -81,3 +81,20 @@ def test_metrics_count_what_the_client_did(make_cluster):
     # governors sample their node and store once a second
     wait_until(lambda: metrics().count("rain_governor_memory_total_bytes{") == 2, 10, "governor samples")
     assert metrics().count("rain_stored_bytes{governor=") == 2
+
+
+def test_program_output_tails_reach_the_task_inspector(cluster):
+    """The inspector shows the end of a program's stdout and stderr, bounded; the program's
+    directory holds only its inputs (stdout and stderr are not files in it)."""
+    client = cluster.client()
+    script = "ls -A; seq 1 3000; echo oops >&2"
+    with client.new_session() as s:
+        t = tasks.Execute(script, shell=True, stdout=True)
+        t.output.keep()
+        s.submit()
+        out = t.output.fetch().get_bytes().decode()
+        detail = json.loads(http(cluster, f"/api/sessions/{s.session_id}/tasks/{t.id.id}")[1])
+    assert out.splitlines()[0] == "1"  # nothing listed by `ls -A`
+    tails = detail["output_tails"]
+    assert tails["stderr"] == "oops"
+    assert tails["stdout"].endswith("2999\n3000") and len(tails["stdout"]) <= 1000

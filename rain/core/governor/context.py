@@ -7,10 +7,9 @@ what the runner needs around it (collected outputs, debug text, scratch-dir clea
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import trio
 
@@ -18,24 +17,16 @@ from rain.common.attributes import ObjectSpec, TaskInfo, TaskSpec
 from rain.common.data_instance import DataInstance
 from rain.common.dirtar import remove_tree
 from rain.common.labeled_list import LabeledList
+from rain.core.governor.spawn import kill_process_group, run_program
 from rain.plugins.api import TaskContext, TaskError
 
-KILL_GRACE = 0.05
+_PIPE_OPTIONS = ("capture_stdout", "capture_stderr", "check")
 
 
-async def kill_process_group(process: trio.Process) -> None:
-    """deliver_cancel for trio.run_process: SIGTERM the whole group, SIGKILL after 50 ms."""
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, None)):
-        try:
-            os.killpg(process.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if wait is None:
-            break
-        with trio.move_on_after(wait):
-            await process.wait()
-            return
-    await process.wait()
+def _needs_pipes(kwargs: dict[str, Any]) -> bool:
+    """Whether a `run_process` call feeds or captures data (trio's path) or only waits."""
+    return (any(kwargs.get(name) for name in _PIPE_OPTIONS) or isinstance(kwargs.get("stdin"), (bytes, bytearray))
+            or subprocess.PIPE in (kwargs.get("stdin"), kwargs.get("stdout"), kwargs.get("stderr")))
 
 
 class GovernorTaskContext(TaskContext):
@@ -54,10 +45,7 @@ class GovernorTaskContext(TaskContext):
     def workdir(self) -> str:  # type: ignore[override]
         """A fresh empty scratch directory, created on first use and removed after the task."""
         if self._workdir is None:
-            self._workdir = os.path.join(self._tasks_dir, f"{self.spec.id.session_id}-{self.spec.id.id}")
-            if os.path.exists(self._workdir):
-                remove_tree(self._workdir)
-            os.makedirs(self._workdir)
+            self._workdir = ScratchDirs.of(self._tasks_dir).take()
         return self._workdir
 
     @property
@@ -110,9 +98,87 @@ class GovernorTaskContext(TaskContext):
 
     async def run_process(self, args: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
         kwargs.setdefault("cwd", self.workdir)
-        kwargs.setdefault("check", False)
-        return await trio.run_process(args, start_new_session=True, deliver_cancel=kill_process_group, **kwargs)
+        if _needs_pipes(kwargs):
+            kwargs.setdefault("check", False)
+            return await trio.run_process(args, start_new_session=True, deliver_cancel=kill_process_group, **kwargs)
+        return subprocess.CompletedProcess(args, await run_program(args, **kwargs))
 
     def cleanup(self) -> None:
-        if self._workdir is not None and os.path.exists(self._workdir):
-            remove_tree(self._workdir)
+        if self._workdir is not None:
+            ScratchDirs.of(self._tasks_dir).give_back(self._workdir)
+            self._workdir = None
+
+
+class ScratchDirs:
+    """The tasks' scratch directories under a governor's tasks dir, reused once emptied.
+
+    Creating and removing a directory allocates and frees a block, which on a busy ext4 costs
+    milliseconds (the journal is shared with every other writer), more than starting a tiny
+    program. So a scratch dir that a task left holding only files and empty directories (a
+    program's run dir, stdout, stderr once the outputs moved to the store) is emptied in one
+    pass and handed to the next task; anything else is removed with `remove_tree`, which also
+    copes with read-only directories. There is one pool per tasks dir (`of`), which the
+    governor that owns that dir alone uses.
+    """
+
+    KEEP = 64  # empty dirs kept at most; more would only be left over by a burst of tasks
+    _pools: ClassVar[dict[str, ScratchDirs]] = {}
+
+    def __init__(self, root: str) -> None:
+        self._root = root
+        self._free: list[str] = []
+        self._made = 0
+
+    @classmethod
+    def of(cls, root: str) -> ScratchDirs:
+        pool = cls._pools.get(root)
+        if pool is None:
+            pool = cls._pools[root] = cls(root)
+        return pool
+
+    def take(self) -> str:
+        if self._free:
+            return self._free.pop()
+        self._made += 1
+        path = os.path.join(self._root, f"w{self._made}")
+        try:
+            os.mkdir(path)
+        except FileExistsError:  # left over by a governor killed while running a task
+            remove_tree(path)
+            os.mkdir(path)
+        except FileNotFoundError:
+            os.makedirs(path)
+        return path
+
+    def give_back(self, path: str) -> None:
+        if len(self._free) < self.KEEP and _empty_out(path):
+            self._free.append(path)
+        else:
+            remove_tree(path)
+
+
+def _empty_out(path: str) -> bool:
+    """Empties a dir holding only files and empty directories, in one pass; False when it needs
+    the full, permission-fixing `remove_tree` (deeper trees, read-only or changed directories)."""
+    try:
+        if os.stat(path).st_mode & 0o7777 != _DIR_MODE:
+            return False
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    os.rmdir(entry.path)
+                else:
+                    os.unlink(entry.path)
+    except OSError:
+        return False
+    return True
+
+
+def _dir_mode() -> int:
+    """The mode `os.mkdir` gives a new directory (umask is read once, at import, by setting it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o777 & ~mask
+
+
+_DIR_MODE = _dir_mode()

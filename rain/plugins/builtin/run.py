@@ -9,18 +9,27 @@ Config (built by `rain.client.tasks.Execute`)::
      "stdin": int | None,             # index of the input fed to stdin
      "stdout": int | None}            # index of the output that captures stdout
 
-One entry per task input / output, in order. The program runs in `<workdir>/run`, which holds
-only its mapped inputs, so users see a clean directory; stdout and stderr go to files beside it.
+One entry per task input / output, in order. The program runs in the task's scratch dir, which
+holds only its mapped inputs, so users see a clean directory; stdin (from memory), stdout and
+stderr are unnamed files (O_TMPFILE) that never appear in it.
 Inputs are real files and directories sharing the stored, read-only data (hard links, see
 `rain.common.trees.link_tree`), so tools that do not follow symlinks see them whole; `write`
 asks for a private writable copy instead. Outputs are moved into the store. Cancellation kills
 the program's process group (`ctx.run_process`).
+
+A governor may run a thousand tiny programs a second, so the common case stays on the event
+loop: inputs that are stored files (hard links) or small blobs are placed directly, stdout and
+stderr go to unnamed files read back through the same descriptors for their tails (the
+dashboard shows them; an error names the exit code and the stderr tail), a small stdout
+becomes an in-memory blob, and outputs that are files are collected directly. A program that
+leaves its directory empty (or holding only what was collected) lets the governor reuse it.
+Only directory trees and copies go to a worker thread. The spawn itself is
+`rain.core.governor.spawn` (vfork, pidfd).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
@@ -36,24 +45,8 @@ from rain.plugins.builtin.directories import link_or_copy_tree, relative_path
 
 STDERR_TAIL = 2000
 OUTPUT_TAIL = 1000  # of stdout and stderr, kept for monitoring (the server holds it per task)
-
-_PR_CAPBSET_DROP = 24
-_CAP_DAC_OVERRIDE = 1
-try:
-    _prctl: Any = ctypes.CDLL(None, use_errno=True).prctl
-except (OSError, AttributeError):  # pragma: no cover - not Linux
-    _prctl = None
-
-
-def _drop_dac_override() -> None:
-    """preexec_fn: root ignores permission bits, which would make linked inputs writable.
-
-    Dropping CAP_DAC_OVERRIDE from the bounding set before exec leaves a root program without
-    it, so writing a read-only input fails as it does for other users. Best effort: without
-    CAP_SETPCAP the call fails and nothing changes.
-    """
-    if _prctl is not None:
-        _prctl(_PR_CAPBSET_DROP, _CAP_DAC_OVERRIDE, 0, 0, 0)
+QUICK_INPUT = 1 << 16  # in-memory inputs up to this size are written on the event loop
+SMALL_STDOUT = 256 * 1024  # captured stdout up to this size is kept in memory (like the store)
 
 
 @attrs.frozen
@@ -136,25 +129,74 @@ def _place_inputs(ctx: TaskContext, cfg: RunConfig, rundir: str) -> None:
             os.makedirs(os.path.dirname(os.path.join(rundir, path)), exist_ok=True)
 
 
-def _stdin_file(ctx: TaskContext, cfg: RunConfig, stack: contextlib.ExitStack) -> Any:
+def _stdin_file(ctx: TaskContext, cfg: RunConfig, stack: contextlib.ExitStack) -> int:
     if cfg.stdin is None:
         return subprocess.DEVNULL
     inst = ctx.inputs[cfg.stdin]
     if inst.data_type.value != "blob":
         raise TaskError("stdin must be a blob, not a directory")
-    path = inst.path
-    if path is None:
-        path = os.path.join(ctx.workdir, "stdin")
-        inst.write(path)
-    return stack.enter_context(open(path, "rb"))
+    if inst.path is not None:
+        fd = os.open(inst.path, os.O_RDONLY | os.O_CLOEXEC)
+        stack.callback(os.close, fd)
+        return fd
+    fd = _unnamed_file(ctx, stack, "stdin").fd
+    data = memoryview(inst.get_bytes())
+    while data:
+        data = data[os.write(fd, data):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
-def _stderr_tail(path: str, size: int = STDERR_TAIL) -> str:
-    if not os.path.exists(path):
+@attrs.frozen
+class Capture:
+    """A file outside the program's directory: unnamed (O_TMPFILE) where the filesystem can,
+    else named beside the scratch dir (`path`)."""
+
+    fd: int
+    path: str | None
+
+
+def _unnamed_file(ctx: TaskContext, stack: contextlib.ExitStack, name: str) -> Capture:
+    """A file for the program's stdin, stdout or stderr that never shows in its directory, so
+    the program sees only its inputs and the scratch dir can be reused without a rmdir."""
+    try:
+        fd = os.open(ctx.workdir, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o644)
+        stack.callback(os.close, fd)
+        return Capture(fd, None)
+    except OSError:  # a filesystem without O_TMPFILE
+        pass
+    path = f"{ctx.workdir}.{name}"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    stack.callback(_remove_quietly, path)
+    stack.callback(os.close, fd)
+    return Capture(fd, path)
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _tail(fd: int, size: int) -> str:
+    """The last `size` bytes written to a file the program's output went to (read through the
+    governor's own descriptor: no reopening, no seek)."""
+    end = os.fstat(fd).st_size
+    if not end:
         return ""
-    with open(path, "rb") as f:
-        f.seek(max(0, os.path.getsize(path) - size))
-        return f.read().decode("utf-8", "replace").strip()
+    return os.pread(fd, size, max(0, end - size)).decode("utf-8", "replace").strip()
+
+
+def _quick_inputs(ctx: TaskContext, cfg: RunConfig) -> bool:
+    """Whether placing the inputs is a few syscalls (hard links of stored files, small writes),
+    done on the event loop; directory trees and copies go to a worker thread."""
+    for entry, inst in zip(cfg.inputs, ctx.inputs, strict=True):
+        if entry.path is None:
+            continue
+        if inst.data_type.value != "blob" or (entry.write and inst.path is not None):
+            return False
+        if inst.path is None and len(inst.get_bytes()) > QUICK_INPUT:
+            return False
+    return True
 
 
 def _exit_error(returncode: int, stderr: str) -> str:
@@ -188,14 +230,36 @@ def _dereference_links(root: str) -> None:
                     link_or_copy_tree(real, path)
 
 
-def _collect_outputs(ctx: TaskContext, cfg: RunConfig) -> list[DataInstance]:
+def _stdout_output(ctx: TaskContext, capture: Capture) -> DataInstance:
+    """A small stdout becomes an in-memory blob (where the store would keep it anyway); a
+    large one is given a name in the scratch dir and moved into the store as a file."""
+    size = os.fstat(capture.fd).st_size
+    if size <= SMALL_STDOUT:
+        return ctx.blob(os.pread(capture.fd, size, 0) if size else b"")
+    name = ".rain-stdout"
+    while os.path.lexists(os.path.join(ctx.workdir, name)):
+        name += "_"
+    target = os.path.join(ctx.workdir, name)
+    if capture.path is not None:
+        os.rename(capture.path, target)
+    else:
+        try:
+            os.link(f"/proc/self/fd/{capture.fd}", target)  # gives the unnamed file a name
+        except OSError:  # no /proc: copy it
+            with open(target, "wb") as f:
+                os.sendfile(f.fileno(), capture.fd, 0, size)
+    return ctx.output_file(name)
+
+
+def _collect_outputs(ctx: TaskContext, cfg: RunConfig, stdout: DataInstance | None) -> list[DataInstance]:
     results = []
     for i, (path, spec) in enumerate(zip(cfg.outputs, ctx.output_specs, strict=True)):
         if i == cfg.stdout:
-            results.append(ctx.output_file("stdout"))
+            assert stdout is not None
+            results.append(stdout)
             continue
         assert path is not None
-        full = os.path.join(ctx.workdir, "run", path)
+        full = os.path.join(ctx.workdir, path)
         if not os.path.lexists(full):
             raise TaskError(f"output {spec.label!r}: the program did not create {path!r}")
         if os.path.exists(full):
@@ -204,8 +268,7 @@ def _collect_outputs(ctx: TaskContext, cfg: RunConfig) -> list[DataInstance]:
         if want_dir != os.path.isdir(full) or not (want_dir or os.path.isfile(full)):
             kind = "directory" if want_dir else "file"
             raise TaskError(f"output {spec.label!r}: {path!r} is not a {kind}")
-        rel = os.path.join("run", path)
-        results.append(ctx.output_dir(rel) if want_dir else ctx.output_file(rel))
+        results.append(ctx.output_dir(path) if want_dir else ctx.output_file(path))
     return results
 
 
@@ -213,27 +276,28 @@ def _collect_outputs(ctx: TaskContext, cfg: RunConfig) -> list[DataInstance]:
 async def run(ctx: TaskContext) -> list[DataInstance]:
     """Runs a program with inputs mapped to files and outputs collected from files / stdout."""
     cfg = parse_config(ctx)
-    rundir = os.path.join(ctx.workdir, "run")
-    os.mkdir(rundir)
-    await ctx.run_sync(_place_inputs, ctx, cfg, rundir)
+    rundir = ctx.workdir
+    if _quick_inputs(ctx, cfg):
+        _place_inputs(ctx, cfg, rundir)
+    else:
+        await ctx.run_sync(_place_inputs, ctx, cfg, rundir)
     argv = cfg.argv
-    stderr_path = os.path.join(ctx.workdir, "stderr")
-    stdout_path = os.path.join(ctx.workdir, "stdout")
     with contextlib.ExitStack() as stack:
         stdin = _stdin_file(ctx, cfg, stack)
-        stdout = stack.enter_context(open(stdout_path, "wb"))  # an output, or kept for its tail
-        stderr = stack.enter_context(open(stderr_path, "wb"))
-        preexec = _drop_dac_override if os.geteuid() == 0 else None
+        stdout = _unnamed_file(ctx, stack, "stdout")  # an output, or kept for its tail
+        stderr = _unnamed_file(ctx, stack, "stderr")
         try:
-            result = await ctx.run_process(argv, cwd=rundir, stdin=stdin, stdout=stdout, stderr=stderr,
-                                           preexec_fn=preexec)
+            result = await ctx.run_process(argv, cwd=rundir, stdin=stdin, stdout=stdout.fd, stderr=stderr.fd)
         except FileNotFoundError:
             raise TaskError(f"program {argv[0]!r} not found") from None
         except PermissionError:
             if "/" not in argv[0] and shutil.which(argv[0]) is None:  # an unreadable dir on PATH
                 raise TaskError(f"program {argv[0]!r} not found") from None
             raise TaskError(f"program {argv[0]!r} is not executable") from None
-    ctx.program_output(_stderr_tail(stdout_path, OUTPUT_TAIL), _stderr_tail(stderr_path, OUTPUT_TAIL))
-    if result.returncode != 0:
-        raise TaskError(_exit_error(result.returncode, _stderr_tail(stderr_path)))
-    return await ctx.run_sync(_collect_outputs, ctx, cfg)
+        ctx.program_output(_tail(stdout.fd, OUTPUT_TAIL), _tail(stderr.fd, OUTPUT_TAIL))
+        if result.returncode != 0:
+            raise TaskError(_exit_error(result.returncode, _tail(stderr.fd, STDERR_TAIL)))
+        stdout_output = _stdout_output(ctx, stdout) if cfg.stdout is not None else None
+    if all(path is None or spec.data_type != "dir" for path, spec in zip(cfg.outputs, ctx.output_specs, strict=True)):
+        return _collect_outputs(ctx, cfg, stdout_output)
+    return await ctx.run_sync(_collect_outputs, ctx, cfg, stdout_output)
