@@ -20,16 +20,21 @@ if TYPE_CHECKING:
 class DataObject:
     """A node of the graph holding data: a constant, or the output of a task."""
 
-    __slots__ = ("__weakref__", "_copy", "_data", "_info", "_keep", "_producer", "_session", "_size_hint",
-                 "_spec", "_state")
+    # The `ObjectSpec` is made when first asked for (see `Task` on why graph building avoids
+    # allocations); until then its fields live in slots and the submit row is made from them.
+    __slots__ = ("__weakref__", "_built_spec", "_content_type", "_copy", "_data", "_data_type", "_info", "_keep",
+                 "_label", "_num", "_producer", "_session", "_size_hint", "_state")
 
     def __init__(self, label: str | None = None, session: Session | None = None,
                  data_type: DataType | str = DataType.BLOB, content_type: str | None = None) -> None:
         session = session or get_active_session()
         if label is not None and not isinstance(label, str):
             raise RainException(f"data object label must be a str, got {label!r}")
-        data_type = DataType.from_value(data_type)
-        self._spec = ObjectSpec(session._new_id(), label, check_content_type(content_type), data_type.value)
+        self._data_type = DataType.from_value(data_type).value
+        self._content_type = check_content_type(content_type) if content_type is not None else None
+        self._num = session._new_number()
+        self._label = label
+        self._built_spec: ObjectSpec | None = None
         self._session = session
         self._info: ObjectInfo | None = None
         self._state: DataObjectState | None = None
@@ -43,12 +48,15 @@ class DataObject:
     @property
     def id(self) -> ID:
         """The object's `ID(session_id, id)`."""
-        return self._spec.id
+        return ID(self._session.session_id, self._num)
 
     @property
     def spec(self) -> ObjectSpec:
         """What the graph declares (`ObjectSpec`: label, content type, data type); fixed at submit."""
-        return self._spec
+        spec = self._built_spec
+        if spec is None:
+            spec = self._built_spec = ObjectSpec(self.id, self._label, self._content_type, self._data_type)
+        return spec
 
     @property
     def info(self) -> ObjectInfo | None:
@@ -63,12 +71,12 @@ class DataObject:
     @property
     def label(self) -> str | None:
         """The label given at creation (e.g. the output label of its task)."""
-        return self._spec.label
+        return self._label if self._built_spec is None else self._built_spec.label
 
     @property
     def data_type(self) -> DataType:
         """`DataType.BLOB` or `DataType.DIRECTORY`."""
-        return DataType(self._spec.data_type)
+        return DataType(self._data_type)
 
     @property
     def session(self) -> Session:
@@ -80,7 +88,7 @@ class DataObject:
         """The final content type if known, else the one from the spec."""
         if self._info is not None and self._info.content_type:
             return self._info.content_type
-        return self._spec.content_type
+        return self._content_type if self._built_spec is None else self._built_spec.content_type
 
     def keep(self) -> None:
         """Keeps the object after submit so it can be fetched or used by later submits; only before submit."""
@@ -102,8 +110,9 @@ class DataObject:
         unsubmitted copy carrying the same data (one per submit), sent again with the graph."""
         copy = self._copy
         if copy is None or copy._state is not None:
-            copy = DataObject(self._spec.label, self._session, self.data_type, self._spec.content_type)
-            copy._spec.user = self._spec.user
+            copy = DataObject(self.label, self._session, self.data_type, self._spec_content_type)
+            if self._built_spec is not None and self._built_spec.user:
+                copy.spec.user = self._built_spec.user
             copy._data = self._data
             self._copy = copy
         return copy
@@ -128,12 +137,20 @@ class DataObject:
         if self._state == DataObjectState.unfinished:
             self._state = DataObjectState.finished
 
+    @property
+    def _spec_content_type(self) -> str | None:
+        return self._content_type if self._built_spec is None else self._built_spec.content_type
+
     def _to_row(self) -> list[Any]:
-        """The submit row: the spec row, then keep, constant data and size hint."""
-        return [*self._spec.to_row(), self._keep, self._data, self._size_hint]
+        """The submit row: the spec row (`ObjectSpec.to_row` layout), then keep, constant data
+        and size hint."""
+        if self._built_spec is not None:
+            return [*self._built_spec.to_row(), self._keep, self._data, self._size_hint]
+        return [self._num, self._label, self._content_type, self._data_type, None,
+                self._keep, self._data, self._size_hint]
 
     def __repr__(self) -> str:
-        return f"<DataObject {self._spec.id} {self._spec.label!r} {self._spec.data_type}>"
+        return f"<DataObject {self.id} {self.label!r} {self._data_type}>"
 
 
 def to_dataobj_or_task(value: Any, allow_task: bool = False) -> Any:

@@ -119,9 +119,14 @@ class Session:
     # --- graph construction ---------------------------------------------------------------
 
     def _new_id(self) -> ID:
+        return ID(self.session_id, self._new_number())
+
+    def _new_number(self) -> int:
+        """The next id within the session (tasks and objects keep only this int: an `ID`, a
+        tuple subclass, would stay tracked by the cyclic GC for as long as the graph lives)."""
         if self.closed:
             raise RainException(f"session {self.session_id} is closed")
-        return ID(self.session_id, next(self._ids))
+        return next(self._ids)
 
     def _register_task(self, task: Task) -> None:
         self._tasks.append(task)
@@ -176,7 +181,7 @@ class Session:
                                     "(Task(..., outputs=[obj])) or create it with blob()")
         self._request(
             m.Submit,
-            tasks=[t.spec.to_row() for t in tasks],
+            tasks=[t._to_row() for t in tasks],
             objects=[o._to_row() for o in objects],
         )
         for t in tasks:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any
 
 import cbor2
 
@@ -16,7 +16,7 @@ from rain.common.attributes import TaskInfo, TaskSpec, TaskSpecInput
 from rain.common.data_instance import DataInstance
 from rain.common.errors import RainException
 from rain.common.ids import ID
-from rain.common.labeled_list import LabeledList
+from rain.common.labeled_list import DuplicateLabelError, LabeledList
 from rain.common.resources import check_cpus
 from rain.common.states import TaskState
 
@@ -52,6 +52,15 @@ class Task:
     refuse is refused here, with a `RainException` naming the argument.
     """
 
+    # Building a graph of a million tasks is bound by allocation and by Python's cyclic GC,
+    # whose passes cost in proportion to the container objects alive. So a task holds its
+    # inputs and outputs as plain lists (labels only when there are any) and its fields in
+    # slots; the `TaskSpec` and the `LabeledList`s of `inputs`/`outputs` are made when first
+    # asked for. The submit row is made straight from the fields.
+    __slots__ = ("__dict__", "__weakref__", "_built_spec", "_config", "_cpus", "_info", "_input_labels", "_inputs",
+                 "_name", "_num", "_output_labels", "_outputs", "_session", "_sites", "_state", "_task_type", "_user",
+                 "_views")  # a __dict__ only when a user sets an attribute of their own
+
     # Subclasses whose config is built by Rain itself skip the CBOR check of `config`.
     _RAIN_CONFIG = False
 
@@ -71,37 +80,65 @@ class Task:
             if not isinstance(user_spec, dict):
                 raise RainException(f"user_spec must be a dict, got {user_spec!r}")
             _check_cbor(user_spec, "user_spec")
+            user_spec = dict(user_spec)
         self._session = session
-        self._inputs = _make_inputs(inputs, session)
-        self._outputs = _make_outputs(outputs, session, self._inputs)
-        for obj in self._outputs:
-            obj._producer = self
-        self._spec = TaskSpec(
-            id=session._new_id(),
-            task_type=task_type,
-            config=config,
-            inputs=[TaskSpecInput(o.id, cast("str | None", label)) for label, o in self._inputs.items()],
-            outputs=[o.id for o in self._outputs],
-            resources={"cpus": cpus},
-            name=name,
-            user=dict(user_spec or {}),
-        )
+        self._inputs, self._input_labels = _make_inputs(inputs, session)
+        if outputs is ONE_OUTPUT or (type(outputs) is int and outputs == 1):
+            out = DataObject(None, session)
+            out._producer = self
+            self._outputs, self._output_labels = [out], None
+        else:
+            self._outputs, self._output_labels = _make_outputs(outputs, session, self._inputs)
+            for obj in self._outputs:
+                obj._producer = self
+        self._num = session._new_number()
+        self._task_type = task_type
+        self._config = config
+        self._cpus = cpus
+        self._name = name
+        self._user = user_spec
+        self._built_spec: TaskSpec | None = None
+        self._views: tuple[LabeledList[DataObject], LabeledList[DataObject]] | None = None
         self._state: TaskState | None = None
         self._info: TaskInfo | None = None
         self._sites = _creation_site()
         session._register_task(self)
+
+    def _to_row(self) -> list[Any]:
+        """The submit row (`TaskSpec.to_row` layout), from the spec if it was built (and maybe
+        changed), else straight from the fields."""
+        if self._built_spec is not None:
+            return self._built_spec.to_row()
+        inputs: list[Any] = []
+        labels = self._input_labels
+        if labels is None:
+            for obj in self._inputs:
+                inputs += (obj._num, None)
+        else:
+            for obj, label in zip(self._inputs, labels, strict=True):
+                inputs += (obj._num, label)
+        return [self._num, self._task_type, self._config, inputs, [o._num for o in self._outputs],
+                self._cpus, self._name, self._user or None]
 
     # --- attributes -----------------------------------------------------------------------
 
     @property
     def id(self) -> ID:
         """The task's `ID(session_id, id)`."""
-        return self._spec.id
+        return ID(self._session.session_id, self._num)
 
     @property
     def spec(self) -> TaskSpec:
         """What was asked for (`TaskSpec`: task type, config, inputs, outputs, resources, name); fixed at submit."""
-        return self._spec
+        spec = self._built_spec
+        if spec is None:
+            labels = self._input_labels or [None] * len(self._inputs)
+            spec = self._built_spec = TaskSpec(
+                id=self.id, task_type=self._task_type, config=self._config,
+                inputs=[TaskSpecInput(o.id, label) for o, label in zip(self._inputs, labels, strict=True)],
+                outputs=[o.id for o in self._outputs], resources={"cpus": self._cpus}, name=self._name,
+                user=dict(self._user or {}))
+        return spec
 
     @property
     def info(self) -> TaskInfo | None:
@@ -116,12 +153,12 @@ class Task:
     @property
     def name(self) -> str | None:
         """The task's name (shown in errors and monitoring), or None."""
-        return self._spec.name
+        return self._built_spec.name if self._built_spec is not None else self._name
 
     @property
     def task_type(self) -> str:
         """The task type string, e.g. "buildin/concat"."""
-        return self._spec.task_type
+        return self._task_type
 
     @property
     def session(self) -> Session:
@@ -131,12 +168,19 @@ class Task:
     @property
     def inputs(self) -> LabeledList[DataObject]:
         """The input data objects, by position or label."""
-        return self._inputs
+        return self._labeled()[0]
 
     @property
     def outputs(self) -> LabeledList[DataObject]:
         """The output data objects, by position or label."""
-        return self._outputs
+        return self._labeled()[1]
+
+    def _labeled(self) -> tuple[LabeledList[DataObject], LabeledList[DataObject]]:
+        views = self._views
+        if views is None:
+            views = self._views = (LabeledList(self._inputs, self._input_labels),
+                                   LabeledList(self._outputs, self._output_labels))
+        return views
 
     @property
     def output(self) -> DataObject:
@@ -180,8 +224,8 @@ class Task:
                 o._mark_finished()
 
     def __repr__(self) -> str:
-        name = f" {self._spec.name!r}" if self._spec.name else ""
-        return f"<Task {self._spec.task_type}{name} {self._spec.id}>"
+        name = f" {self.name!r}" if self.name else ""
+        return f"<Task {self._task_type}{name} {self.id}>"
 
 
 def _check_cbor(value: Any, what: str) -> None:
@@ -191,12 +235,20 @@ def _check_cbor(value: Any, what: str) -> None:
         raise RainException(f"{what} must be CBOR-encodable (dicts, lists, str, bytes, numbers...): {exc}") from None
 
 
-def _make_inputs(inputs: Iterable[Any], session: Session) -> LabeledList[DataObject]:
+def _make_inputs(inputs: Iterable[Any], session: Session) -> tuple[list[DataObject], list[Any] | None]:
+    """The input objects and their labels (None when no input has one)."""
     if isinstance(inputs, (DataObject, Task, InputBase)):
         raise RainException("inputs must be a sequence (wrap a single input in a list)")
-    result: LabeledList[DataObject] = LabeledList()
-    pairs = inputs.items() if isinstance(inputs, LabeledList) else (_input_pair(i) for i in inputs)
-    for label, item in pairs:
+    objs: list[DataObject] = []
+    labels: list[Any] | None = None
+    pairs = inputs.items() if isinstance(inputs, LabeledList) else inputs
+    for pair in pairs:
+        if type(pair) is DataObject and pair._session is session and pair._state is None:
+            objs.append(pair)  # the common case: an unsubmitted object of this session, no label
+            if labels is not None:
+                labels.append(None)
+            continue
+        label, item = pair if isinstance(inputs, LabeledList) else _input_pair(pair)
         if isinstance(item, InputBase):
             if item.dataobj is None:
                 raise RainException(f"{item!r} has no data object")
@@ -211,8 +263,15 @@ def _make_inputs(inputs: Iterable[Any], session: Session) -> LabeledList[DataObj
                 raise RainException(f"input {obj!r} is from an earlier submit and was not kept; "
                                     "call keep() before submit to use it again")
             obj = obj._resubmittable()  # a constant: the client still has its data
-        result.append(obj, label=label)
-    return result
+        if label is not None:
+            if labels is None:
+                labels = [None] * len(objs)
+            elif label in labels:
+                raise DuplicateLabelError(f"duplicate label {label!r}")
+        objs.append(obj)
+        if labels is not None:
+            labels.append(label)
+    return objs, labels
 
 
 def _input_pair(item: Any) -> tuple[Any, Any]:
@@ -223,23 +282,25 @@ def _input_pair(item: Any) -> tuple[Any, Any]:
     return None, item
 
 
-def _make_outputs(outputs: Any, session: Session, inputs: LabeledList[DataObject]) -> LabeledList[DataObject]:
+def _make_outputs(outputs: Any, session: Session,
+                  inputs: list[DataObject]) -> tuple[list[DataObject], list[Any] | None]:
+    """The output objects and their labels (None when no output has one)."""
     if outputs is None:
-        return LabeledList()
+        return [], None
     if outputs is ONE_OUTPUT:
         outputs = 1
     if isinstance(outputs, int) and not isinstance(outputs, bool):
         if outputs < 0:
             raise RainException(f"outputs must not be negative, got {outputs}")
-        specs: list[Any] = [None] * outputs
-    elif isinstance(outputs, (str, OutputBase, DataObject)):
-        specs = [outputs]
+        return [DataObject(None, session) for _ in range(outputs)], None
+    if isinstance(outputs, (str, OutputBase, DataObject)):
+        specs: list[Any] = [outputs]
     else:
         specs = list(outputs)
     result: LabeledList[DataObject] = LabeledList()
     existing: list[DataObject] = []
     for spec in specs:
-        if spec is None:  # the common case: a plain unlabelled blob
+        if spec is None:  # a plain unlabelled blob
             result.append(DataObject(None, session))
             continue
         if isinstance(spec, str):
@@ -252,10 +313,11 @@ def _make_outputs(outputs: Any, session: Session, inputs: LabeledList[DataObject
             obj = spec.create_object(session)
         else:
             raise RainException(f"invalid output specification {spec!r}")
-        result.append(obj, label=obj.label)
+        result.append(obj, label=obj.label)  # checks that labels are unique
     if existing:
         _check_no_cycle(existing, inputs)
-    return result
+    labels = list(result.labels)
+    return list(result), (labels if any(label is not None for label in labels) else None)
 
 
 def _check_existing_output(obj: DataObject, session: Session, taken: list[DataObject]) -> None:
@@ -269,7 +331,7 @@ def _check_existing_output(obj: DataObject, session: Session, taken: list[DataOb
         raise RainException(f"output {obj!r} is already an output of {obj._producer or 'this task'!r}")
 
 
-def _check_no_cycle(outputs: list[DataObject], inputs: LabeledList[DataObject]) -> None:
+def _check_no_cycle(outputs: list[DataObject], inputs: list[DataObject]) -> None:
     """An existing object made an output must not feed (directly or not) this task's inputs."""
     targets = {id(o) for o in outputs}
     stack = list(inputs)
