@@ -23,6 +23,7 @@ from collections import OrderedDict
 from typing import Any
 
 from rain.common.attributes import TaskSpec
+from rain.common.dirtar import remove_tree
 from rain.core.protocol.codec import decode, encode
 from rain.core.protocol.framing import FrameReader, ProtocolError
 from rain.core.protocol.messages import PROTOCOL_VERSION, Hello, Message
@@ -78,15 +79,45 @@ class FunctionCache:
         return self.entries[key]
 
 
-WORKDIR_NAME = "work"
+class WorkingDir:
+    """Where functions run: one directory per executor, emptied after every call.
+
+    Each call starts in an empty directory, as if fresh, but making and removing a directory per
+    task costs a block allocation and a free (milliseconds on a busy filesystem), more than a
+    trivial task. So the executor keeps one, next to the tasks' directories, and empties it
+    only when a function left something there. What a function stages is moved out to the
+    task's own directory (`call.workdir`), which the governor collects.
+    """
+
+    def __init__(self) -> None:
+        self.path: str | None = None
+
+    def enter(self, tasks_dir: str) -> str:
+        path = os.path.join(tasks_dir, f"executor-{os.getpid()}")
+        if path != self.path:
+            self.remove()
+            os.makedirs(path, exist_ok=True)
+            self.path = path
+        os.chdir(path)
+        return path
+
+    def leave(self, home: str) -> None:
+        os.chdir(home)
+        if self.path is not None and os.listdir(self.path):
+            remove_tree(self.path)
+            os.mkdir(self.path)
+
+    def remove(self) -> None:
+        if self.path is not None:
+            remove_tree(self.path)
+            self.path = None
 
 
-def run_call(call: ExecutorCall, cache: FunctionCache, home: str) -> ExecutorResult:
-    """Runs one call in a fresh directory inside the task's directory, which keeps what the
-    function stages (moved out of its working directory) and results too big to send inline."""
+def run_call(call: ExecutorCall, cache: FunctionCache, home: str, workdir: WorkingDir) -> ExecutorResult:
+    """Runs one call in the executor's emptied working directory; what the function stages and
+    results too big to send inline go to the task's directory (`call.workdir`)."""
     spec = TaskSpec.from_wire(call.spec)
-    workdir = os.path.join(call.workdir, WORKDIR_NAME)
-    ctx = Context(spec, workdir, None, stage_dir=call.workdir)
+    ctx = Context(spec, "", None, stage_dir=call.workdir)
     try:
         try:
             fn, signature = cache.get(tuple(call.fn_key), call.fn)
@@ -96,8 +127,7 @@ def run_call(call: ExecutorCall, cache: FunctionCache, home: str) -> ExecutorRes
             raise CallError(f"cannot unpickle the function: {type(exc).__name__}: {exc}") from None
         ctx.function = fn
         inputs = make_inputs(call.inputs)
-        os.makedirs(workdir, exist_ok=True)
-        os.chdir(workdir)
+        ctx.workdir = workdir.enter(os.path.dirname(call.workdir))
         try:
             try:
                 bound = build_arguments(call, spec, inputs, signature)
@@ -108,7 +138,7 @@ def run_call(call: ExecutorCall, cache: FunctionCache, home: str) -> ExecutorRes
             result = run_function(ctx, fn, bound)
             outputs = collect_outputs(ctx, result, call, inputs)
         finally:
-            os.chdir(home)
+            workdir.leave(home)
     except CallError as exc:
         return ExecutorResult(str(exc), None, ctx.debug_lines, _plain(ctx.info.user))
     return ExecutorResult(None, outputs, ctx.debug_lines, _plain(ctx.info.user))
@@ -149,18 +179,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rain executor: bad hello from the governor: {hello!r}", file=sys.stderr)
         return 2
     cache = FunctionCache()
-    while True:
-        try:
-            msg = conn.receive()
-        except ProtocolError as exc:
-            print(f"rain executor: protocol error: {exc}", file=sys.stderr)
-            return 2
-        if msg is None:
-            return 0
-        if not isinstance(msg, ExecutorCall):
-            print(f"rain executor: unexpected message {msg.kind!r}", file=sys.stderr)
-            return 2
-        conn.sock.sendall(_encode_result(run_call(msg, cache, home)))
+    workdir = WorkingDir()
+    try:
+        while True:
+            try:
+                msg = conn.receive()
+            except ProtocolError as exc:
+                print(f"rain executor: protocol error: {exc}", file=sys.stderr)
+                return 2
+            if msg is None:
+                return 0
+            if not isinstance(msg, ExecutorCall):
+                print(f"rain executor: unexpected message {msg.kind!r}", file=sys.stderr)
+                return 2
+            conn.sock.sendall(_encode_result(run_call(msg, cache, home, workdir)))
+    finally:
+        workdir.remove()
 
 
 def _encode_result(result: ExecutorResult) -> bytes:

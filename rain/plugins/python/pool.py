@@ -25,6 +25,7 @@ from typing import Any
 
 import trio
 
+from rain.common.dirtar import remove_tree
 from rain.core.protocol.messages import PROTOCOL_VERSION, Hello
 from rain.core.protocol.stream import MessageStream
 from rain.plugins.python.messages import FUNCTION_CACHE_SIZE
@@ -47,6 +48,7 @@ class Executor:
         self.stream = stream
         self.functions: OrderedDict[Any, None] = OrderedDict()
         self.alive = True
+        self.workdir: str | None = None  # its working dir (see executor.WorkingDir), once it ran a call
 
     @property
     def pid(self) -> int:
@@ -194,6 +196,8 @@ class ExecutorPool:
         try:
             await executor.stream.aclose()
             await executor.process.wait()
+            if executor.workdir is not None:  # a killed executor could not remove it itself
+                await trio.to_thread.run_sync(remove_tree, executor.workdir)
         except BaseException:  # cancelled at the end of the run: the guardian has killed it
             pass
 

@@ -71,6 +71,7 @@ async def call_python(ctx: TaskContext) -> list[DataInstance]:
         executor = await pool.acquire()
     except ExecutorStartError as exc:
         raise TaskError(str(exc)) from None
+    executor.workdir = os.path.join(os.path.dirname(ctx.workdir), f"executor-{executor.pid}")
     call = ExecutorCall(ctx.spec.to_wire(), ctx.workdir, fn_key,
                         fn_input.get_bytes() if executor.needs_function(tuple(fn_key)) else None,
                         inputs, outputs)
