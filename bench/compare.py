@@ -1,13 +1,19 @@
-"""Rain vs Dask distributed on the same workloads, in one run, printing ratios.
+"""Rain vs Dask distributed and Ray core on the same workloads, in one run, printing ratios.
 
-    python bench/compare.py [--quick] [--only rain|dask] [--skip-million] [--dask-million] [--rain-tls]
+    python bench/compare.py [--quick] [--only rain|dask|ray] [--skip-million] [--dask-million] [--rain-tls]
+        [--plot FILE.png]
+
+Dask and Ray come from the bench environment only (`make bench-env`, then run with
+.venv-bench/bin/python).
 
 Workloads (sizes of a full run; --quick shrinks them for a smoke run):
   (a) 50,000 independent tiny tasks: Rain `tasks.Concat([src, src])` over one shared 1-byte blob;
-      Dask `client.map(operator.add, xs, xs, pure=False)`
+      Dask `client.map(operator.add, xs, xs, pure=False)`; Ray `[add.remote(x, x) ...]` then `ray.get`
   (b) an FFT-like concat graph, 14 layers x 4,096 wide (57,344 tasks), the same graph on both
-      (Dask: `client.scatter` of the first layer, then one `client.map` per layer over futures)
+      (Dask: `client.scatter` of the first layer, then one `client.map` per layer over futures;
+      Ray: `ray.put` of the first layer, then `add.remote(ref_a, ref_b)` per task)
   (c) single-task round trip, submit -> result, median and p95 over 200 repeats
+      (Ray: `ray.get(add.remote(b"a", b"b"))`)
   (d) 1,000,000 tasks submitted in 20 batches of 50,000 independent concats into one session,
       then one wait for all: tasks/s and the server's peak RSS (VmHWM) per task.
       Rain always; Dask only with --dask-million (about 7 more minutes)
@@ -18,8 +24,9 @@ it was slower here (and its scheduler needed about 3x the memory on (b)).
 Cluster shapes (total CPUs = 2 on both sides): Rain one server + governors "2" (1 governor x 2 CPUs)
 and "1,1" (2 governors x 1 CPU); Dask a scheduler process + `dask worker --nworkers N --nthreads T`,
 "2x1" (2 worker processes x 1 thread) and "1x2". The scheduler runs in its own process like
-Rain's server, so its memory and CPU are measured the same way (`--dask-deploy local` uses
-`LocalCluster(processes=True)`, whose scheduler lives in this process instead). The better shape
+Rain's server, so its memory and CPU are measured the same way (Ray: `ray.init(num_cpus=2)` in
+this process, its GCS, raylet and workers measured together as its "workers" (`--dask-deploy local` uses
+`LocalCluster(processes=True)`, whose scheduler lives in this process instead)). The better shape
 of each system is compared. Dask runs with `distributed.scheduler.worker-saturation = inf`
 (no root-task queuing; the default 1.1 was several times slower on these graphs here), change it
 with --dask-worker-saturation.
@@ -428,6 +435,63 @@ def run_dask_million(shape: tuple[int, int], sizes: argparse.Namespace, args: ar
     return d
 
 
+# --- Ray ----------------------------------------------------------------------------------------
+
+def _ray_add(a: bytes, b: bytes) -> bytes:
+    return a + b
+
+
+def ray_independent(ray: Any, add: Any, n: int) -> float:
+    start = time.perf_counter()
+    refs = [add.remote(b"x", b"x") for _ in range(n)]
+    ray.wait(refs, num_returns=len(refs), fetch_local=False)
+    elapsed = time.perf_counter() - start
+    del refs
+    return n / elapsed
+
+
+def ray_fft(ray: Any, add: Any, layers: int, width: int) -> float:
+    start = time.perf_counter()
+    level = [ray.put(b"%d" % i) for i in range(width)]
+    for pairs in fft_pairs(layers, width):
+        level = [add.remote(level[a], level[b]) for a, b in pairs]
+    ray.wait(level, num_returns=len(level), fetch_local=False)
+    elapsed = time.perf_counter() - start
+    del level
+    return layers * width / elapsed
+
+
+def ray_round_trip(ray: Any, add: Any, repeats: int) -> tuple[float, float]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        assert ray.get(add.remote(b"a", b"b")) == b"ab"
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return statistics.median(times) * 1000, percentile(times, 0.95) * 1000
+
+
+def run_ray(sizes: argparse.Namespace) -> dict[str, Any]:
+    from peers import ray_cluster, ray_processes, tree_cpu_seconds
+
+    log("ray 2: starting")
+    with ray_cluster(2) as ray:
+        add = ray.remote(_ray_add)
+        ray_independent(ray, add, min(2000, sizes.independent))  # warm up (starts the workers)
+        pids = ray_processes()
+        cpu0, own0 = tree_cpu_seconds(pids), time.process_time()
+        runs_a, runs_b = [], []
+        for _ in range(sizes.runs):
+            runs_a.append(ray_independent(ray, add, sizes.independent))
+            runs_b.append(ray_fft(ray, add, sizes.layers, sizes.width))
+            log(f"ray 2: (a) {runs_a[-1]:,.0f} tasks/s, (b) {runs_b[-1]:,.0f} tasks/s")
+        workers_cpu = tree_cpu_seconds(pids) - cpu0
+        driver_cpu = time.process_time() - own0
+        round_trip = ray_round_trip(ray, add, sizes.repeats)
+        # Ray has no separate server: its driver (this process, which also submits) stands in
+        return summary("ray", "2", sizes, runs_a, runs_b, driver_cpu, workers_cpu, round_trip, float("nan"))
+
+
 # --- report -------------------------------------------------------------------------------------
 
 def best(results: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -436,45 +500,49 @@ def best(results: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def print_report(sizes: argparse.Namespace, rain: list[dict[str, Any]], dask: list[dict[str, Any]],
-                 rain_m: dict[str, Any] | None, dask_m: dict[str, Any] | None) -> None:
+                 rain_m: dict[str, Any] | None, dask_m: dict[str, Any] | None,
+                 ray: list[dict[str, Any]] | None = None) -> None:
+    ray = ray or []
+
     def fmt_rate(v: float | None) -> str:
         return "-" if v is None else f"{v:,.0f} tasks/s"
 
     print()
     print(f"Per shape ((a), (b): median of {sizes.runs} runs; cpu = CPU time per task over all runs of (a) and (b), "
-          "workers = governors or Dask workers):")
+          "workers = governors, Dask workers or Ray's processes; Ray's 'server' is its driver):")
     print(f"  {'system':6} {'shape':5} {'(a) indep':>16} {'(b) fft':>16} {'(c) rt median':>14} {'(c) rt p95':>11} "
           f"{'server cpu/task':>16} {'workers cpu/task':>17} {'server peak':>12}")
-    for sysname, rows in (("rain", rain), ("dask", dask)):
+    for sysname, rows in (("rain", rain), ("dask", dask), ("ray", ray)):
         for r in rows:
             print(f"  {sysname:6} {r['shape']:5} {fmt_rate(r['a']):>16} {fmt_rate(r['b']):>16} "
                   f"{r['rt_median_ms']:>11.2f} ms {r['rt_p95_ms']:>8.2f} ms {r['server_cpu_us_per_task_ab']:>13.0f} us "
                   f"{r['workers_cpu_us_per_task_ab']:>14.0f} us {r['server_peak_rss_mb']:>9.0f} MB")
-    br, bd = best(rain), best(dask)
+    br, bd, by = best(rain), best(dask), best(ray)
     print()
     print(f"Best shape of each: Rain {br['shape'] if br else '-'} (governor CPUs), "
-          f"Dask {bd['shape'] if bd else '-'} (workers x threads)")
-    print(f"  {'workload':40} {'Rain':>18} {'Dask':>18} {'Rain/Dask':>10}  target")
+          f"Dask {bd['shape'] if bd else '-'} (workers x threads), Ray {by['shape'] if by else '-'} (num_cpus)")
+    print(f"  {'workload':40} {'Rain':>16} {'Dask':>16} {'Ray':>16} {'Rain/Dask':>10} {'Rain/Ray':>9}  targets")
 
-    def row(label: str, rv: float | None, dv: float | None, unit: str, target: str, lower_better: bool = False) -> None:
-        rs = "-" if rv is None else f"{rv:,.2f} {unit}" if unit == "ms" else f"{rv:,.0f} {unit}"
-        ds = "-" if dv is None else f"{dv:,.2f} {unit}" if unit == "ms" else f"{dv:,.0f} {unit}"
-        ratio = "-"
-        ok = ""
-        if rv is not None and dv is not None:
-            ratio = f"{(dv / rv) if lower_better else (rv / dv):.2f}x"
-            if target.startswith(">="):
-                ok = " (met)" if rv / dv >= float(target[2:].strip().rstrip("x")) else " (MISSED)"
-            elif target.startswith("<="):
-                ok = " (met)" if rv <= dv else " (MISSED)"
-        print(f"  {label:40} {rs:>18} {ds:>18} {ratio:>10}  {target}{ok}")
+    def row(label: str, key: str, unit: str, targets: str, lower_better: bool = False) -> None:
+        values = [r[key] if r else None for r in (br, bd, by)]
 
-    row(f"(a) {sizes.independent:,} independent tasks", br and br["a"], bd and bd["a"], "tasks/s", ">= 3x")
-    row(f"(b) fft {sizes.layers}x{sizes.width} ({sizes.layers * sizes.width:,} tasks)",
-        br and br["b"], bd and bd["b"], "tasks/s", ">= 3x")
-    row(f"(c) round trip median ({sizes.repeats} reps)", br and br["rt_median_ms"], bd and bd["rt_median_ms"],
-        "ms", "<= Dask", lower_better=True)
-    row("(c) round trip p95", br and br["rt_p95_ms"], bd and bd["rt_p95_ms"], "ms", "", lower_better=True)
+        def fmt(v: float | None) -> str:
+            return "-" if v is None else f"{v:,.2f} {unit}" if unit == "ms" else f"{v:,.0f} {unit}"
+
+        def ratio(peer: float | None) -> str:
+            rv = values[0]
+            if rv is None or peer is None:
+                return "-"
+            return f"{(peer / rv) if lower_better else (rv / peer):.2f}x"
+
+        print(f"  {label:40} {fmt(values[0]):>16} {fmt(values[1]):>16} {fmt(values[2]):>16} "
+              f"{ratio(values[1]):>10} {ratio(values[2]):>9}  {targets}")
+
+    row(f"(a) {sizes.independent:,} independent tasks", "a", "tasks/s", ">= 3x Dask")
+    row(f"(b) fft {sizes.layers}x{sizes.width} ({sizes.layers * sizes.width:,} tasks)", "b", "tasks/s", ">= 3x Dask")
+    row(f"(c) round trip median ({sizes.repeats} reps)", "rt_median_ms", "ms", "<= Dask; <= half of Ray (2x)",
+        lower_better=True)
+    row("(c) round trip p95", "rt_p95_ms", "ms", "", lower_better=True)
     for label, d in (("Rain", rain_m), ("Dask", dask_m)):
         if d is None:
             continue
@@ -498,10 +566,26 @@ def print_report(sizes: argparse.Namespace, rain: list[dict[str, Any]], dask: li
               f"server memory per task Dask/Rain: {dask_m['bytes_per_task'] / rain_m['bytes_per_task']:.2f}x")
 
 
+def plot_compare(path: str, sizes: argparse.Namespace, rain: list[dict[str, Any]], dask: list[dict[str, Any]],
+                 ray: list[dict[str, Any]]) -> None:
+    """Bars of (a), (b) throughput and (c) round trip of each system's best shape."""
+    from plotting import bar_panels
+
+    systems = [(name, best(rows)) for name, rows in (("Rain", rain), ("Dask", dask), ("Ray", ray)) if rows]
+    names = [f"{name} {r['shape']}" for name, r in systems if r]
+    bar_panels(path, f"compare.py: 2 CPUs per system, median of {sizes.runs} runs", names, [
+        (f"(a) {sizes.independent:,} independent tasks", "tasks/s", [r["a"] for _, r in systems if r]),
+        (f"(b) FFT {sizes.layers}x{sizes.width}", "tasks/s", [r["b"] for _, r in systems if r]),
+        ("(c) round trip, median", "ms (lower is better)", [r["rt_median_ms"] for _, r in systems if r]),
+    ])
+    log(f"wrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
-    parser.add_argument("--only", choices=["rain", "dask"])
+    parser.add_argument("--only", choices=["rain", "dask", "ray"], action="append",
+                        help="run only these systems (repeatable); default: all three")
     parser.add_argument("--skip-million", action="store_true", help="skip (d)")
     parser.add_argument("--runs", type=int, default=2, help="runs of (a) and (b) per shape; the median is reported")
     parser.add_argument("--dask-million", action="store_true", help="also run (d) on Dask (slow)")
@@ -514,6 +598,7 @@ def main() -> None:
     parser.add_argument("--dask-worker-saturation", default="inf")
     parser.add_argument("--dask-million-timeout", type=float, default=900, help="seconds before Dask (d) gives up")
     parser.add_argument("--json", help="also write all figures to this file")
+    parser.add_argument("--plot", help="draw (a), (b) and (c) of the best shapes into this PNG (matplotlib)")
     parser.add_argument("--rain-tls", action="store_true", help="Rain with `rain server --tls` (all ports encrypted)")
     args = parser.parse_args()
 
@@ -528,32 +613,38 @@ def main() -> None:
     t0 = time.perf_counter()
     rain: list[dict[str, Any]] = []
     dask: list[dict[str, Any]] = []
+    ray: list[dict[str, Any]] = []
     rain_m = dask_m = None
-    if args.only != "dask":
+    systems = set(args.only or ["rain", "dask", "ray"])
+    if "rain" in systems:
         for spec in args.rain_shapes.split(";"):
             rain.append(run_rain([int(c) for c in spec.split(",")], sizes))
-    if args.only != "rain":
+    if "dask" in systems:
         for spec in args.dask_shapes.split(";"):
             w, t = spec.split("x")
             dask.append(run_dask((int(w), int(t)), sizes, args))
+    if "ray" in systems:
+        ray.append(run_ray(sizes))
     if not args.skip_million:
-        if args.only != "dask":
+        if "rain" in systems:
             shape = args.million_shape or (best(rain) or {"shape": "2"})["shape"]
             rain_m = run_rain_million([int(c) for c in shape.split(",")], sizes)
-        if args.only != "rain" and args.dask_million:
+        if "dask" in systems and args.dask_million:
             bd = best(dask)
             w, t = (bd["shape"] if bd else "2x1").split("x")
             try:
                 dask_m = run_dask_million((int(w), int(t)), sizes, args)
             except DaskFailed as exc:
                 dask_m = exc.args[0]
-    print_report(sizes, rain, dask, rain_m, dask_m)
+    print_report(sizes, rain, dask, rain_m, dask_m, ray)
+    if args.plot:
+        plot_compare(args.plot, sizes, rain, dask, ray)
     load = os.getloadavg()
     print(f"\ntotal {time.perf_counter() - t0:.0f} s; "
           f"load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"sizes": vars(sizes), "rain": rain, "dask": dask, "rain_million": rain_m,
+            json.dump({"sizes": vars(sizes), "rain": rain, "dask": dask, "ray": ray, "rain_million": rain_m,
                        "dask_million": dask_m, "args": vars(args), "loadavg": load}, f, indent=1)
 
 

@@ -1,99 +1,166 @@
-"""Throughput of trivial Python tasks: Rain (`@remote`) on 1 and 2 local governors, and Dask.
+"""Trivial Python tasks on 2 CPUs: Rain (`@remote`) against Ray core and Dask, side by side.
 
-Each run submits N independent tasks `inc(ctx, i) -> str(i + 1)` at once and waits for all of
-them; the time covers building the graph, submitting, scheduling, running and the completion
-notice. Processes are started through the `rain` CLI like a user would. Each configuration
-first runs a small warm-up batch so executor/worker start-up is not counted.
+    python bench/python_tasks.py [--tasks 5000] [--runs 3] [--only rain|ray|dask ...] [--plot FILE.png]
 
-    python bench/python_tasks.py [--tasks 5000] [--repeat 3] [--cpus-per-governor 1] [--no-dask]
-
-Dask distributed is measured with the same workload (client.map, one single-threaded worker
-process per governor) when it is importable.
+Each run submits N independent tasks `inc(i) -> str(i + 1).encode()` at once and waits for
+all of them; the clock covers building the graph (Rain) or the calls (Ray `inc.remote(i)`,
+Dask `client.map`), submitting, scheduling, running and the completion notice:
+  - Rain: one governor with 2 CPUs (`--rain-shape 1,1` for two 1-CPU governors),
+    RAIN_DELETE_LIST_TIMEOUT=0; the function is `@remote() def inc(ctx, i)`.
+  - Ray: `ray.init(num_cpus=2)` in this process; `ray.wait` on all refs (results not fetched).
+  - Dask: `LocalCluster(n_workers=2, threads_per_worker=1, processes=True)`, `client.map(...,
+    pure=False)`, `wait`; its default root-task queuing (see compare.py for why that matters).
+All systems are up at once and the runs are interleaved (Rain, Ray, Dask, Rain, ...) so that
+the load of other users of the machine falls on all of them alike; medians are reported, with
+the CPU time per task of each system's processes. Ray and Dask come from the bench environment
+(`make bench-env`).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import statistics
+import sys
 import time
+from contextlib import ExitStack
+from typing import Any
 
 from local import local_rain
+from peers import descendants, ray_cluster, tree_cpu_seconds
 
 
-def inc_body(ctx, i):
-    return str(i + 1)
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
 
 
-def bench_rain(governors: int, cpus: int, n: int, repeat: int) -> list[float]:
-    from rain.client import remote
-
-    inc = remote(inc_body)
-    with local_rain([cpus] * governors, {"RAIN_DELETE_LIST_TIMEOUT": "0"}) as cluster:
-        client = cluster.client()
-        rates = []
-        for run in range(repeat + 1):
-            count = 200 if run == 0 else n  # run 0 warms up the executors
-            with client.new_session() as s:
-                start = time.perf_counter()
-                last = [inc(i) for i in range(count)][-1]
-                last.output.keep()
-                s.submit()
-                s.wait_all()
-                elapsed = time.perf_counter() - start
-                assert last.output.fetch().get_str() == str(count)
-            if run:
-                rates.append(count / elapsed)
-        client.close()
-        return rates
+def inc(i: int) -> bytes:
+    return str(i + 1).encode()
 
 
-def bench_dask(workers: int, cpus: int, n: int, repeat: int) -> list[float] | None:
-    try:
-        from dask.distributed import Client, LocalCluster, wait
-    except ImportError:
-        return None
-    import logging
+def inc_ctx(ctx: Any, i: int) -> bytes:
+    return str(i + 1).encode()
 
-    logging.getLogger("distributed").setLevel(logging.ERROR)
-    with LocalCluster(n_workers=workers, threads_per_worker=cpus, processes=True, dashboard_address=":0") as cluster, \
-            Client(cluster) as client:
-        rates = []
-        for run in range(repeat + 1):
-            count = 200 if run == 0 else n
+
+class Rain:
+    def __init__(self, stack: ExitStack, shape: list[int]) -> None:
+        from rain.client import remote
+
+        self.inc = remote()(inc_ctx)
+        self.cluster = stack.enter_context(local_rain(shape, {"RAIN_DELETE_LIST_TIMEOUT": "0"}))
+        self.client = self.cluster.client()
+        self.pids = [self.cluster.server_process.pid] + [p.pid for p in self.cluster.governor_processes.values()]
+        self.run(200)
+
+    def run(self, n: int) -> float:
+        with self.client.new_session() as s:
             start = time.perf_counter()
-            # pure=False: every run really executes (no result reuse across runs)
-            futures = client.map(lambda i: str(i + 1), range(count), pure=False)
-            wait(futures)
+            last = [self.inc(i) for i in range(n)][-1]
+            last.output.keep()
+            s.submit()
+            s.wait_all()
             elapsed = time.perf_counter() - start
-            assert futures[-1].result() == str(count)
-            del futures
-            if run:
-                rates.append(count / elapsed)
-        return rates
+            assert last.output.fetch().get_bytes() == str(n).encode()
+        return n / elapsed
+
+    def processes(self) -> list[int]:
+        return self.pids + [k for p in self.pids[1:] for k in descendants(p)]  # + executors
+
+
+class Ray:
+    def __init__(self, stack: ExitStack) -> None:
+        self.ray = stack.enter_context(ray_cluster(2))
+        self.inc = self.ray.remote(inc)
+        self.run(200)
+
+    def run(self, n: int) -> float:
+        start = time.perf_counter()
+        refs = [self.inc.remote(i) for i in range(n)]
+        self.ray.wait(refs, num_returns=n, fetch_local=False)
+        elapsed = time.perf_counter() - start
+        assert self.ray.get(refs[-1]) == str(n).encode()
+        return n / elapsed
+
+    def processes(self) -> list[int]:
+        return descendants(os.getpid())
+
+
+class Dask:
+    def __init__(self, stack: ExitStack) -> None:
+        from dask.distributed import Client, LocalCluster
+
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        self.cluster = stack.enter_context(LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                                        dashboard_address=None))
+        self.client = stack.enter_context(Client(self.cluster))
+        self.run(200)
+
+    def run(self, n: int) -> float:
+        from dask.distributed import wait
+
+        start = time.perf_counter()
+        futures = self.client.map(inc, range(n), pure=False)
+        wait(futures)
+        elapsed = time.perf_counter() - start
+        assert futures[-1].result() == str(n).encode()
+        return n / elapsed
+
+    def processes(self) -> list[int]:
+        return list(self.client.run(os.getpid).values())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=5000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--cpus-per-governor", type=int, default=1)
-    parser.add_argument("--governors", default="1,2", help="comma-separated governor counts")
-    parser.add_argument("--no-dask", action="store_true")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", choices=["rain", "ray", "dask"], action="append")
+    parser.add_argument("--rain-shape", default="2", help="governor CPUs, e.g. 2 or 1,1")
+    parser.add_argument("--plot", help="draw the medians into this PNG")
     args = parser.parse_args()
-    print(f"{args.tasks} trivial Python tasks, {args.cpus_per_governor} CPU(s) per governor/worker, "
-          f"best of {args.repeat} (machine: {os.cpu_count()} CPUs)")
-    for governors in (int(g) for g in args.governors.split(",")):
-        rates = bench_rain(governors, args.cpus_per_governor, args.tasks, args.repeat)
-        runs = ", ".join(f"{r:.0f}" for r in rates)
-        print(f"rain  {governors} governor(s): {max(rates):8.0f} tasks/s  (runs: {runs})",
-              flush=True)
-        if not args.no_dask:
-            drates = bench_dask(governors, args.cpus_per_governor, args.tasks, args.repeat)
-            if drates is None:
-                print("dask  not installed (pip install dask distributed)")
-            else:
-                print(f"dask  {governors} worker(s):   {max(drates):8.0f} tasks/s  "
-                      f"(runs: {', '.join(f'{r:.0f}' for r in drates)})", flush=True)
+    names = args.only or ["rain", "ray", "dask"]
+    load0 = os.getloadavg()
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    cpus: dict[str, list[float]] = {name: [] for name in names}
+    with ExitStack() as stack:
+        systems: dict[str, Any] = {}
+        for name in names:
+            log(f"starting {name}")
+            systems[name] = (Rain(stack, [int(c) for c in args.rain_shape.split(",")]) if name == "rain"
+                             else Ray(stack) if name == "ray" else Dask(stack))
+        for run in range(args.runs):
+            for name, system in systems.items():
+                pids = system.processes()
+                cpu0, own0 = tree_cpu_seconds(pids), time.process_time()
+                rate = system.run(args.tasks)
+                cpu = tree_cpu_seconds(pids) - cpu0 + time.process_time() - own0
+                rates[name].append(rate)
+                cpus[name].append(cpu / args.tasks * 1e6)
+                log(f"run {run + 1} {name}: {rate:,.0f} tasks/s, {cpus[name][-1]:.0f} us CPU per task")
+    load1 = os.getloadavg()
+    labels = {"rain": f"Rain (governors {args.rain_shape})", "ray": "Ray (num_cpus=2)",
+              "dask": "Dask (2 workers x 1 thread)"}
+    print(f"\n{args.tasks:,} trivial Python tasks on 2 CPUs, median of {args.runs} interleaved runs "
+          "(CPU = all of the system's processes and this client, per task)")
+    medians = {name: statistics.median(rates[name]) for name in names}
+    for name in names:
+        print(f"  {labels[name]:30} {medians[name]:8,.0f} tasks/s  (runs: {' '.join(f'{r:,.0f}' for r in rates[name])})"
+              f"  CPU {statistics.median(cpus[name]):,.0f} us/task")
+    if "rain" in medians:
+        for peer, target in (("ray", 3.0), ("dask", None)):
+            if peer in medians:
+                ratio = medians["rain"] / medians[peer]
+                verdict = f" (target >= {target}x: {'met' if ratio >= target else 'MISSED'})" if target else ""
+                print(f"  Rain/{peer.capitalize()}: {ratio:.2f}x{verdict}")
+        print(f"  Rain >= 4,000 tasks/s: {'met' if medians['rain'] >= 4000 else 'MISSED'}")
+    print(f"load average before {load0[0]:.2f}, after {load1[0]:.2f}")
+    if args.plot:
+        from plotting import bar_panels
+
+        bar_panels(args.plot, f"{args.tasks:,} trivial Python tasks, 2 CPUs, median of {args.runs} runs",
+                   [labels[n].split(" (")[0] for n in names],
+                   [("throughput", "tasks/s", [medians[n] for n in names]),
+                    ("CPU per task (all processes)", "us", [statistics.median(cpus[n]) for n in names])])
 
 
 if __name__ == "__main__":

@@ -92,6 +92,27 @@ class Connection:
                 raise RainException(f"connection to {self.address} closed")
             self._reader.feed(data)
 
+    def receive_raw(self, size: int, write: Callable[[memoryview], object]) -> None:
+        """Reads `size` unframed bytes (after a `RawObject`) into one preallocated buffer and
+        hands them to `write` piece by piece: what came with the last frame first."""
+        received = 0
+        if self._reader.pending:
+            head = self._reader.take(size)
+            write(memoryview(head))
+            received = len(head)
+        if received == size:
+            return
+        view = memoryview(bytearray(min(RECEIVE_SIZE, size - received)))
+        while received < size:
+            try:
+                n = self._sock.recv_into(view[: min(len(view), size - received)])
+            except OSError as exc:
+                raise RainException(f"connection to {self.address} lost: {exc}") from None
+            if not n:
+                raise RainException(f"connection to {self.address} closed after {received} of {size} bytes")
+            write(view[:n])
+            received += n
+
     def new_request_id(self) -> int:
         rid = self._next_id
         self._next_id += 1

@@ -121,9 +121,13 @@ class DataObject:
         """Whether the object is kept."""
         return self._keep
 
-    def fetch(self) -> DataInstance:
-        """Waits until the object is finished and downloads its data (the object must be kept)."""
-        return self._session.fetch(self)
+    def fetch(self, path: str | os.PathLike[str] | None = None) -> DataInstance:
+        """Waits until the object is finished and downloads its data (the object must be kept).
+
+        `path`: download straight into a file (a directory for a dir object) at `path` instead
+        of into memory, replacing what is there; for big objects. The instance returned is
+        backed by that file."""
+        return self._session.fetch(self, path)
 
     def wait(self) -> None:
         """Waits until the object is finished."""

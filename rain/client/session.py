@@ -8,6 +8,7 @@ it as one `Submit` message.
 from __future__ import annotations
 
 import itertools
+import os
 import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -244,10 +245,14 @@ class Session:
             obj._state = DataObjectState(row[1])
             obj._info = ObjectInfo.from_wire(row[2])
 
-    def fetch(self, dataobject: Any) -> DataInstance:
-        """Waits for the object to finish and downloads its data."""
+    def fetch(self, dataobject: Any, path: str | os.PathLike[str] | None = None) -> DataInstance:
+        """Waits for the object to finish and downloads its data.
+
+        With `path`, the data goes straight into a file there (a dir object: a directory),
+        replacing what is at `path`, and is never held in memory; the returned instance is
+        backed by that file. This is the way to fetch big objects (see docs/guide)."""
         from rain.client.data import to_dataobj_or_task
-        from rain.client.fetching import fetch_data
+        from rain.client.fetching import fetch_data, fetch_to_path
 
         obj = to_dataobj_or_task(dataobject)
         if obj._state is None:
@@ -257,7 +262,11 @@ class Session:
         if not obj._keep:
             raise RainException(f"{obj!r} is not kept; call keep() before submit to fetch it")
         reply = self._request(m.Fetch, id=list(obj.id))
-        instance = fetch_data(reply, obj, self.client.governor_connections)
+        connections = self.client.governor_connections
+        if path is not None:
+            instance = fetch_to_path(reply, obj, connections, path)
+        else:
+            instance = fetch_data(reply, obj, connections)
         obj._info = instance.info
         obj._state = DataObjectState.finished
         return instance

@@ -1,8 +1,10 @@
 """The governor's data port: streams stored objects, in chunks, to peers and clients.
 
 A request is `FetchObject(id)`; the answer is `ObjectHeader(size)` followed by `DataChunk`s
-adding up to `size` bytes (or an `Error`). Files are read chunk by chunk and directories are
-packed into a temporary tar file first, so memory stays bounded whatever the object size.
+adding up to `size` bytes (or an `Error`), or, for an object stored as a file on a plain TCP
+connection, `RawObject(size)` followed by the file's bytes unframed, sent with `sendfile`.
+Directories are packed into a temporary tar file first, so memory stays bounded whatever the
+object size.
 """
 
 from __future__ import annotations
@@ -53,6 +55,14 @@ async def stream_object(conn: MessageStream, obj: StoredObject, store: ObjectSto
         await trio.to_thread.run_sync(pack_directory_to_file, path, temporary)
         path = temporary
     try:
+        if conn.raw_socket is not None:  # plain TCP: the file goes out with sendfile
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                size = os.fstat(fd).st_size
+                await conn.send_file(encode(m.RawObject(obj.spec.data_type, size, obj.info.to_wire())), fd, size)
+            finally:
+                os.close(fd)
+            return
         size = os.path.getsize(path)
         await conn.send(m.ObjectHeader(obj.spec.data_type, size, obj.info.to_wire()))
         async for chunk in read_chunks(path):

@@ -69,6 +69,17 @@ class FrameReader:
             self._offset = 0
         return frame
 
+    def take(self, limit: int) -> bytes:
+        """Up to `limit` bytes received but not yet cut into frames, consumed: the start of an
+        unframed body that arrived with the frame announcing it."""
+        end = min(len(self._buffer), self._offset + limit)
+        data = bytes(self._buffer[self._offset : end])
+        self._offset = end
+        if self._offset == len(self._buffer):
+            self._buffer.clear()
+            self._offset = 0
+        return data
+
     @property
     def pending(self) -> int:
         """Bytes received but not yet returned as frames (non-zero at EOF = truncated frame)."""

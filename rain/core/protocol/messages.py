@@ -297,6 +297,19 @@ class ObjectHeader(Message):
     info: Any
 
 
+@message("raw_object")
+class RawObject(Message):
+    """Like `ObjectHeader`, but the `size` bytes follow unframed, straight on the connection.
+
+    A governor answers so for an object stored as a file when the connection is plain TCP: the
+    file goes out with `sendfile` (no copy through the governor), and the receiver reads it into
+    a preallocated buffer. Over TLS the object comes as `DataChunk`s after an `ObjectHeader`."""
+
+    data_type: str
+    size: int
+    info: Any
+
+
 @message("data_chunk")
 class DataChunk(Message):
     data: bytes

@@ -11,8 +11,9 @@ logged and counted.
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import attrs
 import trio
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 PRE_AUTH_MAX_FRAME = 64 * 1024
 MAX_PENDING_HANDSHAKES = 64
 RECEIVE_SIZE = 256 * 1024
+RAW_BUFFER = 1024 * 1024
 
 
 class MessageStream:
@@ -69,6 +71,53 @@ class MessageStream:
     async def send_raw(self, frame: bytes) -> None:
         async with self._send_lock:
             await self.stream.send_all(frame)
+
+    @property
+    def raw_socket(self) -> trio.socket.SocketType | None:
+        """The TCP socket when nothing (TLS) is layered over it: unframed bytes may then go
+        straight to and from it (`send_file`, `receive_into_file`)."""
+        return self.stream.socket if isinstance(self.stream, trio.SocketStream) else None
+
+    async def send_file(self, frame: bytes, fd: int, size: int) -> None:
+        """Sends `frame`, then `size` bytes of the file `fd` unframed, with `sendfile`: the
+        kernel copies from the page cache to the socket, nothing goes through Python."""
+        sock = self.raw_socket
+        assert sock is not None
+        async with self._send_lock:
+            await self.stream.send_all(frame)
+            offset = 0
+            while offset < size:
+                await trio.lowlevel.checkpoint_if_cancelled()
+                try:
+                    sent = os.sendfile(sock.fileno(), fd, offset, size - offset)
+                except BlockingIOError:
+                    await trio.lowlevel.wait_writable(sock)
+                    continue
+                if sent == 0:
+                    raise ProtocolError(f"file ended after {offset} of {size} bytes")
+                offset += sent
+
+    async def receive_raw(self, size: int, write: Callable[[memoryview], object],
+                          buffer_size: int = RAW_BUFFER) -> None:
+        """Reads `size` unframed bytes (after a `RawObject`) and hands them to `write` in pieces
+        of one preallocated buffer: first what came with the last frame, then `recv_into`."""
+        received = 0
+        if self._reader.pending:
+            head = self._reader.take(size)
+            write(memoryview(head))
+            received = len(head)
+        sock = self.raw_socket
+        if received == size:
+            return
+        if sock is None:
+            raise ProtocolError("unframed data on a TLS connection")
+        view = memoryview(bytearray(min(buffer_size, size - received)))
+        while received < size:
+            n = await sock.recv_into(view[: min(len(view), size - received)])
+            if not n:
+                raise ProtocolError(f"connection closed after {received} of {size} bytes")
+            write(view[:n])
+            received += n
 
     async def receive(self) -> Message | None:
         """The next message, or None on a clean end of stream."""
