@@ -8,19 +8,20 @@ COLORS = {"Rain": "#1f6fb4", "Dask": "#ef8a17", "Ray": "#2ca02c", "HyperQueue": 
           "spawn floor": "#7f7f7f"}
 
 
-def bar_panels(path: str, title: str, names: Sequence[str],
-               panels: Sequence[tuple[str, str, Sequence[float]]]) -> None:
-    """One panel per (title, unit, value per name); bars labelled with their values."""
+def bar_panels(path: str, title: str, names: Sequence[str], panels: Sequence[tuple]) -> None:
+    """One panel per (title, unit, values[, names of these values]); bars labelled with their
+    values. Without its own names a panel has one value per item of `names`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
-    colors = [COLORS.get(name.split()[0], COLORS.get(name, "#444444")) for name in names]
-    for ax, (panel_title, unit, values) in zip(axes[0], panels, strict=True):
-        bars = ax.bar(range(len(values)), values, color=colors[: len(values)])
-        ax.set_xticks(range(len(values)), list(names)[: len(values)], rotation=15)
+    for ax, (panel_title, unit, values, *own) in zip(axes[0], panels, strict=True):
+        labels = list(own[0] if own else names)
+        colors = [COLORS.get(name.split()[0], COLORS.get(name, "#444444")) for name in labels]
+        bars = ax.bar(range(len(values)), values, color=colors)
+        ax.set_xticks(range(len(values)), labels, rotation=15)
         ax.set_title(panel_title, fontsize=10)
         ax.set_ylabel(unit)
         for bar, value in zip(bars, values, strict=True):
