@@ -13,6 +13,8 @@ exited" avoids everything that costs more than the spawn itself:
   forces a full `fork` and runs Python in the child; instead the governor drops it once from
   its own bounding set at start (`drop_dac_override_for_children`): the governor keeps the
   capability, and no program it starts gets it.
+- A bare program name is resolved on PATH once per governor (`start_program`), not by the
+  child trying every PATH directory.
 
 Cancellation kills the program's whole process group (it runs in a new session): SIGTERM,
 then SIGKILL after `KILL_GRACE` seconds.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 from collections.abc import Sequence
@@ -82,9 +85,33 @@ def start_program(args: Sequence[str], **kwargs: Any) -> Child:
     """Starts `args` in a new session (its own process group), on the calling thread.
 
     `kwargs` are `subprocess.Popen` arguments (cwd, env, stdin, stdout, stderr ...); a
-    `preexec_fn` works but forces a slow `fork`.
+    `preexec_fn` works but forces a slow `fork`. A bare program name is looked up on PATH once
+    and remembered (`_find`): the child would otherwise try `execve` in every PATH directory
+    before the right one, while the governor waits for it (vfork). The program still sees the
+    name it was given as its argv[0].
     """
+    name = args[0] if args else ""
+    if "executable" not in kwargs and name and "/" not in name:
+        path = _find(name, kwargs.get("env"))
+        if path is not None:
+            try:
+                return Child(subprocess.Popen(args, executable=path, start_new_session=True, **kwargs))
+            except OSError:  # gone or changed since it was found: look it up the usual way
+                _found.clear()
     return Child(subprocess.Popen(args, start_new_session=True, **kwargs))
+
+
+_found: dict[tuple[str, str | None], str | None] = {}
+
+
+def _find(name: str, env: Any) -> str | None:
+    search = (env if env is not None else os.environ).get("PATH")
+    key = (name, search)
+    if key not in _found:
+        if len(_found) > 1024:
+            _found.clear()
+        _found[key] = shutil.which(name, path=search)
+    return _found[key]
 
 
 async def kill_process_group(child: Any) -> None:
