@@ -69,6 +69,7 @@ class RainRunner:
 
 class HqRunner:
     def __init__(self) -> None:
+        os.environ.setdefault("TQDM_DISABLE", "1")  # wait_for_jobs draws a progress bar
         from hyperqueue.cluster import LocalCluster, WorkerConfig
 
         self._tmp = tempfile.TemporaryDirectory(prefix="hq-bench-")
@@ -89,7 +90,7 @@ class HqRunner:
             job.program(["echo", str(i)], stdout=os.path.join(out, f"{i}.out"), stderr=None)
         start = time.perf_counter()
         submitted = self.client.submit(job)
-        self.client.wait_for_jobs([submitted], progress=False)
+        self.client.wait_for_jobs([submitted])
         elapsed = time.perf_counter() - start
         with open(os.path.join(out, f"{n - 1}.out"), "rb") as f:
             assert f.read() == b"%d\n" % (n - 1)
