@@ -30,7 +30,7 @@ class DataObject:
         session = session or get_active_session()
         if label is not None and not isinstance(label, str):
             raise RainException(f"data object label must be a str, got {label!r}")
-        self._data_type = DataType.from_value(data_type).value
+        self._data_type = "blob" if data_type is DataType.BLOB else DataType.from_value(data_type).value
         self._content_type = check_content_type(content_type) if content_type is not None else None
         self._num = session._new_number()
         self._label = label

@@ -26,19 +26,36 @@ _MAX_SITES = 4
 _is_internal: dict[Any, bool] = {}  # code object -> belongs to rain.client (graph building is hot)
 
 
-def _creation_site() -> tuple[tuple[str, int, str], ...]:
-    """The user's frames that created the task, cheaply (no source lookup until printed)."""
-    frame = sys._getframe(2)
-    sites: list[tuple[str, int, str]] = []
-    while frame is not None and len(sites) < _MAX_SITES:
+def _creation_site() -> tuple[Any, ...]:
+    """The user's frames that created the task, as (code, instruction offset) pairs flattened
+    into one tuple, innermost first. The line numbers are worked out only when printed
+    (`_site_lines`): `frame.f_lineno` decodes the line table, which per task costs more than
+    the rest of building a small task."""
+    frame: Any = sys._getframe(2)
+    sites: list[Any] = []
+    is_internal = _is_internal
+    while frame is not None:
         code = frame.f_code
-        internal = _is_internal.get(code)
+        internal = is_internal.get(code)
         if internal is None:
-            internal = _is_internal[code] = frame.f_globals.get("__name__", "").startswith(_OWN_PREFIX)
+            internal = is_internal[code] = frame.f_globals.get("__name__", "").startswith(_OWN_PREFIX)
         if not internal:
-            sites.append((code.co_filename, frame.f_lineno, code.co_name))
-        frame = frame.f_back  # type: ignore[assignment]
-    return tuple(reversed(sites))
+            sites += (code, frame.f_lasti)
+            if len(sites) == 2 * _MAX_SITES:
+                break
+        frame = frame.f_back
+    return tuple(sites)
+
+
+def _site_lines(sites: tuple[Any, ...]) -> list[tuple[str, int, str]]:
+    """(file, line, function) of each recorded frame, outermost first."""
+    lines = []
+    for i in range(len(sites) - 2, -1, -2):
+        code, offset = sites[i], sites[i + 1]
+        line = next((n for start, end, n in code.co_lines() if start <= offset < end and n is not None),
+                    code.co_firstlineno)
+        lines.append((code.co_filename, line, code.co_name))
+    return lines
 
 
 class Task:
@@ -192,7 +209,7 @@ class Task:
     @property
     def stack(self) -> str:
         """Where in the user's code the task was created (shown when it fails)."""
-        return "".join(f'  File "{f}", line {n}, in {fn}\n' for f, n, fn in self._sites)
+        return "".join(f'  File "{f}", line {n}, in {fn}\n' for f, n, fn in _site_lines(self._sites))
 
     # --- actions --------------------------------------------------------------------------
 
@@ -237,18 +254,19 @@ def _check_cbor(value: Any, what: str) -> None:
 
 def _make_inputs(inputs: Iterable[Any], session: Session) -> tuple[list[DataObject], list[Any] | None]:
     """The input objects and their labels (None when no input has one)."""
-    if isinstance(inputs, (DataObject, Task, InputBase)):
+    labelled = type(inputs) is not list and isinstance(inputs, LabeledList)
+    if not labelled and type(inputs) is not list and isinstance(inputs, (DataObject, Task, InputBase)):
         raise RainException("inputs must be a sequence (wrap a single input in a list)")
     objs: list[DataObject] = []
     labels: list[Any] | None = None
-    pairs = inputs.items() if isinstance(inputs, LabeledList) else inputs
+    pairs = inputs.items() if labelled else inputs  # type: ignore[attr-defined]
     for pair in pairs:
         if type(pair) is DataObject and pair._session is session and pair._state is None:
             objs.append(pair)  # the common case: an unsubmitted object of this session, no label
             if labels is not None:
                 labels.append(None)
             continue
-        label, item = pair if isinstance(inputs, LabeledList) else _input_pair(pair)
+        label, item = pair if labelled else _input_pair(pair)
         if isinstance(item, InputBase):
             if item.dataobj is None:
                 raise RainException(f"{item!r} has no data object")
