@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import cbor2
@@ -121,7 +121,7 @@ class Task:
         self._sites = _creation_site()
         session._register_task(self)
 
-    def _to_row(self) -> list[Any]:
+    def _to_row(self) -> Sequence[Any]:
         """The submit row (`TaskSpec.to_row` layout), from the spec if it was built (and maybe
         changed), else straight from the fields."""
         if self._built_spec is not None:
