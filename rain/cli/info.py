@@ -69,13 +69,16 @@ def format_table(info: dict, width: int | None = None) -> str:
 
 
 def format_sessions(info: dict) -> str:
-    """The open sessions with their progress, and the first line of each failure."""
+    """The open sessions with their progress, and the first line of each failure; a keep-alive
+    session says so, and "detached" when no client is attached to it."""
     sessions = info.get("sessions", [])
     lines: list[str] = []
     session_rows = [("SESSION", "NAME", "STATUS", "PROGRESS")]
     for s in sessions:
         total, unfinished = s["tasks"], s["unfinished_tasks"]
         status = "failed" if s.get("error") else ("running" if unfinished else "idle")
+        if s.get("keep_alive"):
+            status += ", keep-alive" + ("" if s.get("attached") else ", detached")
         session_rows.append((str(s["session_id"]), s["name"], status, progress_text(total - unfinished, total)))
     lines += _columns(session_rows)
     if not sessions:

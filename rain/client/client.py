@@ -54,12 +54,33 @@ class Client:
             raise RainException("the client is closed")
         return self._connection
 
-    def new_session(self, name: str = "Unnamed Session", default: bool = False) -> Session:
-        """A new session (a new task graph) on the server; `default=True` makes it the fallback active session."""
+    def new_session(self, name: str = "Unnamed Session", default: bool = False, keep_alive: bool = False) -> Session:
+        """A new session (a new task graph) on the server; `default=True` makes it the fallback active session.
+
+        `keep_alive=True`: the session stays on the server when this client disconnects, until
+        some client closes it; other processes use it with `attach_session(session.session_id)`."""
         if not isinstance(name, str):
             raise RainException(f"session name must be a string, got {name!r}")
-        reply = self.connection.request(m.NewSession, name=name)
+        if not isinstance(keep_alive, bool):
+            raise RainException(f"keep_alive must be True or False, got {keep_alive!r}")
+        reply = self.connection.request(m.NewSession, name=name, keep_alive=keep_alive)
         session = Session(self, reply.value, default=default, name=name)  # type: ignore[attr-defined]
+        session.keep_alive = keep_alive
+        self._sessions.append(session)
+        return session
+
+    def attach_session(self, session_id: int) -> Session:
+        """A keep-alive session made by any client (this process or another), by its id: its
+        objects are found with `session.get_object(id or label)`, then waited on, fetched,
+        used as inputs of new tasks; `close()` closes it for everyone."""
+        from rain.client.attach import AttachedObjects
+
+        if isinstance(session_id, bool) or not isinstance(session_id, int):
+            raise RainException(f"session_id must be an int, got {session_id!r}")
+        reply = self.connection.request(m.AttachSession, session_id=session_id).value  # type: ignore[attr-defined]
+        session = Session(self, session_id, name=reply["name"])
+        session.keep_alive = True
+        session._attached = AttachedObjects(session, reply)
         self._sessions.append(session)
         return session
 

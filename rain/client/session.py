@@ -20,6 +20,7 @@ from rain.common.states import DataObjectState, TaskState
 from rain.core.protocol import messages as m
 
 if TYPE_CHECKING:
+    from rain.client.attach import AttachedObjects
     from rain.client.client import Client
     from rain.client.data import DataObject
     from rain.client.task import Task
@@ -60,6 +61,8 @@ class Session:
         self._submitted_tasks: weakref.WeakValueDictionary[ID, Task] = weakref.WeakValueDictionary()
         self._submitted_objects: weakref.WeakValueDictionary[ID, DataObject] = weakref.WeakValueDictionary()
         self._error: RainException | None = None
+        self.keep_alive = False  # the session outlives its client's connection
+        self._attached: AttachedObjects | None = None  # made by `Client.attach_session`
         if default:
             _default_session = self
 
@@ -194,6 +197,14 @@ class Session:
             self._submitted_objects[o.id] = o
         self._tasks = []
         self._objects = []
+
+    def get_object(self, key: int | str | ID) -> DataObject:
+        """An object of a session attached with `Client.attach_session`, by its id within the
+        session (int or `ID`) or by its label (which must then be unique)."""
+        if self._attached is None:
+            raise RainException(f"session {self.session_id} was not attached; get_object works on sessions "
+                                "returned by Client.attach_session")
+        return self._attached.get(self.session_id, key)
 
     def _ids_of(self, items: Iterable[Any]) -> list[Any]:
         from rain.client.data import to_dataobj_or_task

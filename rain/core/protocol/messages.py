@@ -120,8 +120,20 @@ class Error(Message):
 
 @message("new_session")
 class NewSession(Message):
+    """`keep_alive`: the session outlives its client's connection (see `AttachSession`)."""
+
     request_id: int
     name: str
+    keep_alive: bool = False
+
+
+@message("attach_session")
+class AttachSession(Message):
+    """Use a keep-alive session from another connection; answered with its name, its objects
+    as [id, label, data_type, content_type, keep, state] rows and its highest node id."""
+
+    request_id: int
+    session_id: int
 
 
 @message("close_session")

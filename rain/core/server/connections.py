@@ -57,12 +57,16 @@ def _ids(values: list[Any]) -> list[ID]:
 
 
 def _new_session(server: Server, link: ClientLink, msg: m.NewSession) -> m.Message:
-    return m.Ok(msg.request_id, server.new_session(link, msg.name))
+    return m.Ok(msg.request_id, server.new_session(link, msg.name, msg.keep_alive))
+
+
+def _attach_session(server: Server, link: ClientLink, msg: m.AttachSession) -> m.Message:
+    return m.Ok(msg.request_id, server.attach_session(link, msg.session_id))
 
 
 def _close_session(server: Server, link: ClientLink, msg: m.CloseSession) -> m.Message:
     session = server.sessions.get(msg.session_id)
-    if session is not None and session.client is link:
+    if session is not None and (session.client is link or session.keep_alive):
         server.close_session(session)
     return m.Ok(msg.request_id)
 
@@ -101,6 +105,7 @@ def _server_info(server: Server, link: ClientLink, msg: m.GetServerInfo) -> m.Me
 
 CLIENT_HANDLERS: dict[type[m.Message], Callable[..., m.Message | None]] = {
     m.NewSession: _new_session,
+    m.AttachSession: _attach_session,
     m.CloseSession: _close_session,
     m.Submit: _submit,
     m.Wait: _wait,

@@ -86,18 +86,35 @@ class Server:
 
     # --- sessions -------------------------------------------------------------------------
 
-    def new_session(self, client: Any, name: str) -> int:
+    def new_session(self, client: Any, name: str, keep_alive: bool = False) -> int:
         sid = self._next_session_id
         self._next_session_id += 1
-        self.sessions[sid] = SessionState(sid, name, client)
+        self.sessions[sid] = SessionState(sid, name, client, keep_alive)
         self.record_event("SessionNew", session=sid, name=name)
         return sid
 
     def session(self, client: Any, session_id: int) -> SessionState:
+        """The session a client may use: its own, or any keep-alive one (shared by design:
+        every client holding the cluster key may attach to it)."""
         session = self.sessions.get(session_id)
-        if session is None or session.client is not client:
+        if session is None or (session.client is not client and not session.keep_alive):
             raise RequestError(f"session {session_id} is closed or unknown", ErrorCategory.SESSION)
         return session
+
+    def attach_session(self, client: Any, session_id: int) -> dict[str, Any]:
+        session = self.sessions.get(session_id)
+        if session is None:
+            raise RequestError(f"session {session_id} is closed or unknown", ErrorCategory.SESSION)
+        if not session.keep_alive:
+            raise RequestError(f"session {session_id} was not created with keep_alive=True; "
+                               "only keep-alive sessions can be attached", ErrorCategory.SESSION)
+        self.check_alive(session)
+        if session.client is None:
+            session.client = client
+        objects = [[o.id, o.label, o.data_type, o.content_type, o.keep, o.state.value]
+                   for o in session.objects.values()]
+        last = max(max(session.tasks, default=0), max(session.objects, default=0))
+        return {"name": session.name, "objects": objects, "last_id": last}
 
     def check_alive(self, session: SessionState) -> None:
         if session.error is not None:
@@ -138,8 +155,15 @@ class Server:
             obj.data = None
 
     def client_lost(self, client: Any) -> None:
+        """Closes the client's sessions, except keep-alive ones, which only forget it."""
         for session in [s for s in self.sessions.values() if s.client is client]:
-            self.close_session(session, "closed because its client disconnected")
+            if session.keep_alive:
+                session.client = None
+                for waiter in [w for w in session.waiters if w.link is client]:
+                    session.waiters.discard(waiter)
+                session.all_waiters = [w for w in session.all_waiters if w.link is not client]
+            else:
+                self.close_session(session, "closed because its client disconnected")
 
     # --- submit ---------------------------------------------------------------------------
 
@@ -512,7 +536,8 @@ class Server:
         return {
             "governors": [g.summary() for g in self.governors.values()],
             "sessions": [{"session_id": s.id, "name": s.name, "tasks": len(s.tasks),
-                          "unfinished_tasks": s.unfinished_tasks, "error": s.error}
+                          "unfinished_tasks": s.unfinished_tasks, "error": s.error, "state": s.status,
+                          "keep_alive": s.keep_alive, "attached": s.client is not None}
                          for s in self.sessions.values()],
             "refused_connections": dict(sorted(self.refused.items())),
         }

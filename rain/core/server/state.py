@@ -143,7 +143,8 @@ class TaskNode:
 class SessionState:
     id: int
     name: str
-    client: Any
+    client: Any  # the creating client's link; None once a keep-alive session lost it
+    keep_alive: bool = False
     tasks: dict[int, TaskNode] = attrs.Factory(dict)
     objects: dict[int, ObjectNode] = attrs.Factory(dict)
     unfinished_tasks: int = 0
@@ -156,6 +157,12 @@ class SessionState:
     @property
     def alive(self) -> bool:
         return not self.closed and self.error is None
+
+    @property
+    def status(self) -> str:
+        if self.error is not None:
+            return "failed"
+        return "running" if self.unfinished_tasks else "idle"
 
 
 @attrs.define(eq=False)

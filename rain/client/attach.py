@@ -1,0 +1,76 @@
+"""Attaching to a keep-alive session: its submitted objects, rebuilt from the server's rows.
+
+A process that attaches did not build the graph, so it has no `DataObject`s; the server sends
+one row per object (id, label, data type, content type, keep, state) and this module makes
+the objects the session's `get_object` hands out, as if they had been submitted here.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Any
+
+from rain.common.errors import RainException
+from rain.common.ids import ID
+from rain.common.states import DataObjectState
+
+if TYPE_CHECKING:
+    from rain.client.data import DataObject
+    from rain.client.session import Session
+
+
+def submitted_object(session: Session, row: list[Any]) -> DataObject:
+    """A `DataObject` for an object another client submitted: [id, label, data_type,
+    content_type, keep, state]."""
+    from rain.client.data import DataObject
+
+    num, label, data_type, content_type, keep, state = row
+    obj = DataObject.__new__(DataObject)
+    obj._num = num
+    obj._label = label
+    obj._data_type = data_type
+    obj._content_type = content_type
+    obj._built_spec = None
+    obj._session = session
+    obj._info = None
+    obj._state = DataObjectState(state)
+    obj._keep = keep
+    obj._data = None
+    obj._size_hint = None
+    obj._producer = None
+    obj._copy = None
+    return obj
+
+
+class AttachedObjects:
+    """The objects of an attached session, by id and by label (strong references: nobody
+    else holds them)."""
+
+    def __init__(self, session: Session, reply: dict[str, Any]) -> None:
+        self.by_id: dict[int, DataObject] = {}
+        self.by_label: dict[str, list[DataObject]] = {}
+        for row in reply["objects"]:
+            obj = submitted_object(session, row)
+            self.by_id[obj._num] = obj
+            if obj._label is not None:
+                self.by_label.setdefault(obj._label, []).append(obj)
+            session._submitted_objects[obj.id] = obj
+        session._ids = itertools.count(reply["last_id"] + 1)
+
+    def get(self, session_id: int, key: int | str | ID) -> DataObject:
+        if isinstance(key, ID) or (isinstance(key, tuple) and len(key) == 2):
+            if key[0] != session_id:
+                raise RainException(f"object {key} belongs to session {key[0]}, not {session_id}")
+            key = key[1]
+        if isinstance(key, bool) or not isinstance(key, int | str):
+            raise RainException(f"an object is looked up by id (int or ID) or by label (str), not {key!r}")
+        if isinstance(key, int):
+            obj = self.by_id.get(key)
+            if obj is None:
+                raise RainException(f"session {session_id} has no object {key}")
+            return obj
+        found = self.by_label.get(key, [])
+        if len(found) != 1:
+            what = "no object" if not found else f"{len(found)} objects ({', '.join(str(o._num) for o in found)})"
+            raise RainException(f"session {session_id} has {what} labelled {key!r}; look it up by id")
+        return found[0]
