@@ -29,6 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--logdir", help="directory for the log file")
     p.add_argument("--listen", help="[ADDR:]PORT of the data port (default: a free port)")
     p.add_argument("--ready-file", help="file created once the governor is registered at the server")
+    p.add_argument("--reconnect-timeout", type=float, default=300.0, metavar="SECONDS",
+                   help="when the server connection drops, keep tasks and objects and dial the server again "
+                        "for this long before stopping (default 300)")
     p.add_argument("--config", help="TOML file; its `plugins = [...]` list is loaded after --plugin")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE", help="extra plugin module")
     p.add_argument("--no-entry-points", action="store_true",
@@ -84,7 +87,8 @@ async def serve(args: argparse.Namespace, task_types: dict[str, TaskType]) -> No
     server_address = parse_server_address(args.server)
     credentials = dialing_credentials(args, split_address(server_address)[1], listening=True)
     limits = endpoint_limits(args, ("governor-data", "client"), DATA_PORT_FRAMES)
-    config = GovernorConfig(server_address, cpus, workdir, host, port, credentials, limits)
+    config = GovernorConfig(server_address, cpus, workdir, host, port, credentials, limits,
+                            max(0.0, args.reconnect_timeout))
     import trio
 
     async with trio.open_nursery() as nursery:

@@ -39,6 +39,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "loopback only, as the port has no authentication; 0.0.0.0:PORT opens it to all)")
     p.add_argument("--logdir", help="directory for the log file and the event database")
     p.add_argument("--ready-file", help="file created once the server accepts connections")
+    p.add_argument("--journal", metavar="PATH",
+                   help="journal file: sessions, graphs and results survive a restart on the same file")
+    p.add_argument("--restore-grace", type=float, default=60.0, metavar="SECONDS",
+                   help="after a restore, how long to wait for the journal's governors before computing "
+                        "again what only they held (default 60)")
     add_access_options(p)
     p.add_argument("--new-key", action="store_true", help="replace the key in the access file by a new one")
     add_tls_options(p)
@@ -93,9 +98,16 @@ async def serve(args: argparse.Namespace) -> None:
         credentials=credentials,
         limits=limits,
         submit_limits=submits,
+        journal=os.path.abspath(args.journal) if args.journal else None,
+        restore_grace=max(0.0, args.restore_grace),
     )
+    from rain.core.server.journal import JournalError
+
     async with trio.open_nursery() as nursery:
-        info = await nursery.start(serve_server, config, listeners)
+        try:
+            info = await nursery.start(serve_server, config, listeners)
+        except (JournalError, OSError) as exc:
+            raise UserError(f"cannot use the journal {args.journal}: {exc}") from None
         security = "insecure" if access is None else f"key in {access.path}" + (", TLS" if access.tls else "")
         logger.info("server listening on port %d (monitoring on port %s; %s)", bound, info.http_port, security)
         print(f"rain server listening on port {bound}", flush=True)

@@ -21,7 +21,7 @@ from typing import Any
 
 import trio
 
-from rain.cli.common import UserError, parse_listen, run_service, setup_logging, write_ready_file
+from rain.cli.common import DEFAULT_PORT, UserError, parse_listen, run_service, setup_logging, write_ready_file
 from rain.cli.hpc import AUTOCONF, Launcher, autoconf_launcher, autoconf_places
 from rain.cli.security import add_access_options, add_tls_options, dashboard_url
 from rain.cli.ssh_governors import read_host_file, server_host, ssh_argv, wait_for_governors
@@ -47,7 +47,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--http-listen", help="[ADDR:]PORT of the monitoring HTTP server")
     p.add_argument("--cpus", type=int, help="cpus of the --simple governor")
     p.add_argument("--logdir", help="directory for the logs of all processes")
-    p.add_argument("--workdir", help="base directory for the governors' work dirs")
+    p.add_argument("--workdir", help="base directory for the governors' work dirs and the server's journal")
+    journal = p.add_mutually_exclusive_group()
+    journal.add_argument("--journal", metavar="PATH", help="the server's journal (default: WORKDIR/server.journal, "
+                         "else ~/.rain/journal-PORT when the port is fixed)")
+    journal.add_argument("--no-journal", action="store_true", help="run the server without a journal")
     p.add_argument("--ready-file", help="file created once the server and all governors are ready")
     p.add_argument("--config", help="TOML config file passed to every governor")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
@@ -157,6 +161,9 @@ async def serve(args: argparse.Namespace) -> None:
                 server_argv += ["--listen", args.listen]
             if args.http_listen:
                 server_argv += ["--http-listen", args.http_listen]
+            journal = journal_path(args)
+            if journal is not None:
+                server_argv += ["--journal", journal]
             server = await nursery.start(run_child, server_argv)
             info = await wait_ready(server_ready, server, "the server")
             address = f"127.0.0.1:{info['port']}"
@@ -190,6 +197,20 @@ async def serve(args: argparse.Namespace) -> None:
                                                "access_file": access_file})
             await server.wait()
             raise UserError(f"the server exited with code {server.returncode}")
+
+
+def journal_path(args: argparse.Namespace) -> str | None:
+    """Where the server keeps its journal: a restarted `rain start` finds its sessions again."""
+    if args.no_journal:
+        return None
+    if args.journal:
+        return os.path.abspath(args.journal)
+    if args.workdir:
+        return os.path.join(os.path.abspath(args.workdir), "server.journal")
+    port = parse_listen(args.listen, DEFAULT_PORT)[1]
+    if port == 0:
+        return None  # a new port each time: nothing would find the journal again
+    return os.path.join(os.path.expanduser("~"), ".rain", f"journal-{port}")
 
 
 def load_access(path: str | None) -> AccessFile | None:

@@ -1,7 +1,9 @@
 """The governor process: registers at the server, serves its data port, runs tasks.
 
-The governor lives as long as its server connection: when the server goes away, the top
-nursery is cancelled and every running task is cancelled with it.
+The governor outlives a lost server connection: it keeps its tasks running and its objects
+stored, dials the server again for `reconnect_timeout` seconds and registers with what it holds
+(`ServerLink`); only when the server stays away that long is the top nursery cancelled, and
+every running task with it.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from rain.core.governor.stats import serve_stats
 from rain.core.governor.store import ObjectStore
 from rain.core.protocol import messages as m
 from rain.core.protocol.auth import INSECURE, Credentials
+from rain.core.protocol.errors import CONNECTION_ERRORS, describe, is_connection_error
 from rain.core.protocol.framing import ProtocolError
-from rain.core.protocol.stream import EndpointLimits, Gate, open_message_stream
+from rain.core.protocol.stream import EndpointLimits, Gate, MessageStream, open_message_stream
 from rain.plugins.api import TaskType
 
 logger = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ class GovernorConfig:
     listen_port: int = 0
     credentials: Credentials = INSECURE
     data_limits: EndpointLimits = attrs.field(factory=EndpointLimits)  # of the data port
+    reconnect_timeout: float = 300.0  # how long to dial a lost server before stopping
 
 
 def _data_host(config: GovernorConfig, server_stream: trio.abc.Stream) -> str:
@@ -60,37 +64,107 @@ async def serve_governor(config: GovernorConfig, task_types: dict[str, TaskType]
         conn = await open_message_stream(config.server_address, "governor", config.credentials)
     except OSError as exc:
         raise ConnectionError(f"cannot connect to rain server at {config.server_address}: {exc}") from None
-    host = _data_host(config, conn.stream)
-    data_address = join_address(host, port)
-    input_kinds = {name: list(t.inputs) for name, t in task_types.items() if t.inputs is not None}
-    await conn.send(m.RegisterGovernor(config.cpus, data_address, sorted(task_types), input_kinds))
-    registered = await conn.receive_expected(m.Registered)
-    assert isinstance(registered, m.Registered)
-    governor_id = registered.governor_id
-    logger.info("governor %s registered at %s (%d cpus)", governor_id, config.server_address, config.cpus)
+    data_address = join_address(_data_host(config, conn.stream), port)  # the server names us so
     reporter = Reporter()
     gate = Gate(("governor-data", "client"), config.credentials, config.data_limits)
     async with trio.open_nursery() as nursery:
         await nursery.start(trio.serve_listeners, functools.partial(handle_data_connection, store, gate), listeners)
-        nursery.start_soon(reporter.serve, conn)
-        nursery.start_soon(serve_stats, conn, store)
-        runner = TaskRunner(nursery, store, task_types, reporter, governor_id, config.cpus, config.credentials)
-        task_status.started(governor_id)
-        try:
-            async for msg in conn:
-                if isinstance(msg, m.AssignTasks):
-                    for item in msg.tasks:
-                        runner.start(item)
-                elif isinstance(msg, m.DeleteObjects):
-                    runner.delete_objects([ID.from_wire(value) for value in msg.ids])
-                elif isinstance(msg, m.DropSession):
-                    runner.drop_session(msg.session_id)
-                else:
-                    raise ProtocolError(f"unexpected message {msg.kind!r} from the server")
-        except (ProtocolError, trio.BrokenResourceError) as exc:
-            logger.error("connection to the server failed: %s", exc)
-        logger.info("server connection closed; governor %s stops", governor_id)
+        runner = TaskRunner(nursery, store, task_types, reporter, data_address, config.cpus, config.credentials)
+        link = ServerLink(config, task_types, data_address, runner, reporter, store)
+        await link.register(conn)
+        assert link.conn is not None
+        conn = link.conn
+        task_status.started(data_address)
+        while True:
+            await link.serve(conn)
+            reconnected = await link.reconnect()
+            if reconnected is None:
+                break
+            conn = reconnected
         nursery.cancel_scope.cancel()
+
+
+@attrs.define(eq=False)
+class ServerLink:
+    """The governor's side of its server connection, which may be lost and made again.
+
+    The runner, the store and the unsent reports outlive a connection: after a drop the
+    governor keeps running its tasks and keeping its objects, dials again with backoff for
+    `reconnect_timeout` seconds and registers with its inventory. A server of another
+    incarnation (restarted without its journal) asks for a reset instead."""
+
+    config: GovernorConfig
+    task_types: dict[str, TaskType]
+    data_address: str
+    runner: TaskRunner
+    reporter: Reporter
+    store: ObjectStore
+    incarnation: str | None = None
+    conn: MessageStream | None = None  # the registered connection
+
+    async def register(self, conn: MessageStream) -> None:
+        objects, tasks = self.runner.inventory() if self.incarnation is not None else ([], [])
+        input_kinds = {name: list(t.inputs) for name, t in self.task_types.items() if t.inputs is not None}
+        await conn.send(m.RegisterGovernor(self.config.cpus, self.data_address, sorted(self.task_types), input_kinds,
+                                           self.incarnation, objects, tasks))
+        registered = await conn.receive_expected(m.Registered)
+        assert isinstance(registered, m.Registered)
+        if registered.settings.get("reset"):
+            await conn.aclose()
+            logger.warning("the server restarted without its journal: dropping every task and object")
+            await self.runner.reset()
+            self.incarnation = None
+            conn = await open_message_stream(self.config.server_address, "governor", self.config.credentials)
+            await self.register(conn)
+            return
+        self.incarnation = registered.settings.get("incarnation")
+        self.conn = conn
+        logger.info("governor %s registered at %s (%d cpus, %d objects and %d tasks reported)", self.data_address,
+                    self.config.server_address, self.config.cpus, len(objects), len(tasks))
+
+    async def serve(self, conn: MessageStream) -> None:
+        """Serves one connection until it drops."""
+        runner = self.runner
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self.reporter.serve, conn)
+                nursery.start_soon(serve_stats, conn, self.store)
+                async for msg in conn:
+                    if isinstance(msg, m.AssignTasks):
+                        for item in msg.tasks:
+                            runner.start(item)
+                    elif isinstance(msg, m.DeleteObjects):
+                        runner.delete_objects([ID.from_wire(value) for value in msg.ids])
+                    elif isinstance(msg, m.DropSession):
+                        runner.drop_session(msg.session_id)
+                    else:
+                        raise ProtocolError(f"unexpected message {msg.kind!r} from the server")
+                nursery.cancel_scope.cancel()
+        except Exception as exc:
+            if not is_connection_error(exc):
+                raise
+            logger.error("connection to the server failed: %s", describe(exc))
+        finally:
+            with trio.CancelScope(shield=True):
+                await conn.aclose()
+
+    async def reconnect(self) -> MessageStream | None:
+        """Dials the server with backoff until it registers us again or time is up (None)."""
+        timeout = self.config.reconnect_timeout
+        logger.warning("server connection lost; reconnecting for up to %g s", timeout)
+        delay = 0.05
+        with trio.move_on_after(timeout):
+            while True:
+                try:
+                    conn = await open_message_stream(self.config.server_address, "governor", self.config.credentials)
+                    await self.register(conn)
+                    return self.conn  # the last one registered
+                except (OSError, *CONNECTION_ERRORS) as exc:
+                    logger.info("reconnecting to %s: %s", self.config.server_address, exc)
+                await trio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        logger.info("no server within %g s; governor %s stops", timeout, self.data_address)
+        return None
 
 
 def default_workdir() -> str:

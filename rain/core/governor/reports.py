@@ -1,4 +1,8 @@
-"""Batches task results to the server: one `TasksUpdated` per burst (see protocol.batching)."""
+"""Batches task results to the server: one `TasksUpdated` per burst (see protocol.batching).
+
+A batch leaves the queue only once it is sent: when the server connection drops, unsent
+results wait for the next connection, and their task ids go with the new registration.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Any
 
 import trio
 
-from rain.common.rows import FailedTask, FinishedTask
+from rain.common.rows import REPORT_SESSION_ID, REPORT_TASK_ID, FailedTask, FinishedTask
 from rain.core.protocol import messages as m
 from rain.core.protocol.batching import receive_batch
 from rain.core.protocol.stream import MessageStream
@@ -16,19 +20,42 @@ from rain.core.protocol.stream import MessageStream
 class Reporter:
     def __init__(self) -> None:
         self._send, self._receive = trio.open_memory_channel[tuple[bool, Any]](math.inf)
+        self._unsent: list[tuple[bool, Any]] = []  # taken from the channel, not yet sent
+        self._queued: dict[tuple[int, int], None] = {}  # ids of every report not yet sent
 
     def finished(self, item: FinishedTask) -> None:
+        self._queued[(item.session_id, item.task_id)] = None
         self._send.send_nowait((True, item))
 
     def failed(self, item: FailedTask) -> None:
+        self._queued[(item.session_id, item.task_id)] = None
         self._send.send_nowait((False, item))
+
+    def pending_task_ids(self) -> list[list[int]]:
+        """[session, task] of the results not sent yet."""
+        return [list(key) for key in self._queued]
+
+    def discard(self) -> None:
+        """Forgets every unsent result (the server they were for is gone for good)."""
+        self._unsent = []
+        self._queued.clear()
+        while True:
+            try:
+                self._receive.receive_nowait()
+            except trio.WouldBlock:
+                return
 
     async def serve(self, conn: MessageStream) -> None:
         while True:
-            try:
-                batch = await receive_batch(self._receive)
-            except trio.EndOfChannel:
-                return
+            if not self._unsent:
+                try:
+                    self._unsent = await receive_batch(self._receive)
+                except trio.EndOfChannel:
+                    return
+            batch = self._unsent
             finished = [item for ok, item in batch if ok]
             failed = [item for ok, item in batch if not ok]
             await conn.send(m.TasksUpdated(finished, failed))
+            self._unsent = []
+            for _, item in batch:
+                self._queued.pop((item[REPORT_SESSION_ID], item[REPORT_TASK_ID]), None)

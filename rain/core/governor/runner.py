@@ -98,6 +98,7 @@ class TaskRunner:
         self._governor_id = governor_id
         self._events: deque[s.Event] = deque()
         self._handling = False
+        self._all_ended: trio.Event | None = None  # set when the last task ends (see `reset`)
         self._perform: dict[type, Callable[[Any], None]] = {
             s.StartTask: self._start_task,
             s.RunInline: self._run_inline,
@@ -127,6 +128,30 @@ class TaskRunner:
         logger.info("dropping session %d", session_id)
         self.handle(s.SessionDropped(session_id))
 
+    async def reset(self) -> None:
+        """Drops every session and waits until every task has ended: the server restarted
+        without its journal and numbers sessions from 1 again, so nothing here means anything
+        to it, not even the ids of the dropped sessions (which are then forgotten)."""
+        state = self.state
+        for sid in {t.session_id for t in state.tasks} | {o.session_id for o in state.objects}:
+            self.drop_session(sid)
+        if state.tasks:
+            self._all_ended = trio.Event()
+            await self._all_ended.wait()
+        state.dropped.clear()
+        self._reporter.discard()
+
+    def inventory(self) -> tuple[list[Any], list[Any]]:
+        """What this governor holds for a server it registers at again: stored objects as
+        [session, id, info], and its tasks, running or with results not yet sent, as [session, id]."""
+        objects = []
+        for oid in self.state.objects:
+            stored = self._store.get(oid)
+            if stored is not None:
+                objects.append([oid.session_id, oid.id, stored.info.to_wire()])
+        tasks = [[t.session_id, t.id] for t, record in self.state.tasks.items() if not record.cancelled]
+        return objects, tasks + self._reporter.pending_task_ids()
+
     # --- the state machine ----------------------------------------------------------------
 
     def handle(self, event: s.Event) -> None:
@@ -142,10 +167,13 @@ class TaskRunner:
                 for action in self.state.handle(event):
                     self._perform[type(action)](action)
                 if not self._events:
-                    return
+                    break
                 event = self._events.popleft()
         finally:
             self._handling = False
+        if self._all_ended is not None and not self.state.tasks:
+            self._all_ended.set()
+            self._all_ended = None
 
     def _input_stored(self, obj: StoredObject) -> None:
         self.handle(s.ObjectStored(obj.id))

@@ -241,6 +241,13 @@ class RegisterGovernor(Message):
     data_address: str
     task_types: list[str]
     input_kinds: dict[str, list[str]] = attrs.Factory(dict)
+    # Registering again after a lost connection: the server incarnation it was registered at,
+    # its stored objects [session, id, info] and its tasks still running or not yet reported
+    # [session, id]. A server of another incarnation answers `Registered` with settings
+    # {"reset": true} and closes the connection: the governor drops everything and registers anew.
+    incarnation: str | None = None
+    objects: list[Any] = attrs.field(factory=list)
+    tasks: list[Any] = attrs.field(factory=list)
 
 
 @message("registered")

@@ -160,22 +160,35 @@ def _check_registration(msg: m.RegisterGovernor) -> None:
         raise ProtocolError("register_governor: data_address must be HOST:PORT") from None
 
 
+def _inventory(rows: list[Any], width: int) -> list[Any]:
+    """Checks the rows a registering governor reports: [session, id, ...] with int ids."""
+    for row in rows:
+        if not (isinstance(row, list) and len(row) == width and all(isinstance(v, int) for v in row[:2])):
+            raise ProtocolError(f"register_governor: invalid inventory row {row!r}")
+    return rows
+
+
 async def _serve_governor(server: Server, conn: MessageStream) -> None:
     register = await conn.receive_expected(m.RegisterGovernor)
     assert isinstance(register, m.RegisterGovernor)
     _check_registration(register)
+    settings = {"delete_timeout": server.delete_timeout, "test_mode": server.test_mode,
+                "incarnation": server.incarnation}
+    if register.incarnation is not None and register.incarnation != server.incarnation:
+        logger.info("governor %s was registered at another server incarnation; it resets", register.data_address)
+        await conn.send(m.Registered(register.data_address, {**settings, "reset": True}))
+        return
     link = GovernorLink(conn)
     gov = GovernorState(register.data_address, register.cpus, frozenset(register.task_types), link,
                         dict(register.input_kinds))
     try:
-        server.add_governor(gov)
+        server.add_governor(gov, _inventory(register.objects, 3), _inventory(register.tasks, 2))
     except RequestError as exc:
         await conn.send(m.Error(None, str(exc)))
         raise ProtocolError(str(exc)) from None
     logger.info("governor %s registered with %d cpus", gov.id, gov.cpus)
     try:
-        await conn.send(m.Registered(gov.id, {"delete_timeout": server.delete_timeout,
-                                              "test_mode": server.test_mode}))
+        await conn.send(m.Registered(gov.id, settings))
         async with trio.open_nursery() as nursery:
             nursery.start_soon(link.serve_writer)
             async for msg in conn:

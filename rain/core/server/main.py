@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import uuid
 from collections.abc import Sequence
 
 import attrs
@@ -16,8 +17,10 @@ from rain.core.server.connections import handle_connection
 from rain.core.server.events import EventLog
 from rain.core.server.http import serve_http
 from rain.core.server.http_auth import HttpAuth
+from rain.core.server.journal import Journal
 from rain.core.server.monitor import Monitor
 from rain.core.server.progress import serve_progress
+from rain.core.server.restore import end_restore, restore
 from rain.core.server.server import Server
 from rain.core.server.submit import SubmitLimits
 
@@ -34,6 +37,8 @@ class ServerConfig:
     credentials: Credentials = INSECURE
     limits: EndpointLimits = attrs.field(factory=EndpointLimits)
     submit_limits: SubmitLimits = attrs.field(factory=SubmitLimits)
+    journal: str | None = None  # the journal file: sessions survive a restart on the same file
+    restore_grace: float = 60.0  # how long a restored server waits for its governors to come back
 
 
 @attrs.frozen
@@ -49,15 +54,41 @@ async def serve_deletions(server: Server) -> None:
         server.run_deletions()
 
 
+def open_journal(server: Server, path: str | None) -> Journal | None:
+    """Restores the server from the journal at `path` and appends to it from now on.
+    Raises `JournalError` when the file is not a journal."""
+    if path is None:
+        server.incarnation = uuid.uuid4().hex
+        return None
+    journal = Journal(path)
+    journal.open()
+    server.incarnation = journal.incarnation
+    if journal.restored:
+        restore(server, journal.restored)
+        journal.restored = []
+    server.journal = journal
+    return journal
+
+
+async def end_restore_after(server: Server, grace: float) -> None:
+    await trio.sleep(grace)
+    end_restore(server)
+
+
 async def serve_server(config: ServerConfig, listeners: Sequence[trio.SocketListener], *,
                        task_status: trio.TaskStatus[RunningServer] = trio.TASK_STATUS_IGNORED) -> None:
     events = EventLog(config.logdir)
     monitor = Monitor(events)
     server = Server(delete_timeout=config.delete_timeout, test_mode=config.test_mode, events=monitor,
                     submit_limits=config.submit_limits)
+    journal = open_journal(server, config.journal)
     gate = Gate(("client", "governor"), config.credentials, config.limits, server.refused)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(events.serve)
+        if journal is not None:
+            nursery.start_soon(journal.serve)
+        if server.restoring is not None:
+            nursery.start_soon(end_restore_after, server, config.restore_grace)
         await nursery.start(trio.serve_listeners, functools.partial(handle_connection, server, gate), listeners)
         nursery.start_soon(serve_deletions, server)
         nursery.start_soon(serve_progress, server.progress)

@@ -79,6 +79,20 @@ class Server:
         self.durations: dict[str, float] = {}
         self.progress = ProgressWatchers()
         self._next_session_id = 1
+        self.journal: Any = None  # a `Journal` (journal.py), or None: nothing survives a restart
+        self.incarnation = ""  # names this server's session numbering for reconnecting governors
+        self.restoring: set[str] | None = None  # governors awaited after a restore; None: not restoring
+
+    def journal_append(self, item: list[Any]) -> None:
+        if self.journal is not None:
+            self.journal.append(item)
+
+    def acknowledge(self, link: Any, reply: m.Message) -> None:
+        """Sends a reply once what it confirms is in the journal (at once without a journal)."""
+        if self.journal is None:
+            link.send(reply)
+        else:
+            self.journal.after_write(lambda: link.send(reply))
 
     def record_event(self, kind: str, **fields: Any) -> None:
         if self.events is not None:
@@ -88,10 +102,14 @@ class Server:
 
     def new_session(self, client: Any, name: str, keep_alive: bool = False) -> int:
         sid = self._next_session_id
-        self._next_session_id += 1
-        self.sessions[sid] = SessionState(sid, name, client, keep_alive)
-        self.record_event("SessionNew", session=sid, name=name)
+        self._open_session(sid, name, client, keep_alive)
         return sid
+
+    def _open_session(self, sid: int, name: str, client: Any, keep_alive: bool) -> None:
+        self._next_session_id = max(self._next_session_id, sid + 1)
+        self.sessions[sid] = SessionState(sid, name, client, keep_alive)
+        self.journal_append(["session", sid, name, keep_alive])
+        self.record_event("SessionNew", session=sid, name=name)
 
     def session(self, client: Any, session_id: int) -> SessionState:
         """The session a client may use: its own, or any keep-alive one (shared by design:
@@ -130,6 +148,7 @@ class Server:
         if session.error is None:
             self._drop_session_data(session)
         _forget_graph(session)
+        self.journal_append(["close", session.id])
         self.record_event("SessionClosed", session=session.id, reason=reason)
 
     def fail_session(self, session: SessionState, message: str, task: TaskNode | None = None) -> None:
@@ -139,6 +158,7 @@ class Server:
         session.failed_task = list(task.full_id) if task is not None else None
         self._answer_session_waiters(session, RequestError(message, ErrorCategory.TASK, session.failed_task))
         self._drop_session_data(session)
+        self.journal_append(["failed", session.id, message, session.failed_task])
         self.record_event("SessionFailed", session=session.id, message=message,
                           task=task.id if task is not None else None)
 
@@ -175,6 +195,7 @@ class Server:
             check_submit(session, tasks, objects, offered, largest, self.input_kinds)
         except SubmitError as exc:
             raise RequestError(f"submit refused: {exc}") from None
+        self.journal_append(["submit", session.id, tasks, objects])
         self._apply_submit(session, tasks, objects)
         if self.events is not None:
             self.record_event("TasksSubmitted", session=session.id, task_types=dict(Counter(t[1] for t in tasks)))
@@ -232,7 +253,7 @@ class Server:
         queue.append(task)
 
     def schedule(self) -> None:
-        if not self.governors or not self.ready:
+        if not self.governors or not self.ready or self.restoring is not None:
             return
         governors = self.governors.values()
         for key in sorted(self.ready, key=lambda k: -k[0]):  # big tasks first, while big holes exist
@@ -281,13 +302,20 @@ class Server:
 
     # --- governors ------------------------------------------------------------------------
 
-    def add_governor(self, gov: GovernorState) -> None:
+    def add_governor(self, gov: GovernorState, objects: Collection[Any] = (), tasks: Collection[Any] = ()) -> None:
+        """`objects` and `tasks`: what a governor registering again still holds (restore.py)."""
+        from rain.core.server.restore import adopt_inventory, governor_back
+
         if gov.id in self.governors:
             raise RequestError(f"governor {gov.id} is already registered")
         self.governors[gov.id] = gov
         self.type_counts.update(gov.task_types)
         self.input_kinds.update(gov.input_kinds)
+        self.journal_append(["governor", 0, gov.id])
         self.record_event("GovernorNew", governor=gov.id, cpus=gov.cpus)
+        if objects or tasks:
+            adopt_inventory(self, gov, objects, tasks)
+        governor_back(self, gov)
         self.schedule()
 
     def remove_governor(self, gov: GovernorState) -> None:
@@ -306,6 +334,7 @@ class Server:
             obj = session.objects.get(oid.id) if session is not None else None
             if obj is not None and gov.id in obj.holders:
                 obj.holders.remove(gov.id)
+        self.journal_append(["governor_lost", 0, gov.id])
         self.record_event("GovernorLost", governor=gov.id)
         vanished = gov.task_types - self.type_counts.keys()
         if vanished and self.governors:
@@ -348,18 +377,25 @@ class Server:
             self.fail_session(task.session, f"governor {gov.id} reported outputs {[o[OUTPUT_ID] for o in outputs]} "
                                             f"of task {task.describe()}, expected {[o.id for o in task.outputs]}", task)
             return
-        task.state = TaskState.finished
         task.set_info(info)
         self._record_duration(task)
-        session = task.session
-        self.record_event("TaskFinished", session=session.id, task=task_id, governor=gov.id, name=task.name,
+        self.record_event("TaskFinished", session=session_id, task=task_id, governor=gov.id, name=task.name,
                           task_type=task.task_type, start_time=info.get("start_time"),
                           duration=info.get("duration"))
+        self.finish_task(task, outputs, gov)
+
+    def finish_task(self, task: TaskNode, outputs: list[Any], gov: GovernorState | None) -> None:
+        """A task's outputs are finished (`outputs`: ReportedOutput rows), held by `gov`; None
+        when replayed from the journal, where the holders are the governors that come back."""
+        task.state = TaskState.finished
+        session = task.session
+        self.journal_append(["finished", session.id, task.id, outputs])
         for obj, output in zip(task.outputs, outputs, strict=True):
             obj.set_info(output[OUTPUT_INFO])
             obj.state = FINISHED
-            obj.add_holder(gov.id)
-            gov.objects.add(obj.full_id)
+            if gov is not None:
+                obj.add_holder(gov.id)
+                gov.objects.add(obj.full_id)
             if obj.waiters:
                 self._notify(obj)
             consumers, obj.consumers = obj.consumers, None
@@ -369,7 +405,7 @@ class Server:
                     self._make_ready(consumer)
         for obj in task.inputs:
             obj.pending_consumers -= 1
-            if obj.state is FINISHED and gov.id not in obj.holders:
+            if gov is not None and obj.state is FINISHED and gov.id not in obj.holders:
                 obj.holders.append(gov.id)
                 gov.objects.add(obj.full_id)
             self._maybe_release(obj)
@@ -415,7 +451,8 @@ class Server:
         if obj.state is not FINISHED or obj.keep or obj.pending_consumers > 0:
             return
         obj.state = DataObjectState.removed
-        obj.data = None
+        if self.restoring is None:  # a restore keeps constants until it knows what must run again
+            obj.data = None
         if not obj.holders:
             return
         full_id = obj.full_id
@@ -452,6 +489,7 @@ class Server:
     def unkeep(self, session: SessionState, ids: list[ID]) -> None:
         self.check_alive(session)
         nodes = [self._object(session, oid) for oid in ids]
+        self.journal_append(["unkeep", session.id, [list(i) for i in ids]])
         for obj in nodes:
             obj.keep = False
             self._maybe_release(obj)

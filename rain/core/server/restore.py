@@ -1,0 +1,201 @@
+"""A restarted server: its state rebuilt from the journal, then completed by the governors.
+
+`restore` replays the journal's items through the same `Server` methods that handled them
+live (opening sessions, applying submits, finishing tasks, unkeeping, failing, closing), so
+the restore path is exercised by every live run. Replayed objects have no holders: the
+governors that come back report what they hold (`adopt_inventory`), and until the governors
+the journal knew are all back (or the grace time is over) nothing is scheduled. Then
+`rerun_lost_outputs` sends back to be run the finished tasks whose needed outputs no governor
+holds, and scheduling resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from rain.common.ids import ID
+from rain.common.rows import TASK_INPUTS
+from rain.common.states import DataObjectState, TaskState
+
+if TYPE_CHECKING:
+    from rain.core.server.server import Server
+    from rain.core.server.state import GovernorState, ObjectNode, SessionState, TaskNode
+
+logger = logging.getLogger(__name__)
+FINISHED = DataObjectState.finished
+UNFINISHED = DataObjectState.unfinished
+WAITING = (TaskState.not_assigned, TaskState.ready)
+
+
+def restore(server: Server, items: list[list[Any]]) -> None:
+    """Replays journal items; one that cannot be applied is skipped with a warning."""
+    from rain.core.server.server import RequestError
+
+    journal, server.journal = server.journal, None  # replayed items are already in the file
+    expected: set[str] = set()
+    server.restoring = expected
+    try:
+        for n, item in enumerate(items):
+            try:
+                _replay(server, item, expected)
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError, RequestError) as exc:
+                logger.warning("journal item %d (%r) skipped: %s", n, item[0], exc)
+    finally:
+        server.journal = journal
+    server.restoring = expected
+    logger.info("restored %d sessions from the journal; waiting for governors %s", len(server.sessions),
+                ", ".join(sorted(expected)) or "(none)")
+
+
+def _replay(server: Server, item: list[Any], expected: set[str]) -> None:
+    kind, sid = item[0], item[1]
+    if kind == "session":
+        server._open_session(sid, item[2], None, bool(item[3]))
+        return
+    if kind == "governor":
+        expected.add(item[2])
+        return
+    if kind == "governor_lost":
+        expected.discard(item[2])
+        return
+    if kind == "next_session":
+        server._next_session_id = max(server._next_session_id, item[2])
+        return
+    session = server.sessions[sid]
+    if kind == "submit":
+        server._apply_submit(session, item[2], item[3])
+    elif kind == "finished":
+        task = session.tasks[item[2]]
+        if task.state is not TaskState.finished:
+            server.finish_task(task, item[3], None)
+    elif kind == "unkeep":
+        server.unkeep(session, [ID.from_wire(i) for i in item[2]])
+    elif kind == "failed":
+        server.fail_session(session, item[2])
+        session.failed_task = item[3]
+    elif kind == "close":
+        server.close_session(session)
+    else:
+        raise ValueError(f"unknown journal item kind {kind!r}")
+
+
+def governor_back(server: Server, gov: GovernorState) -> None:
+    """Ends the restore once every governor the journal knew is registered again."""
+    if server.restoring is None:
+        return
+    server.restoring.discard(gov.id)
+    if not server.restoring:
+        end_restore(server)
+
+
+def end_restore(server: Server) -> None:
+    if server.restoring is None:
+        return
+    if server.restoring:
+        logger.warning("governors %s did not come back; what only they held is computed again",
+                       ", ".join(sorted(server.restoring)))
+    server.restoring = None
+    rerun_lost_outputs(server)
+    for session in server.sessions.values():
+        for obj in session.objects.values():  # constants kept while restoring, now unneeded
+            if obj.state is DataObjectState.removed and obj.pending_consumers == 0:
+                obj.data = None
+    server.schedule()
+
+
+def adopt_inventory(server: Server, gov: GovernorState, objects: Iterable[Any], tasks: Iterable[Any]) -> None:
+    """A governor registering again reports its objects ([session, id, info]) and the tasks it
+    still runs or has results for ([session, id]): the server keeps what it still needs, takes
+    the tasks as assigned there and tells the governor to delete the rest."""
+    adopted_outputs: set[ID] = set()
+    for sid, tid in tasks:
+        session = server.sessions.get(sid)
+        task = session.tasks.get(tid) if session is not None and session.alive else None
+        if task is None:
+            if session is None:
+                gov.link.drop_session(sid)
+            continue
+        if task.state in WAITING:
+            task.state = TaskState.assigned
+            task.governor = gov
+            gov.free_cpus -= task.cpus
+            gov.running[task.full_id] = task
+            adopted_outputs.update(o.full_id for o in task.outputs)
+    for sid, oid, _info in objects:
+        full_id = ID(sid, oid)
+        session = server.sessions.get(sid)
+        obj = session.objects.get(oid) if session is not None and session.alive else None
+        if obj is not None and obj.state is FINISHED and obj.data is None:
+            obj.add_holder(gov.id)
+            gov.objects.add(full_id)
+        elif full_id not in adopted_outputs:
+            gov.link.delete(full_id)
+
+
+# --- recomputing what no governor holds -------------------------------------------------------
+
+
+def rerun_lost_outputs(server: Server) -> None:
+    """The restore's simplest correct recovery: a finished task whose needed outputs no governor
+    holds goes back to be run, and so, transitively, do the producers of its lost inputs."""
+    for session in list(server.sessions.values()):
+        if session.alive:
+            _rerun_in_session(server, session)
+
+
+def _lost(obj: ObjectNode) -> bool:
+    return obj.state is not UNFINISHED and obj.data is None and not obj.holders and not obj.test_holders
+
+
+def _rerun_in_session(server: Server, session: SessionState) -> None:
+    stack = [o for o in session.objects.values() if o.state is FINISHED and o.needed and _lost(o)]
+    if not stack:
+        return
+    producers = {o.id: t for t in session.tasks.values() for o in t.outputs}
+    rerun: dict[int, TaskNode] = {}
+    while stack:
+        obj = stack.pop()
+        task = producers.get(obj.id)
+        if task is None:
+            server.fail_session(session, f"object {obj.full_id} was lost and no task of the session produces it; "
+                                         "submit it again")
+            return
+        if task.id in rerun or task.state is not TaskState.finished:
+            continue
+        rerun[task.id] = task
+        stack += [i for i in (session.objects[n] for n in task.row[TASK_INPUTS][::2]) if _lost(i)]
+    for task in rerun.values():
+        task.state = TaskState.not_assigned
+        session.unfinished_tasks += 1
+        task.inputs = [session.objects[n] for n in task.row[TASK_INPUTS][::2]]
+        for inp in task.inputs:
+            inp.pending_consumers += 1
+        for out in task.outputs:
+            out.state = UNFINISHED
+            out.holders.clear()
+    _relink_unfinished(server, session)
+    logger.info("session %d: %d finished tasks run again (their outputs were lost)", session.id, len(rerun))
+
+
+def _relink_unfinished(server: Server, session: SessionState) -> None:
+    """Recounts the unfinished inputs and consumers of the tasks still to run."""
+    for obj in session.objects.values():
+        if obj.state is UNFINISHED:
+            obj.consumers = None
+    for task in session.tasks.values():
+        if task.state not in WAITING:
+            continue
+        task.unfinished_inputs = 0
+        for inp in task.inputs:
+            if inp.state is UNFINISHED:
+                task.unfinished_inputs += 1
+                if inp.consumers is None:
+                    inp.consumers = [task]
+                else:
+                    inp.consumers.append(task)
+        if task.unfinished_inputs == 0 and task.state is TaskState.not_assigned:
+            server._make_ready(task)
+        elif task.unfinished_inputs and task.state is TaskState.ready:
+            task.state = TaskState.not_assigned  # the ready queue skips it
