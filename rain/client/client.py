@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
-from rain.client.connection import Connection
+from rain.client.connection import Connection, ConnectionLost
 from rain.client.fetching import GovernorConnections
 from rain.client.session import Session
 from rain.common.addresses import AddressError, split_address
-from rain.common.errors import RainException
+from rain.common.errors import RainException, SessionException, TaskException
 from rain.common.ids import ID
 from rain.core.access import AccessError, find_credentials
 from rain.core.protocol import messages as m
@@ -27,10 +28,15 @@ class Client:
     access file the same user's server wrote for this port (~/.rain/access-PORT.json), which is
     what `rain start` uses on one machine or a cluster with a shared home directory.
     `access_file=False` connects without a key (only to a server started with --insecure).
+
+    When the connection drops, the next call (or the `wait` or `fetch` in progress) dials the
+    server again for up to `reconnect_timeout` seconds, takes its sessions back and goes on: a
+    server restarted on its journal still has them. A session the server no longer knows
+    raises `SessionException` naming it.
     """
 
     def __init__(self, address: str = "localhost", port: int | None = None,
-                 access_file: str | os.PathLike[str] | bool | None = None) -> None:
+                 access_file: str | os.PathLike[str] | bool | None = None, reconnect_timeout: float = 60.0) -> None:
         if port is None:
             try:
                 address, port = split_address(address, DEFAULT_PORT)
@@ -38,6 +44,9 @@ class Client:
                 raise RainException(str(exc)) from None
         if not isinstance(port, int) or not 0 < port < 65536:
             raise RainException(f"invalid port {port!r}")
+        if isinstance(reconnect_timeout, bool) or not isinstance(reconnect_timeout, int | float) \
+                or reconnect_timeout < 0:
+            raise RainException(f"reconnect_timeout must be a number of seconds >= 0, got {reconnect_timeout!r}")
         if not (access_file is None or access_file is False or isinstance(access_file, str | os.PathLike)):
             raise RainException(f"access_file must be a path, None or False, not {access_file!r}")
         try:
@@ -45,6 +54,8 @@ class Client:
         except AccessError as exc:
             raise RainException(str(exc)) from None
         self._connection = Connection(address, port, credentials)
+        self._dial = (address, port, credentials)
+        self.reconnect_timeout = float(reconnect_timeout)
         self.governor_connections = GovernorConnections(credentials)  # for fetches from data ports
         self._sessions: list[Session] = []
 
@@ -63,7 +74,7 @@ class Client:
             raise RainException(f"session name must be a string, got {name!r}")
         if not isinstance(keep_alive, bool):
             raise RainException(f"keep_alive must be True or False, got {keep_alive!r}")
-        reply = self.connection.request(m.NewSession, name=name, keep_alive=keep_alive)
+        reply = self.request(m.NewSession, name=name, keep_alive=keep_alive)
         session = Session(self, reply.value, default=default, name=name)  # type: ignore[attr-defined]
         session.keep_alive = keep_alive
         self._sessions.append(session)
@@ -77,12 +88,49 @@ class Client:
 
         if isinstance(session_id, bool) or not isinstance(session_id, int):
             raise RainException(f"session_id must be an int, got {session_id!r}")
-        reply = self.connection.request(m.AttachSession, session_id=session_id).value  # type: ignore[attr-defined]
+        reply = self.request(m.AttachSession, session_id=session_id).value  # type: ignore[attr-defined]
         session = Session(self, session_id, name=reply["name"])
         session.keep_alive = True
         session._attached = AttachedObjects(session, reply)
         self._sessions.append(session)
         return session
+
+    def request(self, cls: Any, session: Session | None = None, **fields: Any) -> m.Message:
+        """Sends a request and returns its reply, over a new connection if the old one dropped
+        (a request of a `session` the server lost raises the session's error instead)."""
+        try:
+            return self.connection.request(cls, **fields)
+        except ConnectionLost as exc:
+            self._reconnect(exc)
+            if session is not None:
+                session._connection()
+            return self.connection.request(cls, **fields)
+
+    def _reconnect(self, lost: ConnectionLost) -> None:
+        """Dials the server until it answers or `reconnect_timeout` is over, then takes the
+        open sessions back; raises `lost` when the server does not come back in time."""
+        self.connection.close()
+        deadline = time.monotonic() + self.reconnect_timeout
+        delay = 0.05
+        while True:
+            try:
+                self._connection = Connection(*self._dial)
+                break
+            except ConnectionLost:
+                if time.monotonic() + delay > deadline:
+                    raise RainException(f"{lost}; the server did not come back within "
+                                        f"{self.reconnect_timeout:g} s") from None
+                time.sleep(delay)
+                delay = min(2 * delay, 1.0)
+        for session in self._sessions:
+            if session.closed or session._error is not None:
+                continue
+            try:
+                self._connection.request(m.AttachSession, session_id=session.session_id, describe=False)
+            except (SessionException, TaskException) as exc:
+                session._error = SessionException(
+                    f"session {session.session_id} ({session.name!r}) was lost: the server restarted "
+                    f"without it (was it started with --journal?): {exc}")
 
     def update(self, items: Any) -> None:
         """Refreshes state and info of the given tasks / objects (of any of this client's sessions)."""
@@ -99,7 +147,7 @@ class Client:
 
     def get_server_info(self) -> dict[str, Any]:
         """The governors: id, resources, free CPUs, task types, running tasks and stored objects."""
-        info = self.connection.request(m.GetServerInfo).value  # type: ignore[attr-defined]
+        info = self.request(m.GetServerInfo).value  # type: ignore[attr-defined]
         for gov in info["governors"]:
             for key in ("tasks", "objects", "objects_to_delete"):
                 gov[key] = [ID.from_wire(i) for i in gov[key]]

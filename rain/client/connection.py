@@ -22,6 +22,10 @@ RECEIVE_SIZE = 1024 * 1024
 CONNECT_TIMEOUT = 10.0
 
 
+class ConnectionLost(RainException):
+    """The peer went away (or could not be reached): a client may dial again."""
+
+
 class Connection:
     """`what` names the peer in errors ("rain server", "governor")."""
 
@@ -32,7 +36,7 @@ class Connection:
         try:
             self._sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
         except OSError as exc:
-            raise RainException(f"cannot connect to {what} at {self.address}: {exc.strerror or exc}") from None
+            raise ConnectionLost(f"cannot connect to {what} at {self.address}: {exc.strerror or exc}") from None
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._reader = FrameReader()
         self._next_id = 1
@@ -71,7 +75,7 @@ class Connection:
         try:
             self._sock.sendall(encode(msg))
         except OSError as exc:
-            raise RainException(f"connection to {self.address} lost: {exc}") from None
+            raise ConnectionLost(f"connection to {self.address} lost: {exc}") from None
 
     def receive(self) -> m.Message:
         while True:
@@ -87,9 +91,9 @@ class Connection:
             try:
                 data = self._sock.recv(RECEIVE_SIZE)
             except OSError as exc:
-                raise RainException(f"connection to {self.address} lost: {exc}") from None
+                raise ConnectionLost(f"connection to {self.address} lost: {exc}") from None
             if not data:
-                raise RainException(f"connection to {self.address} closed")
+                raise ConnectionLost(f"connection to {self.address} closed")
             self._reader.feed(data)
 
     def receive_raw(self, size: int, write: Callable[[memoryview], object]) -> None:
@@ -107,9 +111,9 @@ class Connection:
             try:
                 n = self._sock.recv_into(view[: min(len(view), size - received)])
             except OSError as exc:
-                raise RainException(f"connection to {self.address} lost: {exc}") from None
+                raise ConnectionLost(f"connection to {self.address} lost: {exc}") from None
             if not n:
-                raise RainException(f"connection to {self.address} closed after {received} of {size} bytes")
+                raise ConnectionLost(f"connection to {self.address} closed after {received} of {size} bytes")
             write(view[:n])
             received += n
 

@@ -160,9 +160,10 @@ class Session:
         return self.client.connection
 
     def _request(self, cls: type[m.Message], **fields: Any) -> m.Message:
-        conn = self._connection()
+        self._connection()
+        assert self.client is not None
         try:
-            return conn.request(cls, session_id=self.session_id, **fields)
+            return self.client.request(cls, session=self, session_id=self.session_id, **fields)
         except TaskException as exc:
             self._error = self._task_exception(exc)
             raise self._error from None

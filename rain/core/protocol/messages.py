@@ -134,6 +134,7 @@ class AttachSession(Message):
 
     request_id: int
     session_id: int
+    describe: bool = True  # False: a reconnecting client only takes the session back
 
 
 @message("close_session")

@@ -56,12 +56,12 @@ def _ids(values: list[Any]) -> list[ID]:
         raise RequestError(f"invalid id in request: {exc}") from None
 
 
-def _new_session(server: Server, link: ClientLink, msg: m.NewSession) -> m.Message:
-    return m.Ok(msg.request_id, server.new_session(link, msg.name, msg.keep_alive))
+def _new_session(server: Server, link: ClientLink, msg: m.NewSession) -> None:
+    server.acknowledge(link, m.Ok(msg.request_id, server.new_session(link, msg.name, msg.keep_alive)))
 
 
 def _attach_session(server: Server, link: ClientLink, msg: m.AttachSession) -> m.Message:
-    return m.Ok(msg.request_id, server.attach_session(link, msg.session_id))
+    return m.Ok(msg.request_id, server.attach_session(link, msg.session_id, msg.describe))
 
 
 def _close_session(server: Server, link: ClientLink, msg: m.CloseSession) -> m.Message:
@@ -71,13 +71,13 @@ def _close_session(server: Server, link: ClientLink, msg: m.CloseSession) -> m.M
     return m.Ok(msg.request_id)
 
 
-def _submit(server: Server, link: ClientLink, msg: m.Submit) -> m.Message:
+def _submit(server: Server, link: ClientLink, msg: m.Submit) -> None:
     try:
         check_submit_size(server.submit_limits, msg.tasks, link.stream.last_frame_size)
     except SubmitError as exc:
         raise RequestError(f"submit refused: {exc}") from None
     server.submit(server.session(link, msg.session_id), msg.tasks, msg.objects)
-    return m.Ok(msg.request_id)
+    server.acknowledge(link, m.Ok(msg.request_id))  # once journaled: a restarted server knows it
 
 
 def _wait(server: Server, link: ClientLink, msg: m.Wait) -> None:

@@ -12,12 +12,13 @@ holds, and scheduling resumes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from rain.common.ids import ID
 from rain.common.rows import TASK_INPUTS
 from rain.common.states import DataObjectState, TaskState
+from rain.core.protocol import messages as m
 
 if TYPE_CHECKING:
     from rain.core.server.server import Server
@@ -103,6 +104,19 @@ def end_restore(server: Server) -> None:
             if obj.state is DataObjectState.removed and obj.pending_consumers == 0:
                 obj.data = None
     server.schedule()
+    pending, server.after_restore = server.after_restore, []
+    for link, request_id, handler in pending:
+        _answer_later(link, request_id, handler)
+
+
+def _answer_later(link: Any, request_id: int, handler: Callable[[], None]) -> None:
+    """Runs a request put off until the restore was over; a refusal now is sent to its client."""
+    from rain.core.server.server import RequestError
+
+    try:
+        handler()
+    except RequestError as exc:
+        link.send(m.Error(request_id, str(exc), exc.category.value, exc.task_id))
 
 
 def adopt_inventory(server: Server, gov: GovernorState, objects: Iterable[Any], tasks: Iterable[Any]) -> None:
@@ -123,15 +137,40 @@ def adopt_inventory(server: Server, gov: GovernorState, objects: Iterable[Any], 
             gov.free_cpus -= task.cpus
             gov.running[task.full_id] = task
             adopted_outputs.update(o.full_id for o in task.outputs)
-    for sid, oid, _info in objects:
+    unjournaled: dict[ID, Any] = {}
+    for sid, oid, info in objects:
         full_id = ID(sid, oid)
         session = server.sessions.get(sid)
         obj = session.objects.get(oid) if session is not None and session.alive else None
         if obj is not None and obj.state is FINISHED and obj.data is None:
             obj.add_holder(gov.id)
             gov.objects.add(full_id)
+        elif obj is not None and obj.state is UNFINISHED and full_id not in adopted_outputs:
+            unjournaled[full_id] = info
         elif full_id not in adopted_outputs:
             gov.link.delete(full_id)
+    if unjournaled:
+        _finish_unjournaled(server, gov, unjournaled)
+
+
+def _finish_unjournaled(server: Server, gov: GovernorState, outputs: dict[ID, Any]) -> None:
+    """Outputs of tasks that finished on `gov` while their report or its journal record was
+    lost with the server: a task whose outputs are all here is finished as if reported now;
+    the other objects are deleted (their tasks run again)."""
+    producers: dict[ID, TaskNode] = {}
+    for sid in {i.session_id for i in outputs}:
+        for waiting in server.sessions[sid].tasks.values():
+            if waiting.state in WAITING:
+                producers.update((o.full_id, waiting) for o in waiting.outputs)
+    for full_id in list(outputs):
+        if full_id not in outputs:
+            continue  # finished with an earlier output of its task
+        task = producers.get(full_id)
+        if task is None or not all(o.full_id in outputs for o in task.outputs):
+            del outputs[full_id]
+            gov.link.delete(full_id)
+            continue
+        server.finish_task(task, [[o.id, outputs.pop(o.full_id)] for o in task.outputs], gov)
 
 
 # --- recomputing what no governor holds -------------------------------------------------------

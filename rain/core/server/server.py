@@ -82,6 +82,8 @@ class Server:
         self.journal: Any = None  # a `Journal` (journal.py), or None: nothing survives a restart
         self.incarnation = ""  # names this server's session numbering for reconnecting governors
         self.restoring: set[str] | None = None  # governors awaited after a restore; None: not restoring
+        # requests answered once the restore is over: (client link, request id, handler)
+        self.after_restore: list[tuple[Any, int, Callable[[], None]]] = []
 
     def journal_append(self, item: list[Any]) -> None:
         if self.journal is not None:
@@ -119,16 +121,20 @@ class Server:
             raise RequestError(f"session {session_id} is closed or unknown", ErrorCategory.SESSION)
         return session
 
-    def attach_session(self, client: Any, session_id: int) -> dict[str, Any]:
+    def attach_session(self, client: Any, session_id: int, describe: bool = True) -> dict[str, Any] | None:
+        """A client takes a keep-alive session, or a session restored from the journal takes
+        its reconnecting client back (`describe` False: no need for the object rows)."""
         session = self.sessions.get(session_id)
         if session is None:
             raise RequestError(f"session {session_id} is closed or unknown", ErrorCategory.SESSION)
-        if not session.keep_alive:
+        if not session.keep_alive and session.client is not None:
             raise RequestError(f"session {session_id} was not created with keep_alive=True; "
                                "only keep-alive sessions can be attached", ErrorCategory.SESSION)
         self.check_alive(session)
         if session.client is None:
             session.client = client
+        if not describe:
+            return None
         objects = [[o.id, o.label, o.data_type, o.content_type, o.keep, o.state.value]
                    for o in session.objects.values()]
         last = max(max(session.tasks, default=0), max(session.objects, default=0))
@@ -543,6 +549,9 @@ class Server:
         if not obj.keep:
             raise RequestError(f"object {oid} is not kept; only kept objects can be fetched")
         if obj.state is FINISHED:
+            if self.restoring is not None and obj.data is None and not obj.holders:  # its governor may come back
+                self.after_restore.append((link, request_id, lambda: self.fetch(session, link, request_id, oid)))
+                return
             link.send(self._fetch_reply(obj, request_id))
             return
         waiter = Waiter(link, request_id, 1, fetch_object=obj)
