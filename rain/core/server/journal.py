@@ -16,7 +16,7 @@ Items are CBOR arrays `[kind, session_id, ...]`:
   held objects, so that a restarted server knows whom to wait for;
 - `["next_session", 0, n]`: written by compaction, so session ids are never reused.
 
-A record holds the items of one flush (a batch) as a CBOR sequence. Closed sessions are pruned
+A record holds the items of one flush (a batch) as one CBOR array. Closed sessions are pruned
 by compaction: once the bytes of closed sessions exceed both `COMPACT_MIN` and the live bytes,
 the writer thread copies the live items to a new file and renames it over the old one, so the
 journal follows the live state, not the history.
@@ -28,7 +28,6 @@ holds a trio lock); the event loop only appends items to a list.
 from __future__ import annotations
 
 import fcntl
-import io
 import logging
 import os
 import struct
@@ -56,9 +55,21 @@ class JournalError(Exception):
 
 
 def _encode_items(items: list[list[Any]]) -> tuple[bytes, list[tuple[int, int]]]:
-    """A record's payload and each item's (session, size)."""
+    """A record's payload (one CBOR array of the items, encoded one by one to know their
+    sizes) and each item's (session, size)."""
     parts = [cbor2.dumps(item) for item in items]
-    return b"".join(parts), [(item[1], len(part)) for item, part in zip(items, parts, strict=True)]
+    sizes = [(item[1], len(part)) for item, part in zip(items, parts, strict=True)]
+    return _array_head(len(parts)) + b"".join(parts), sizes
+
+
+def _array_head(n: int) -> bytes:
+    """The head of a CBOR array of `n` items (major type 4)."""
+    if n < 24:
+        return bytes([0x80 + n])
+    for code, fmt in ((0x98, ">B"), (0x99, ">H"), (0x9A, ">I")):
+        if n < 1 << (8 * struct.calcsize(fmt)):
+            return bytes([code]) + struct.pack(fmt, n)
+    return b"\x9b" + struct.pack(">Q", n)
 
 
 def _record(payload: bytes) -> bytes:
@@ -81,7 +92,7 @@ def read_journal(path: str) -> tuple[str, list[list[Any]], int]:
     items: list[list[Any]] = []
     offset = HEADER_SIZE
     for payload, end in _records(data, offset):
-        batch = _decode_sequence(payload)
+        batch = _decode_items(payload)
         if batch is None:
             break
         items += batch
@@ -107,18 +118,16 @@ def _records(data: bytes, offset: int) -> Iterator[tuple[memoryview, int]]:
         offset = end
 
 
-def _decode_sequence(payload: memoryview) -> list[list[Any]] | None:
-    stream = io.BytesIO(payload)
-    decoder = cbor2.CBORDecoder(stream)
-    items = []
+def _decode_items(payload: memoryview) -> list[list[Any]] | None:
     try:
-        while stream.tell() < len(payload):
-            item = decoder.decode()
-            if not isinstance(item, list) or len(item) < 2 or not isinstance(item[0], str):
-                return None
-            items.append(item)
+        items = cbor2.loads(payload)
     except (cbor2.CBORDecodeError, ValueError, EOFError):
         return None
+    if not isinstance(items, list):
+        return None
+    for item in items:
+        if not isinstance(item, list) or len(item) < 2 or not isinstance(item[0], str):
+            return None
     return items
 
 

@@ -1,0 +1,110 @@
+"""The server's journal: what it costs live, and how long a restore takes.
+
+    python bench/journal.py [--runs N] [--quick] [--restore-tasks N] [--only live|restore]
+
+live: compare.py's workloads (a) 50,000 independent tiny concats and (b) the FFT-like concat
+graph 14 x 4,096, on one server + one governor with 2 CPUs, with and without `--journal`,
+runs alternated; the median tasks/s of each and the ratio.
+restore: a journal holding one session of N independent concats (default 1,000,000) submitted
+in batches of 50,000, every task finished; the time to read it and rebuild the server's state
+(`Journal.open` + `restore`, in this process), which is what a restarted server does first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import trio
+from compare import rain_fft, rain_independent
+from local import local_rain
+
+from rain.cli.common import GC_THRESHOLDS
+from rain.common.rows import ReportedOutput, SubmittedObject, TaskRow
+from rain.core.server.journal import Journal
+from rain.core.server.restore import restore
+from rain.core.server.server import Server
+
+
+def live(args: argparse.Namespace) -> None:
+    n, layers, width = (5_000, 6, 512) if args.quick else (50_000, 14, 4_096)
+    figures: dict[tuple[str, bool], list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="rain-bench-journal-") as tmp:
+        for run in range(args.runs):
+            for journaled in (False, True):
+                server_args = ("--journal", os.path.join(tmp, f"j{run}")) if journaled else ()
+                with local_rain([2], server_args=server_args) as cluster:
+                    client = cluster.client()
+                    figures.setdefault(("a", journaled), []).append(rain_independent(client, n))
+                    figures.setdefault(("b", journaled), []).append(rain_fft(client, layers, width))
+    for workload in ("a", "b"):
+        off = statistics.median(figures[(workload, False)])
+        on = statistics.median(figures[(workload, True)])
+        print(f"({workload}) without journal {off:,.0f} tasks/s, with journal {on:,.0f} tasks/s: "
+              f"{100 * (on / off - 1):+.1f} %")
+
+
+async def write_journal(path: str, tasks: int, batch: int = 50_000) -> None:
+    journal = Journal(path)
+    journal.open()
+    journal.append(["session", 1, "million", False])
+    journal.append(["governor", 0, "127.0.0.1:1"])
+    journal.append(["submit", 1, [], [list(SubmittedObject(1, "src", None, "blob", None, False, b"x", None))]])
+    next_id = 2
+    for start in range(0, tasks, batch):
+        count = min(batch, tasks - start)
+        rows, objects = [], []
+        for i in range(next_id, next_id + 2 * count, 2):
+            rows.append(list(TaskRow(i, "buildin/concat", None, [1, None, 1, None], [i + 1], 1, None, None)))
+            objects.append(list(SubmittedObject(i + 1, "output", None, "blob", None, False, None, None)))
+        journal.append(["submit", 1, rows, objects])
+        for row in rows:
+            journal.append(["finished", 1, row[0], [ReportedOutput(row[0] + 1, {"size": 2})]])
+        next_id += 2 * count
+        await journal.flush()
+    journal.close()
+
+
+def restore_time(args: argparse.Namespace) -> None:
+    tasks = 100_000 if args.quick else args.restore_tasks
+    with tempfile.TemporaryDirectory(prefix="rain-bench-journal-") as tmp:
+        path = os.path.join(tmp, "journal")
+        trio.run(write_journal, path, tasks)
+        size = os.path.getsize(path)
+        gc.freeze()  # as `rain server` runs (rain.cli.common)
+        gc.set_threshold(*GC_THRESHOLDS)
+        start = time.perf_counter()
+        journal = Journal(path)
+        journal.open()
+        read = time.perf_counter() - start
+        server = Server()
+        restore(server, journal.restored)
+        total = time.perf_counter() - start
+        journal.close()
+        session = server.sessions[1]
+        assert len(session.tasks) == tasks and session.unfinished_tasks == 0
+    print(f"restore of a {tasks:,}-task session ({size / 1e6:.0f} MB journal): {total:.2f} s "
+          f"(reading {read:.2f} s, rebuilding {total - read:.2f} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--restore-tasks", type=int, default=1_000_000)
+    parser.add_argument("--only", choices=("live", "restore"))
+    args = parser.parse_args()
+    if args.only != "live":
+        restore_time(args)
+    if args.only != "restore":
+        live(args)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    main()
