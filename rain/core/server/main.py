@@ -20,7 +20,7 @@ from rain.core.server.http_auth import HttpAuth
 from rain.core.server.journal import Journal
 from rain.core.server.monitor import Monitor
 from rain.core.server.progress import serve_progress
-from rain.core.server.restore import end_restore, restore
+from rain.core.server.restore import close_unclaimed, end_restore, restore
 from rain.core.server.server import Server
 from rain.core.server.submit import SubmitLimits
 
@@ -71,8 +71,12 @@ def open_journal(server: Server, path: str | None) -> Journal | None:
 
 
 async def end_restore_after(server: Server, grace: float) -> None:
+    """Schedules again after `grace` even if governors are missing; after as long again,
+    closes the restored sessions that no client took back (keep-alive ones stay)."""
     await trio.sleep(grace)
     end_restore(server)
+    await trio.sleep(grace)
+    close_unclaimed(server)
 
 
 async def serve_server(config: ServerConfig, listeners: Sequence[trio.SocketListener], *,

@@ -119,6 +119,12 @@ def _answer_later(link: Any, request_id: int, handler: Callable[[], None]) -> No
         link.send(m.Error(request_id, str(exc), exc.category.value, exc.task_id))
 
 
+def close_unclaimed(server: Server) -> None:
+    """Closes the restored sessions no client came back for, as if their client had left now."""
+    for session in [s for s in server.sessions.values() if s.client is None and not s.keep_alive]:
+        server.close_session(session, "closed because its client did not come back after the server restarted")
+
+
 def adopt_inventory(server: Server, gov: GovernorState, objects: Iterable[Any], tasks: Iterable[Any]) -> None:
     """A governor registering again reports its objects ([session, id, info]) and the tasks it
     still runs or has results for ([session, id]): the server keeps what it still needs, takes
