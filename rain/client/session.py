@@ -307,7 +307,7 @@ class Session:
             return
         if self.client is not None and self.client._connection is not None:
             try:
-                self.client.connection.request(m.CloseSession, session_id=self.session_id)
+                self.client.request(m.CloseSession, session_id=self.session_id)
             except SessionException:
                 pass
         self._mark_closed()

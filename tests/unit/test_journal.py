@@ -75,6 +75,9 @@ async def test_a_journal_cut_at_a_random_byte_restores_every_record_before_the_c
     journal = Journal(path)  # opening restores what is left and goes on after it
     journal.open()
     assert [item[1] for item in journal.restored] == [s for s in range(1, whole + 1) for _ in (0, 1)]
+    server = restarted(journal.restored)  # and the server state of everything before the cut
+    assert sorted(server.sessions) == list(range(1, whole + 1))
+    assert all(len(session.tasks) == 1 and session.objects[2].keep for session in server.sessions.values())
     journal.append(["close", 1])
     await journal.flush()
     journal.close()
@@ -228,3 +231,16 @@ def test_copy_is_a_valid_journal(tmp_path) -> None:
     trio.run(write_batches, path, [[["session", 1, "a", True]]])
     shutil.copy(path, str(tmp_path / "copy"))
     assert read_journal(str(tmp_path / "copy"))[1] == [["session", 1, "a", True]]
+
+
+def test_rain_start_keeps_its_journal_in_its_work_dir(tmp_path) -> None:
+    from rain.cli import build_parser
+    from rain.cli.start import journal_path
+
+    def path(*argv: str) -> str | None:
+        return journal_path(build_parser().parse_args(["start", "--simple", *argv]))
+
+    assert path("--workdir", str(tmp_path)) == str(tmp_path / "server.journal")
+    assert path("--journal", str(tmp_path / "j")) == str(tmp_path / "j")
+    assert path("--listen", "7300").endswith("/.rain/journal-7300")
+    assert path("--listen", "0") is None and path("--workdir", str(tmp_path), "--no-journal") is None
