@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -17,11 +20,33 @@ def journaled(make_cluster, tmp_path, governors: list[int], *extra: str) -> tupl
     return make_cluster(governors, server_args=("--journal", journal, *extra)), journal
 
 
-def kill_and_restart(cluster: Cluster, *extra: str) -> None:
-    """SIGKILL, then a new server on the same port (and, given in `extra`, the same journal)."""
-    os.killpg(cluster.server_process.pid, signal.SIGKILL)
+def kill_and_restart(cluster: Cluster, *extra: str, sig: int = signal.SIGKILL) -> None:
+    """SIGKILL (or `sig`), then a new server on the same port (and, given in `extra`, the same journal)."""
+    os.killpg(cluster.server_process.pid, sig)
     cluster.server_process.wait()
     cluster.start_server("--listen", f"127.0.0.1:{cluster.port}", *extra)
+
+
+class ThreadWithResult(threading.Thread):
+    """Runs a blocking client call in the background (the client is used by nothing else meanwhile)."""
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        super().__init__(daemon=True)
+        self.call = call
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.call()
+        except BaseException as exc:  # handed to the test's thread
+            self.error = exc
+
+    def result(self, timeout: float) -> None:
+        self.join(timeout)
+        assert not self.is_alive(), "the call did not return"
+        if self.error is not None:
+            raise self.error
 
 
 def counted(runs: str, name: str, command: str) -> str:
@@ -53,9 +78,10 @@ def test_kill_9_mid_graph_then_restart_on_the_journal(make_cluster, tmp_path):
     session.wait(first)
     wait_until(lambda: sum(os.path.exists(runs / f"b{i}") for i in range(6)) >= 4, what="second stage started")
 
+    waiting = ThreadWithResult(session.wait_all)  # blocked in its wait when the server dies
     kill_and_restart(cluster, "--journal", journal)
     gate.touch()
-    session.wait_all()  # the client reconnects, the governors too
+    waiting.result(timeout=40)  # the wait went on: the client reconnected, the governors too
 
     expected = "".join(f"a{i}\nb{i}\n" for i in range(6)).encode()
     assert last.output.fetch().get_bytes() == expected
@@ -68,7 +94,9 @@ def test_kill_9_mid_graph_then_restart_on_the_journal(make_cluster, tmp_path):
     session.close()
 
 
-def test_restart_between_two_submits_of_one_session(make_cluster, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "stopped"])
+def test_restart_between_two_submits_of_one_session(make_cluster, tmp_path, sig):
+    """A server stopped cleanly keeps its sessions in the journal as well as one killed."""
     cluster, journal = journaled(make_cluster, tmp_path, [1])
     client = cluster.client()
     session = client.new_session("two steps")
@@ -77,7 +105,7 @@ def test_restart_between_two_submits_of_one_session(make_cluster, tmp_path):
         step1.output.keep()
         session.submit()
     session.wait_all()
-    kill_and_restart(cluster, "--journal", journal)
+    kill_and_restart(cluster, "--journal", journal, sig=sig)
     with session.bind_only():
         step2 = tasks.Concat([step1.output, blob(b" three")])
         step2.output.keep()

@@ -9,6 +9,7 @@ sessions whose tasks ran there.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +45,13 @@ async def handle_connection(server: Server, gate: Gate, stream: trio.abc.Stream)
             logger.exception("internal error while serving %s; connection closed", conn.peer)
     finally:
         await conn.aclose()
+
+
+def _stopping(server: Server) -> bool:
+    """Whether the server is stopping (this connection is cancelled with everything else): with a
+    journal, its sessions must then stay as they are for the next start, not be closed or failed
+    because their clients and governors are disconnected."""
+    return server.journal is not None and trio.current_effective_deadline() == -math.inf
 
 
 # --- clients -------------------------------------------------------------------------------
@@ -135,7 +143,8 @@ async def _serve_client(server: Server, conn: MessageStream) -> None:
             nursery.cancel_scope.cancel()
     finally:
         link.close()
-        server.client_lost(link)
+        if not _stopping(server):
+            server.client_lost(link)
         server.record_event("ClientLost", client=conn.peer)
 
 
@@ -201,5 +210,6 @@ async def _serve_governor(server: Server, conn: MessageStream) -> None:
             nursery.cancel_scope.cancel()
     finally:
         link.close()
-        server.remove_governor(gov)
+        if not _stopping(server):
+            server.remove_governor(gov)
         logger.info("governor %s disconnected", gov.id)
