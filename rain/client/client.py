@@ -104,7 +104,21 @@ class Client:
             self._reconnect(exc)
             if session is not None:
                 session._connection()
+            if cls is m.Submit and self._submit_landed(fields):
+                return m.Ok(0)
             return self.connection.request(cls, **fields)
+
+    def _submit_landed(self, fields: dict[str, Any]) -> bool:
+        """Whether a submit whose answer was lost with the connection reached the server (it is
+        acknowledged once journaled): then sending it again would be refused as a duplicate."""
+        rows = fields["tasks"] or fields["objects"]
+        if not rows:
+            return False
+        try:
+            self.connection.request(m.Update, session_id=fields["session_id"], ids=[[fields["session_id"], rows[0][0]]])
+        except RainException:
+            return False
+        return True
 
     def _reconnect(self, lost: ConnectionLost) -> None:
         """Dials the server until it answers or `reconnect_timeout` is over, then takes the
