@@ -78,18 +78,19 @@ def restore_time(args: argparse.Namespace) -> None:
         size = os.path.getsize(path)
         gc.freeze()  # as `rain server` runs (rain.cli.common)
         gc.set_threshold(*GC_THRESHOLDS)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         journal = Journal(path)
         journal.open()
         read = time.perf_counter() - start
         server = Server()
         restore(server, journal.restored)
-        total = time.perf_counter() - start
+        total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         journal.close()
         session = server.sessions[1]
         assert len(session.tasks) == tasks and session.unfinished_tasks == 0
     print(f"restore of a {tasks:,}-task session ({size / 1e6:.0f} MB journal): {total:.2f} s "
-          f"(reading {read:.2f} s, rebuilding {total - read:.2f} s)")
+          f"(reading {read:.2f} s, rebuilding {total - read:.2f} s; {cpu:.2f} s of CPU; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
 
 
 def main() -> None:

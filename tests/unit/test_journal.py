@@ -244,3 +244,32 @@ def test_rain_start_keeps_its_journal_in_its_work_dir(tmp_path) -> None:
     assert path("--journal", str(tmp_path / "j")) == str(tmp_path / "j")
     assert path("--listen", "7300").endswith("/.rain/journal-7300")
     assert path("--listen", "0") is None and path("--workdir", str(tmp_path), "--no-journal") is None
+
+
+async def test_a_failed_write_leaves_no_torn_record_and_is_retried(tmp_path, monkeypatch, caplog) -> None:
+    import errno
+
+    import rain.core.server.journal as journal_module
+
+    path = str(tmp_path / "journal")
+    journal = Journal(path)
+    journal.open()
+    journal.append(["session", 1, "a", False])
+    await journal.flush()
+    real_fsync = os.fsync
+
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(journal_module.os, "fsync", full_disk)
+    acknowledged = []
+    journal.append(["session", 2, "b", False])
+    journal.after_write(lambda: acknowledged.append(True))
+    await journal.flush()  # the server goes on
+    assert acknowledged == [True] and "write failed" in caplog.text
+    monkeypatch.setattr(journal_module.os, "fsync", real_fsync)
+    journal.append(["session", 3, "c", False])
+    await journal.flush()
+    journal.close()
+    assert [item[1] for item in read_journal(path)[1]] == [1, 2, 3]
+    assert "ignoring" not in caplog.text

@@ -121,7 +121,7 @@ def _records(data: bytes, offset: int) -> Iterator[tuple[memoryview, int]]:
 def _decode_items(payload: memoryview) -> list[list[Any]] | None:
     try:
         items = cbor2.loads(payload)
-    except (cbor2.CBORDecodeError, ValueError, EOFError):
+    except Exception:  # bytes off the disk: any decoding failure ends the replay
         return None
     if not isinstance(items, list):
         return None
@@ -139,6 +139,19 @@ def _locked(path: str) -> Any:
     except OSError:
         f.close()
         raise JournalError(f"{path} is in use by another server") from None
+    return f
+
+
+def _reopened(f: Any, path: str, size: int) -> Any:
+    """The journal cut back to `size` after a failed write (a new handle: the old one may still
+    hold the unwritten bytes in its buffer)."""
+    try:
+        f.close()
+    except OSError:
+        pass
+    f = _locked(path)
+    f.truncate(size)
+    f.seek(size)
     return f
 
 
@@ -210,7 +223,12 @@ class Journal:
             callbacks, self._callbacks = self._callbacks, []
             self._wakeup = trio.Event()
             if items:
-                await trio.to_thread.run_sync(self._write, items)
+                try:
+                    await trio.to_thread.run_sync(self._write, items)
+                except OSError as exc:  # a full disk must not stop the server: retried next time
+                    self._pending[:0] = items
+                    logger.error("journal %s: write failed (%s); the server goes on and retries, but "
+                                 "what is not written would be lost with a restart", self.path, exc)
             for callback in callbacks:
                 callback()
 
@@ -218,9 +236,14 @@ class Journal:
 
     def _write(self, items: list[list[Any]]) -> None:
         payload, sizes = _encode_items(items)
-        self._file.write(_record(payload))
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        end = self._file.tell()
+        try:
+            self._file.write(_record(payload))
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError:
+            self._file = _reopened(self._file, self.path, end)  # no torn record before the next ones
+            raise
         self._account(sizes, items)
         if self._dead_bytes > COMPACT_MIN and self._dead_bytes > sum(self._live_bytes.values()):
             self._compact()
