@@ -273,3 +273,28 @@ async def test_a_failed_write_leaves_no_torn_record_and_is_retried(tmp_path, mon
     journal.close()
     assert [item[1] for item in read_journal(path)[1]] == [1, 2, 3]
     assert "ignoring" not in caplog.text
+
+
+def test_a_returning_governor_keeps_what_is_needed_and_deletes_the_rest() -> None:
+    journal = [["governor", 0, "g0:1"], ["session", 1, "a", False],
+               ["submit", 1, [list(TaskRow(2, "t/x", None, [], [3], 1, None, None)),
+                              list(TaskRow(4, "t/x", None, [], [5], 1, None, None)),
+                              list(TaskRow(6, "t/x", None, [3, None], [7], 1, None, None))],
+                [list(SubmittedObject(oid, str(oid), None, "blob", None, oid == 7, None, None)) for oid in (3, 5, 7)]],
+               ["finished", 1, 2, [[3, {"size": 1}]]], ["finished", 1, 4, [[5, {"size": 1}]]]]
+    server = restarted(journal)
+    sim = SimulatedGovernor("g0:1", 2)
+    deleted: list[ID] = []
+    sim.delete = deleted.append  # type: ignore[method-assign]
+    dropped: list[int] = []
+    sim.drop_session = dropped.append  # type: ignore[method-assign]
+    # it holds 3 (still needed by task 6), 5 (needed by nobody), an object of a closed session,
+    # and the output of task 6, which finished while the server was down (its report lost)
+    inventory = [[1, 3, {"size": 1}], [1, 5, {"size": 1}], [9, 1, {"size": 1}], [1, 7, {"size": 4}]]
+    server.add_governor(GovernorState(sim.id, 2, frozenset({"t/x"}), sim), inventory, [[9, 2]])
+    session = server.sessions[1]
+    assert server.restoring is None  # every governor the journal knew is back
+    assert session.objects[3].holders == [] and ID(1, 3) in deleted  # task 6 no longer needs it
+    assert ID(1, 5) in deleted and ID(9, 1) in deleted and dropped == [9]
+    assert session.tasks[6].state is TaskState.finished and session.objects[7].holders == ["g0:1"]
+    assert session.objects[7].size == 4 and session.unfinished_tasks == 0 and not sim.queue
