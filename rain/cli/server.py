@@ -43,7 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="journal file: sessions, graphs and results survive a restart on the same file")
     p.add_argument("--restore-grace", type=float, default=60.0, metavar="SECONDS",
                    help="after a restore, how long to wait for the journal's governors before computing "
-                        "again what only they held (default 60)")
+                        "again what only they held (default 60); sessions no client took back are closed "
+                        "a minute later (or this long, if longer)")
     add_access_options(p)
     p.add_argument("--new-key", action="store_true", help="replace the key in the access file by a new one")
     add_tls_options(p)

@@ -162,8 +162,8 @@ async def serve(args: argparse.Namespace) -> None:
             if args.http_listen:
                 server_argv += ["--http-listen", args.http_listen]
             journal = journal_path(args)
-            if journal is not None:
-                server_argv += ["--journal", journal]
+            if journal is not None:  # its governors are new processes: none of the old ones comes back
+                server_argv += ["--journal", journal, "--restore-grace", "0"]
             server = await nursery.start(run_child, server_argv)
             info = await wait_ready(server_ready, server, "the server")
             address = f"127.0.0.1:{info['port']}"

@@ -70,12 +70,15 @@ def open_journal(server: Server, path: str | None) -> Journal | None:
     return journal
 
 
+CLIENTS_GRACE = 60.0  # after a restore, how long clients have to take their sessions back (at least)
+
+
 async def end_restore_after(server: Server, grace: float) -> None:
-    """Schedules again after `grace` even if governors are missing; after as long again,
-    closes the restored sessions that no client took back (keep-alive ones stay)."""
+    """Schedules again after `grace` even if governors are missing; `CLIENTS_GRACE` (or `grace`
+    if longer) later, closes the restored sessions that no client took back (keep-alive ones stay)."""
     await trio.sleep(grace)
     end_restore(server)
-    await trio.sleep(grace)
+    await trio.sleep(max(grace, CLIENTS_GRACE))
     close_unclaimed(server)
 
 
