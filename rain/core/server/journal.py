@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 MAGIC = b"RAINJRN1"
 HEADER_SIZE = len(MAGIC) + 16  # + the incarnation uuid
 RECORD_HEAD = struct.Struct(">II")  # payload length, crc32 of the payload
-FLUSH_PERIOD = 0.02
+FLUSH_PERIOD = 0.05  # finishes; a submit or a new session wakes the writer at once
 COMPACT_MIN = 8 << 20
 GLOBAL = 0  # the "session" of items that belong to no session
 
@@ -55,21 +55,12 @@ class JournalError(Exception):
 
 
 def _encode_items(items: list[list[Any]]) -> tuple[bytes, list[tuple[int, int]]]:
-    """A record's payload (one CBOR array of the items, encoded one by one to know their
-    sizes) and each item's (session, size)."""
-    parts = [cbor2.dumps(item) for item in items]
-    sizes = [(item[1], len(part)) for item, part in zip(items, parts, strict=True)]
-    return _array_head(len(parts)) + b"".join(parts), sizes
-
-
-def _array_head(n: int) -> bytes:
-    """The head of a CBOR array of `n` items (major type 4)."""
-    if n < 24:
-        return bytes([0x80 + n])
-    for code, fmt in ((0x98, ">B"), (0x99, ">H"), (0x9A, ">I")):
-        if n < 1 << (8 * struct.calcsize(fmt)):
-            return bytes([code]) + struct.pack(fmt, n)
-    return b"\x9b" + struct.pack(">Q", n)
+    """A record's payload (one CBOR array of the items, in one C call) and each item's
+    (session, size), the size estimated as the record's average: compaction only needs to
+    know roughly how much of the file closed sessions hold."""
+    payload = cbor2.dumps(items)
+    size = len(payload) // max(len(items), 1)
+    return payload, [(item[1], size) for item in items]
 
 
 def _record(payload: bytes) -> bytes:
