@@ -181,7 +181,8 @@ class Journal:
         if not valid:
             self._file.write(MAGIC + uuid.UUID(hex=self.incarnation).bytes)
             self._file.flush()
-        self._account([(item[1], 0) for item in self.restored], self.restored)
+        size = (valid - HEADER_SIZE) // max(len(self.restored), 1)  # an estimate, as for every batch
+        self._account([(item[1], size) for item in self.restored], self.restored)
 
     def close(self) -> None:
         if self._file is not None:
@@ -267,12 +268,16 @@ class Journal:
         head += [["governor", GLOBAL, g] for g in sorted(self._governors)]
         kept = [item for item in items if item[1] in live]
         tmp = self.path + ".compacting"
+        live_bytes: dict[int, int] = {}
         with open(tmp, "wb") as f:
             f.write(MAGIC + uuid.UUID(hex=incarnation).bytes)
             for start in range(0, max(len(kept), 1), 10_000):
-                payload, _ = _encode_items(head + kept[start:start + 10_000])
+                payload, sizes = _encode_items(head + kept[start:start + 10_000])
                 head = []
                 f.write(_record(payload))
+                for sid, size in sizes:
+                    if sid != GLOBAL:
+                        live_bytes[sid] = live_bytes.get(sid, 0) + size
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
@@ -280,4 +285,5 @@ class Journal:
         self._file = _locked(self.path)
         self._file.seek(0, os.SEEK_END)
         self._dead_bytes = 0
+        self._live_bytes = {sid: live_bytes.get(sid, 0) for sid in live}
         logger.info("journal %s compacted: %d items of %d live sessions", self.path, len(kept), len(live))
