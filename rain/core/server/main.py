@@ -34,6 +34,8 @@ class ServerConfig:
     credentials: Credentials = INSECURE
     limits: EndpointLimits = attrs.field(factory=EndpointLimits)
     submit_limits: SubmitLimits = attrs.field(factory=SubmitLimits)
+    heartbeat_timeout: float = 10.0
+    max_governor_losses: int = 3
 
 
 @attrs.frozen
@@ -54,7 +56,8 @@ async def serve_server(config: ServerConfig, listeners: Sequence[trio.SocketList
     events = EventLog(config.logdir)
     monitor = Monitor(events)
     server = Server(delete_timeout=config.delete_timeout, test_mode=config.test_mode, events=monitor,
-                    submit_limits=config.submit_limits)
+                    submit_limits=config.submit_limits, heartbeat_timeout=config.heartbeat_timeout,
+                    max_governor_losses=config.max_governor_losses)
     gate = Gate(("client", "governor"), config.credentials, config.limits, server.refused)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(events.serve)

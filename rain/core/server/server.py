@@ -11,7 +11,7 @@ import logging
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from typing import Any
 
 from rain.common.ids import ID
@@ -41,9 +41,10 @@ from rain.common.states import DataObjectState, TaskState
 from rain.core.protocol import messages as m
 from rain.core.protocol.messages import ErrorCategory
 from rain.core.server.progress import ProgressWatchers
+from rain.core.server.recovery import forget_governor, recover_objects, strike
 from rain.core.server.scheduler import place
-from rain.core.server.state import GovernorState, ObjectNode, SessionState, TaskNode, Waiter
-from rain.core.server.submit import SubmitError, SubmitLimits, check_submit, task_cpus
+from rain.core.server.state import Attempts, GovernorState, ObjectNode, SessionState, TaskNode, Waiter
+from rain.core.server.submit import SubmitError, SubmitLimits, check_submit, task_cpus, task_retries
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +65,11 @@ class RequestError(Exception):
 class Server:
     def __init__(self, *, delete_timeout: float = 2.0, test_mode: bool = False,
                  clock: Callable[[], float] = time.monotonic, events: Any = None,
-                 submit_limits: SubmitLimits | None = None) -> None:
+                 submit_limits: SubmitLimits | None = None, heartbeat_timeout: float = 10.0,
+                 max_governor_losses: int = 3) -> None:
         self.delete_timeout = delete_timeout
+        self.heartbeat_timeout = heartbeat_timeout
+        self.max_governor_losses = max_governor_losses
         self.submit_limits = submit_limits or SubmitLimits()
         self.refused: Counter[str] = Counter()  # connections refused in their handshake, by reason
         self.test_mode = test_mode
@@ -180,6 +184,8 @@ class Server:
             row[TASK_TYPE] = intern(row[TASK_TYPE])
             task = TaskNode(session, row, row[TASK_TYPE], task_cpus(row), inputs,
                             [nodes[o] for o in row[TASK_OUTPUTS]])
+            for out in task.outputs:
+                out.producer = task
             for inp in inputs:
                 if inp.consumers is None:
                     inp.consumers = [task]
@@ -221,12 +227,7 @@ class Server:
                     queue.popleft()
                     continue
                 gov = place(task, governors, queue_ahead)
-                if gov is None:
-                    if task_type not in self.type_counts:
-                        queue.popleft()
-                        self.fail_session(task.session, f"task {task.describe()} cannot run: no governor offers "
-                                                        f"task type {task_type!r} any more")
-                        continue
+                if gov is None:  # it waits, also when no governor offers its type any more
                     break
                 queue.popleft()
                 self._assign(task, gov)
@@ -266,40 +267,33 @@ class Server:
         self.record_event("GovernorNew", governor=gov.id, cpus=gov.cpus)
         self.schedule()
 
-    def remove_governor(self, gov: GovernorState) -> None:
+    def remove_governor(self, gov: GovernorState, reason: str = "its connection closed") -> None:
+        """The governor is lost: its tasks run elsewhere, what only it held is recomputed
+        (`recovery.forget_governor`), and the other governors stop fetching from it. Its
+        tasks wait, also those of a type no other governor offers, until a governor can run
+        them."""
         if self.governors.get(gov.id) is not gov:
             return
         del self.governors[gov.id]
         self.type_counts.subtract(gov.task_types)
         self.type_counts = +self.type_counts
-        for gone in gov.task_types - self.type_counts.keys():
-            self.input_kinds.pop(gone, None)
-        for task in list(gov.running.values()):
-            self.fail_session(task.session, f"governor {gov.id} was lost while running task {task.describe()}")
-        gov.running.clear()
-        for oid in gov.objects:
-            session = self.sessions.get(oid.session_id)
-            obj = session.objects.get(oid.id) if session is not None else None
-            if obj is not None and gov.id in obj.holders:
-                obj.holders.remove(gov.id)
-        self.record_event("GovernorLost", governor=gov.id)
-        vanished = gov.task_types - self.type_counts.keys()
-        if vanished and self.governors:
-            self._fail_tasks_of_types(vanished)
-        self.schedule()
+        for other in self.governors.values():
+            other.link.peer_lost(gov.data_address)
+        forget_governor(self, gov, reason)
 
-    def _fail_tasks_of_types(self, task_types: Collection[str]) -> None:
-        """Fails sessions with unfinished tasks of types no connected governor offers any more."""
-        for session in list(self.sessions.values()):
-            if not session.alive or not session.unfinished_tasks:
-                continue
-            for task in session.tasks.values():
-                if task.task_type in task_types and task.state in (TaskState.not_assigned, TaskState.ready):
-                    self.fail_session(session, f"task {task.describe()} cannot run: no governor offers "
-                                               f"task type {task.task_type!r} any more")
-                    break
+    def governor_alive(self, gov: GovernorState) -> None:
+        """A heartbeat: tasks whose fetch from `gov` failed run again (one strike each), as
+        the failure was not the loss of `gov`."""
+        if not gov.suspected_by or self.governors.get(gov.id) is not gov:
+            return
+        suspects, gov.suspected_by = gov.suspected_by, []
+        retried = [t for t in suspects if t.state is TaskState.not_assigned
+                   and strike(self, t, gov.id, f"fetching an input from governor {gov.id} failed")]
+        recover_objects(self, (), retried)
 
     def tasks_updated(self, gov: GovernorState, finished: list[Any], failed: list[Any]) -> None:
+        if self.governors.get(gov.id) is not gov:
+            return  # a late report from a governor declared lost: its work is being redone
         for item in finished:
             self._task_finished(gov, item)
         for item in failed:
@@ -374,6 +368,8 @@ class Server:
         task = self._release_cpus(gov, session_id, task_id)
         if task is None or not task.session.alive:
             return
+        if self._retry_failed(gov, task, info):
+            return
         task.state = TaskState.failed
         task.set_info(info)
         error = info.get("error") or "unknown error"
@@ -385,13 +381,41 @@ class Server:
             message += f"\ndebug:\n{info['debug']}"
         self.fail_session(task.session, message, task)
 
+    def _retry_failed(self, gov: GovernorState, task: TaskNode, info: dict[str, Any]) -> bool:
+        """Whether a failed run is retried: an input that could not be fetched from a peer
+        (that peer lost or suspect), a crashed executor (a strike), or the task's own error
+        within the `retries` it asked for."""
+        task.governor = None
+        error = info.get("error") or "unknown error"
+        source = info.get("input_unavailable")
+        if isinstance(source, str):
+            task.state = TaskState.not_assigned
+            holder = self.governors.get(source)
+            if holder is not None:  # it looks alive: wait for its loss or its next heartbeat
+                holder.suspected_by.append(task)
+                return True
+            recover_objects(self, [i for i in task.inputs if not i.available], [task])
+            return True
+        if info.get("crashed"):
+            if strike(self, task, gov.id, f"on governor {gov.id}: {error}"):
+                recover_objects(self, (), [task])
+            return True
+        if len(task.attempts.errors if task.attempts else ()) < task_retries(task.row):
+            attempts = task.attempts = task.attempts or Attempts()
+            attempts.errors.append(error)
+            task.state = TaskState.not_assigned
+            self.record_event("TaskRetried", session=task.session.id, task=task.id, name=task.name,
+                              governor=gov.id, attempt=attempts.count, reason=error)
+            recover_objects(self, (), [task])
+            return True
+        return False
+
     # --- garbage collection ---------------------------------------------------------------
 
     def _maybe_release(self, obj: ObjectNode) -> None:
         if obj.state is not FINISHED or obj.keep or obj.pending_consumers > 0:
             return
-        obj.state = DataObjectState.removed
-        obj.data = None
+        obj.state = DataObjectState.removed  # a constant keeps its data: lineage may need it again
         if not obj.holders:
             return
         full_id = obj.full_id
@@ -577,5 +601,6 @@ def _forget_graph(session: SessionState) -> None:
     for obj in session.objects.values():
         obj.consumers = None
         obj.waiters = None
+        obj.producer = None
     session.tasks = {}
     session.objects = {}
