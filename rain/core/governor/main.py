@@ -60,13 +60,12 @@ async def serve_governor(config: GovernorConfig, task_types: dict[str, TaskType]
     listeners = await trio.open_tcp_listeners(config.listen_port, host=config.listen_host or None)
     port = listeners[0].socket.getsockname()[1]
     gate = Gate(("governor-data", "client"), config.credentials, config.data_limits)
+    conn = await _connect(config)  # outside the nursery: a refusal is one plain error
+    governor_id, heartbeat = await _register(config, conn, task_types, port)
     async with trio.open_nursery() as nursery:
         await nursery.start(trio.serve_listeners, functools.partial(handle_data_connection, store, gate), listeners)
+        task_status.started(governor_id)
         while True:
-            conn = await _connect(config)
-            governor_id, heartbeat = await _register(config, conn, task_types, port)
-            task_status.started(governor_id)
-            task_status = trio.TASK_STATUS_IGNORED
             dropped = await _serve_registration(config, conn, store, task_types, governor_id, heartbeat)
             await conn.aclose()
             if dropped is None:
@@ -75,6 +74,8 @@ async def serve_governor(config: GovernorConfig, task_types: dict[str, TaskType]
                            governor_id, dropped)
             for oid in list(store.objects):
                 store.delete(oid)
+            conn = await _connect(config)
+            governor_id, heartbeat = await _register(config, conn, task_types, port)
         nursery.cancel_scope.cancel()
 
 
