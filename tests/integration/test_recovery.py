@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from rain.client import blob, tasks
+from rain.client import RainException, blob, remote, tasks
 from tests.cluster import Cluster, wait_until
 
 GATE = 'while [ ! -e "$0" ]; do sleep 0.02; done'
@@ -87,3 +87,84 @@ def test_concat_graph_survives_killed_governors(make_cluster, tmp_path, victims)
     concat_fft(client, cluster, tmp_path, victims)
     events = client.get_server_info()
     assert len(events["governors"]) == 3 - victims
+
+
+def chain(client: Any, release: str, length: int = 6) -> tuple[Any, list[Any], bytes]:
+    """Concats in a chain, the second half behind the gate; (session, kept ends, expected)."""
+    s = client.new_session()
+    with s.bind_only():
+        first = last = tasks.Concat([blob(b"a"), blob(b"b")]).output
+        expected = b"ab"
+        for i in range(length):
+            inputs = [last, blob(b"%d" % i)] if i != length // 2 else [gate(release), last, blob(b"%d" % i)]
+            last = tasks.Concat(inputs).output
+            expected += b"%d" % i
+        last.keep()
+        s.submit()
+        s.wait([first])
+    return s, [last], expected
+
+
+def test_a_frozen_governor_is_lost_and_registers_again_when_it_wakes(make_cluster, tmp_path):
+    cluster = make_cluster([1, 1], server_args=("--heartbeat-timeout", "2"))
+    client = cluster.client()
+    with client.new_session() as s:
+        t = tasks.Sleep(blob(b"z"), 0.5)
+        t.output.keep()
+        s.submit()
+
+        def busy_governor() -> str | None:
+            busy = [g["governor_id"] for g in client.get_server_info()["governors"] if g["tasks"]]
+            return busy[0] if busy else None
+
+        wait_until(busy_governor, what="the sleep to start")
+        victim = busy_governor()
+        assert victim is not None
+        kill(cluster, victim, signal.SIGSTOP)
+        try:
+            wait_until(lambda: victim not in governors(client), timeout=10, what="the frozen governor to be lost")
+            assert t.output.fetch().get_bytes() == b"z"
+            t.update()
+            assert t.info.governor != victim and t.info.attempts == 2
+        finally:
+            kill(cluster, victim, signal.SIGCONT)
+    wait_until(lambda: victim in governors(client), timeout=20, what="the woken governor to register again")
+    [again] = [g for g in client.get_server_info()["governors"] if g["governor_id"] == victim]
+    assert again["objects"] == [] and again["tasks"] == []
+
+
+def test_killing_every_governor_then_starting_one_finishes_the_session(make_cluster, tmp_path):
+    cluster = make_cluster([1, 1])
+    client = cluster.client()
+    release = str(tmp_path / "release")
+    s, [last], expected = chain(client, release)
+    for governor_id in list(cluster.governor_ids):
+        kill(cluster, governor_id)
+    wait_until(lambda: not governors(client), what="every governor to be lost")
+    last.update()  # the session waits, it has not failed
+    cluster.start_governor(1)
+    open(release, "w").close()
+    s.wait_all()
+    assert last.fetch().get_bytes() == expected
+    s.close()
+
+
+@remote
+def kill_my_governor(ctx: Any) -> bytes:
+    os.kill(os.getppid(), signal.SIGKILL)
+    return b"unreachable"
+
+
+def test_a_task_killing_its_governor_fails_after_three_strikes(make_cluster):
+    cluster = make_cluster([1, 1, 1, 1])
+    client = cluster.client()
+    with client.new_session() as s:
+        t = kill_my_governor()
+        s.submit()
+        with pytest.raises(RainException, match="may have killed them") as failure:
+            s.wait_all()
+    message = str(failure.value)
+    lost = [g for g in cluster.governor_ids if g in message]
+    assert len(lost) == 3 and "was lost 3 times" in message, message
+    assert len(governors(client)) == 1
+    del t
