@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from rain.client import RainException, blob, remote, tasks
+from rain.client import Program, RainException, TaskException, blob, remote, tasks
 from tests.cluster import Cluster, wait_until
 
 GATE = 'while [ ! -e "$0" ]; do sleep 0.02; done'
@@ -165,6 +165,55 @@ def test_a_task_killing_its_governor_fails_after_three_strikes(make_cluster):
             s.wait_all()
     message = str(failure.value)
     lost = [g for g in cluster.governor_ids if g in message]
-    assert len(lost) == 3 and "was lost 3 times" in message, message
+    assert len(lost) == 3 and "lost its governor or executor 3 times" in message, message
     assert len(governors(client)) == 1
     del t
+
+
+COUNTER = 'n=$(cat "$0" 2>/dev/null || echo 0); echo $((n + 1)) > "$0"; [ "$n" -ge "$1" ] && echo ok'
+
+
+def test_retries_rerun_a_failing_program(client, tmp_path):
+    counter = str(tmp_path / "counter")
+    flaky = Program(["sh", "-c", COUNTER, counter, "2"], stdout="out", retries=2)
+    with client.new_session() as s:
+        t = flaky()
+        t.output.keep()
+        s.submit()
+        assert t.output.fetch().get_bytes() == b"ok\n"
+        t.update()
+        assert t.info.attempts == 3 and len(t.info.attempt_errors) == 2
+        assert "exit" in t.info.attempt_errors[0] and t.info.error == ""
+
+
+def test_a_task_fails_once_its_retries_are_spent(client, tmp_path):
+    counter = str(tmp_path / "counter")
+    with client.new_session() as s:
+        t = tasks.Execute(["sh", "-c", COUNTER, counter, "5"], stdout=True, retries=1)
+        s.submit()
+        with pytest.raises(TaskException, match=r"\(attempt 2\)"):
+            s.wait_all()
+    with open(counter) as f:
+        assert f.read() == "2\n"
+    del t
+
+
+@remote(retries=1)
+def crash_once(ctx: Any, counter: str) -> bytes:
+    """Kills its own executor on its first run."""
+    if not os.path.exists(counter):
+        open(counter, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return b"survived"
+
+
+def test_a_crashed_executor_is_replaced_and_its_task_retried(client, tmp_path):
+    with client.new_session() as s:
+        t = crash_once(str(tmp_path / "counter"), retries=0)  # a crash is a strike, not a retry
+        t.output.keep()
+        s.submit()
+        assert t.output.fetch().get_bytes() == b"survived"
+        t.update()
+        assert t.info.attempts == 2
+        [error] = t.info.attempt_errors
+        assert "killed by SIGKILL" in error, error

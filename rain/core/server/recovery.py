@@ -57,7 +57,7 @@ def forget_governor(server: Server, gov: GovernorState, reason: str) -> None:
     server.record_event("GovernorLost", governor=gov.id, reason=reason, tasks=len(tasks), objects=len(lost))
     logger.warning("governor %s lost (%s): %d tasks to run again, %d objects without a copy",
                    gov.id, reason, len(tasks), len(lost))
-    requeued = [task for task in tasks if strike(server, task, gov.id, reason)]
+    requeued = [task for task in tasks if strike(server, task, gov.id, f"governor {gov.id} was lost ({reason})")]
     requeued += [task for task in suspects if task.state is TaskState.not_assigned and task.session.alive]
     recover_objects(server, lost, requeued)
 
@@ -74,9 +74,12 @@ def strike(server: Server, task: TaskNode, governor_id: str, reason: str) -> boo
     if len(attempts.lost_on) >= server.max_governor_losses:
         task.state = TaskState.failed
         places = ", ".join(attempts.lost_on)
-        server.fail_session(task.session, f"task {task.describe()} was lost {len(attempts.lost_on)} times, "
-                                          f"on governors {places} (last: {reason}); it may have killed them", task)
+        server.fail_session(task.session, f"task {task.describe()} lost its governor or executor "
+                                          f"{len(attempts.lost_on)} times (on governors {places}; last: {reason}); "
+                                          "it may have killed them", task)
+        task.set_info({"error": reason})
         return False
+    attempts.errors.append(reason)
     task.state = TaskState.not_assigned
     server.record_event("TaskRetried", session=task.session.id, task=task.id, name=task.name,
                         governor=governor_id, attempt=attempts.count, reason=reason)

@@ -377,6 +377,8 @@ class Server:
                           task_type=task.task_type, start_time=info.get("start_time"),
                           duration=info.get("duration"), error=error)
         message = f"task {task.describe()} failed on governor {gov.id}: {error}"
+        if task.attempts is not None:
+            message += f" (attempt {task.attempts.count})"
         if info.get("debug"):
             message += f"\ndebug:\n{info['debug']}"
         self.fail_session(task.session, message, task)
@@ -400,9 +402,10 @@ class Server:
             if strike(self, task, gov.id, f"on governor {gov.id}: {error}"):
                 recover_objects(self, (), [task])
             return True
-        if len(task.attempts.errors if task.attempts else ()) < task_retries(task.row):
+        if (task.attempts.own_failures if task.attempts else 0) < task_retries(task.row):
             attempts = task.attempts = task.attempts or Attempts()
-            attempts.errors.append(error)
+            attempts.own_failures += 1
+            attempts.errors.append(f"on governor {gov.id}: {error}")
             task.state = TaskState.not_assigned
             self.record_event("TaskRetried", session=task.session.id, task=task.id, name=task.name,
                               governor=gov.id, attempt=attempts.count, reason=error)

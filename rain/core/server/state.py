@@ -151,16 +151,17 @@ class TaskNode:
 
 @attrs.define(eq=False)
 class Attempts:
-    """A task's earlier runs: the governors lost under it (strikes) and the errors of the runs
-    it was allowed to retry."""
+    """A task's earlier runs: the error of each, the governors lost under it (strikes, which
+    include crashed executors) and how many failed by the task's own error (its `retries`)."""
 
-    lost_on: list[str] = attrs.Factory(list)
     errors: list[str] = attrs.Factory(list)
+    lost_on: list[str] = attrs.Factory(list)
+    own_failures: int = 0
 
     @property
     def count(self) -> int:
         """The number of the current (or last) attempt, from 1."""
-        return len(self.lost_on) + len(self.errors) + 1
+        return len(self.errors) + 1
 
 
 @attrs.define(eq=False)
