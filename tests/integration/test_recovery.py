@@ -8,8 +8,10 @@ second part needs them, so what the victim held must be recomputed from lineage.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import urllib.request
 from typing import Any
 
 import pytest
@@ -39,6 +41,20 @@ def governor_objects(client: Any) -> dict[str, int]:
 
 def governors(client: Any) -> list[str]:
     return [g["governor_id"] for g in client.get_server_info()["governors"]]
+
+
+def events(cluster: Cluster, kind: str) -> list[dict[str, Any]]:
+    """The server's logged events of one kind (the log is written about once a second)."""
+    body = json.dumps({"event_types": [{"value": kind, "mode": "="}]}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{cluster.http_port}/events", data=body,
+                                     headers={"Authorization": f"Bearer {cluster.http_token()}"})
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return [e["event"] for e in json.loads(r.read())]
+
+
+def wait_for_events(cluster: Cluster, kind: str) -> list[dict[str, Any]]:
+    wait_until(lambda: events(cluster, kind), what=f"a {kind} event")
+    return events(cluster, kind)
 
 
 def kill(cluster: Cluster, governor_id: str, sig: int = signal.SIGKILL) -> None:
@@ -85,8 +101,9 @@ def test_concat_graph_survives_killed_governors(make_cluster, tmp_path, victims)
     cluster = make_cluster([1, 1, 1])
     client = cluster.client()
     concat_fft(client, cluster, tmp_path, victims)
-    events = client.get_server_info()
-    assert len(events["governors"]) == 3 - victims
+    assert len(governors(client)) == 3 - victims
+    assert len(wait_for_events(cluster, "GovernorLost")) == victims
+    assert wait_for_events(cluster, "ObjectRecomputed")
 
 
 def chain(client: Any, release: str, length: int = 6) -> tuple[Any, list[Any], bytes]:
@@ -126,6 +143,8 @@ def test_a_frozen_governor_is_lost_and_registers_again_when_it_wakes(make_cluste
             assert t.output.fetch().get_bytes() == b"z"
             t.update()
             assert t.info.governor != victim and t.info.attempts == 2
+            [retried] = wait_for_events(cluster, "TaskRetried")
+            assert retried["governor"] == victim and "no heartbeat" in retried["reason"]
         finally:
             kill(cluster, victim, signal.SIGCONT)
     wait_until(lambda: victim in governors(client), timeout=20, what="the woken governor to register again")
@@ -217,3 +236,51 @@ def test_a_crashed_executor_is_replaced_and_its_task_retried(client, tmp_path):
         assert t.info.attempts == 2
         [error] = t.info.attempt_errors
         assert "killed by SIGKILL" in error, error
+
+
+@remote
+def join2(ctx: Any, a: Any, b: Any) -> bytes:
+    return a.get_bytes() + b.get_bytes()
+
+
+@remote
+def join3(ctx: Any, a: Any, b: Any, c: Any) -> bytes:
+    return a.get_bytes() + b.get_bytes() + c.get_bytes()
+
+
+def program_step(inputs: list[Any]) -> Any:
+    return tasks.Execute(["cat", *inputs], stdout=True).output
+
+
+def remote_step(inputs: list[Any]) -> Any:
+    return (join2 if len(inputs) == 2 else join3)(*inputs).output
+
+
+@pytest.mark.parametrize("step", [program_step, remote_step], ids=["program", "remote"])
+def test_pipelines_survive_a_killed_governor(make_cluster, tmp_path, step):
+    """Chains of program or Python steps, a governor killed after their first half."""
+    cluster = make_cluster([1, 1, 1])
+    client = cluster.client()
+    release = str(tmp_path / "release")
+    width, depth = 6, 4
+    with client.new_session() as s:
+        opened = gate(release)
+        ends, expected, halfway = [], [], []
+        for w in range(width):
+            obj, value = blob(b"w%d" % w), b"w%d" % w
+            for d in range(depth):
+                extra = blob(b"-%d" % d)
+                obj = step([obj, extra] if d != depth // 2 else [opened, obj, extra])
+                value += b"-%d" % d
+                if d == depth // 2 - 1:
+                    halfway.append(obj)
+            obj.keep()
+            ends.append(obj)
+            expected.append(value)
+        s.submit()
+        s.wait(halfway)
+        kill_richest(cluster, client)
+        open(release, "w").close()
+        s.wait_all()
+        assert [obj.fetch().get_bytes() for obj in ends] == expected
+    assert wait_for_events(cluster, "ObjectRecomputed")
