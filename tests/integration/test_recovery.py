@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from rain.cli.info import format_sessions
 from rain.client import Program, RainException, TaskException, blob, remote, tasks
 from tests.cluster import Cluster, wait_until
 
@@ -161,6 +162,8 @@ def test_killing_every_governor_then_starting_one_finishes_the_session(make_clus
         kill(cluster, governor_id)
     wait_until(lambda: not governors(client), what="every governor to be lost")
     last.update()  # the session waits, it has not failed
+    info = client.get_server_info()
+    assert "waiting for a governor" in format_sessions(info)  # as `rain info` shows it
     cluster.start_governor(1)
     open(release, "w").close()
     s.wait_all()

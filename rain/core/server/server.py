@@ -536,13 +536,20 @@ class Server:
         return m.Updated(0, tasks, objects)
 
     def server_info(self) -> dict[str, Any]:
+        waiting = self._ready_by_session()
         return {
             "governors": [g.summary() for g in self.governors.values()],
             "sessions": [{"session_id": s.id, "name": s.name, "tasks": len(s.tasks),
-                          "unfinished_tasks": s.unfinished_tasks, "error": s.error}
+                          "unfinished_tasks": s.unfinished_tasks, "error": s.error,
+                          "waiting_tasks": waiting.get(s.id, 0)}
                          for s in self.sessions.values()],
             "refused_connections": dict(sorted(self.refused.items())),
         }
+
+    def _ready_by_session(self) -> Counter[int]:
+        """Ready tasks not yet placed on a governor (none can take them now), by session."""
+        ready = {id(t): t for queue in self.ready.values() for t in queue if t.state is TaskState.ready}
+        return Counter(t.session.id for t in ready.values())
 
     # --- waiters --------------------------------------------------------------------------
 
