@@ -28,6 +28,7 @@ from rain.common.rows import (
     ObjectRow,
     ReportedOutput,
     SentInput,
+    SubmittedObject,
     TaskRow,
 )
 from rain.common.states import DataObjectState, TaskState
@@ -124,7 +125,8 @@ class RecoveryMachine(RuleBasedStateMachine):
     @initialize(seed=st.integers(0, 2**32), n_tasks=st.integers(1, 30))
     def start(self, seed: int, n_tasks: int) -> None:
         self.rng = random.Random(seed)
-        self.server = Server(delete_timeout=0, max_governor_losses=1000)
+        self.now = 0.0
+        self.server = Server(delete_timeout=1.0, max_governor_losses=1000, clock=lambda: self.now)
         self.network: dict[str, SimGovernor] = {}
         self.lost: list[SimGovernor] = []
         self.next_address = 0
@@ -207,6 +209,12 @@ class RecoveryMachine(RuleBasedStateMachine):
         assert sim.state is not None
         self.server.governor_alive(sim.state)
 
+    @rule()
+    def time_passes(self) -> None:
+        """Deletions become due (an object may be re-created, e.g. recomputed, before its turn)."""
+        self.now += 0.6
+        self.server.run_deletions()
+
     @invariant()
     def needed_objects_have_a_copy_or_a_producer(self) -> None:
         if not self.session.alive:
@@ -244,6 +252,8 @@ class RecoveryMachine(RuleBasedStateMachine):
         if not hasattr(self, "server"):
             return
         self.register(3)  # somewhere to finish the work
+        self.now += 10
+        self.server.run_deletions()
         for _ in range(20 * len(self.session.tasks) + 20):
             if self.session.unfinished_tasks == 0:
                 break
@@ -258,6 +268,8 @@ class RecoveryMachine(RuleBasedStateMachine):
                     finished = [report] if isinstance(report, FinishedTask) else []
                     self.server.tasks_updated(sim.state, finished, [] if finished else [report])
             assert busy or self.session.unfinished_tasks == 0, "work left but nothing runs"
+        self.now += 10
+        self.server.run_deletions()
         assert self.session.alive, self.session.error
         assert self.session.unfinished_tasks == 0
         for oid in self.kept:
@@ -271,3 +283,47 @@ class RecoveryMachine(RuleBasedStateMachine):
 
 TestRecovery = RecoveryMachine.TestCase
 TestRecovery.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+
+
+
+def test_a_recomputed_object_is_not_deleted_by_its_earlier_release() -> None:
+    """`a` is released while its deletion on V waits for the delete timeout, then recomputed
+    on V for a lost kept object: that pending deletion must not remove the new copy."""
+    now = [0.0]
+    server = Server(delete_timeout=1.0, clock=lambda: now[0])
+    network: dict[str, SimGovernor] = {}
+
+    def register(gid: str, cpus: int) -> SimGovernor:
+        sim = network[gid] = SimGovernor(gid, cpus, network)
+        sim.state = GovernorState(gid, cpus, frozenset({"t/x"}), sim)
+        server.add_governor(sim.state)
+        return sim
+
+    def run_one(sim: SimGovernor) -> None:
+        assert sim.state is not None
+        sim.start_queued()
+        report = sim.run(sim.running.pop(0))
+        assert isinstance(report, FinishedTask)
+        server.tasks_updated(sim.state, [report], [])
+
+    v, g = register("v:1", 1), register("g:1", 2)
+    client = RecordingClient()
+    session = server.session(client, server.new_session(client, "s"))
+    objects = [list(SubmittedObject(1, "c", None, "blob", None, False, b"c", None)),
+               list(SubmittedObject(3, "a", None, "blob", None, False, None, None)),
+               list(SubmittedObject(5, "b", None, "blob", None, True, None, None))]
+    graph = [list(TaskRow(2, "t/x", None, [1, None], [3], 1, "A", None)),
+             list(TaskRow(4, "t/x", None, [3, None], [5], 2, "B", None))]  # B fits only on 2 CPUs
+    server.submit(session, graph, objects)
+    run_one(v)  # A on V (the tightest fit)
+    run_one(g)  # B on G, which fetches `a`; `a` is released, deleted once the timeout is over
+    assert g.state is not None and v.state is not None
+    server.remove_governor(g.state)  # `b` is lost: B and then A run again, A on V
+    network.pop(g.id)
+    run_one(v)
+    now[0] += 2
+    server.run_deletions()
+    g2 = register("g2:1", 2)
+    run_one(g2)  # B fetches `a` from V
+    assert session.unfinished_tasks == 0
+    assert g2.values[ID(session.id, 5)] == fault_free(graph, objects)[5]

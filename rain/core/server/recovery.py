@@ -22,6 +22,7 @@ and it leaves no doubt that every waiting task waits for exactly its unfinished 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,7 @@ WAITING = (TaskState.not_assigned, TaskState.ready)
 
 def forget_governor(server: Server, gov: GovernorState, reason: str) -> None:
     """Everything the server knew of `gov` is dropped; its work is recovered (see the module doc)."""
+    started = time.perf_counter()
     tasks = list(gov.running.values())
     gov.running.clear()
     gov.free_cpus = gov.cpus
@@ -54,12 +56,14 @@ def forget_governor(server: Server, gov: GovernorState, reason: str) -> None:
     gov.objects.clear()
     gov.to_delete.clear()
     suspects, gov.suspected_by = gov.suspected_by, []
-    server.record_event("GovernorLost", governor=gov.id, reason=reason, tasks=len(tasks), objects=len(lost))
-    logger.warning("governor %s lost (%s): %d tasks to run again, %d objects without a copy",
-                   gov.id, reason, len(tasks), len(lost))
     requeued = [task for task in tasks if strike(server, task, gov.id, f"governor {gov.id} was lost ({reason})")]
     requeued += [task for task in suspects if task.state is TaskState.not_assigned and task.session.alive]
     recover_objects(server, lost, requeued)
+    elapsed = time.perf_counter() - started
+    server.record_event("GovernorLost", governor=gov.id, reason=reason, tasks=len(tasks), objects=len(lost),
+                        recovery_seconds=round(elapsed, 6))
+    logger.warning("governor %s lost (%s): %d tasks to run again, %d objects without a copy (%.1f ms)",
+                   gov.id, reason, len(tasks), len(lost), elapsed * 1e3)
 
 
 def strike(server: Server, task: TaskNode, governor_id: str, reason: str) -> bool:
@@ -131,7 +135,7 @@ def _reproduce(server: Server, lost: ObjectNode) -> None:
             elif not inp.available:
                 stack.append(inp)
         server.record_event("ObjectRecomputed", session=session.id, object=obj.id, task=producer.id,
-                            name=producer.name)
+                            name=producer.name, task_type=producer.task_type)
 
 
 def _wait_for_inputs(server: Server, task: TaskNode) -> None:
