@@ -127,7 +127,7 @@ def _reproduce(server: Server, lost: ObjectNode) -> None:
         producer.inputs = [session.objects[i] for i in producer.row[TASK_INPUTS][::2]]
         for out in producer.outputs:
             if not out.available:
-                out.state = DataObjectState.unfinished
+                _revive(server, out)
         for inp in producer.inputs:
             inp.pending_consumers += 1
             if inp.data is not None:  # a constant released earlier: the server's copy serves again
@@ -136,6 +136,19 @@ def _reproduce(server: Server, lost: ObjectNode) -> None:
                 stack.append(inp)
         server.record_event("ObjectRecomputed", session=session.id, object=obj.id, task=producer.id,
                             name=producer.name, task_type=producer.task_type)
+
+
+def _revive(server: Server, obj: ObjectNode) -> None:
+    """`obj` will be produced again. A released copy still waiting for its deletion somewhere
+    is deleted now: the command then reaches that governor before anything that could store
+    the object there again, so no old deletion can remove a new copy."""
+    if obj.state is DataObjectState.removed:
+        full_id = obj.full_id
+        for gov in server.governors.values():
+            if gov.to_delete.pop(full_id, None) is not None:
+                gov.objects.discard(full_id)
+                gov.link.delete(full_id)
+    obj.state = DataObjectState.unfinished
 
 
 def _wait_for_inputs(server: Server, task: TaskNode) -> None:

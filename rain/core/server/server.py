@@ -325,14 +325,11 @@ class Server:
         self.record_event("TaskFinished", session=session.id, task=task_id, governor=gov.id, name=task.name,
                           task_type=task.task_type, start_time=info.get("start_time"),
                           duration=info.get("duration"))
-        to_delete = gov.to_delete  # a recomputed object may still wait there for an earlier deletion
         for obj, output in zip(task.outputs, outputs, strict=True):
             obj.set_info(output[OUTPUT_INFO])
             obj.state = FINISHED
             obj.add_holder(gov.id)
             gov.objects.add(obj.full_id)
-            if to_delete:
-                to_delete.pop(obj.full_id, None)
             if obj.waiters:
                 self._notify(obj)
             consumers, obj.consumers = obj.consumers, None
@@ -345,8 +342,6 @@ class Server:
             if obj.state is FINISHED and gov.id not in obj.holders:
                 obj.holders.append(gov.id)
                 gov.objects.add(obj.full_id)
-                if to_delete:
-                    to_delete.pop(obj.full_id, None)
             self._maybe_release(obj)
         task.inputs = []
         for obj in task.outputs:
