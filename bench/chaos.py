@@ -51,7 +51,11 @@ class Killer:
 
     def _run(self) -> None:
         while not self._stop.wait(self.period):
-            when = self.kill_one()
+            try:
+                when = self.kill_one()
+            except Exception as exc:  # a replacement that did not start: try again next period
+                log(f"kill/replace failed: {exc}")
+                continue
             if when is not None:
                 self.kills.append(when)
 

@@ -96,8 +96,7 @@ def recover_objects(server: Server, objects: Iterable[ObjectNode], requeued: Ite
     the touched sessions wait for exactly their unfinished inputs."""
     sessions: dict[int, SessionState] = {}
     for obj in objects:
-        if obj.session.alive and obj.needed and not obj.available:
-            _reproduce(server, obj)
+        if obj.session.alive and obj.needed and not obj.available and _reproduce(server, obj):
             sessions[obj.session.id] = obj.session
     for session in sessions.values():
         if session.alive:
@@ -108,19 +107,25 @@ def recover_objects(server: Server, objects: Iterable[ObjectNode], requeued: Ite
     server.schedule()
 
 
-def _reproduce(server: Server, lost: ObjectNode) -> None:
-    """Re-runs the producer of `lost` and, first, of each of its inputs that is gone too."""
+def _reproduce(server: Server, lost: ObjectNode) -> bool:
+    """Re-runs the producer of `lost` and, first, of each of its inputs that is gone too.
+    Returns whether any producer was reset (else each was going to run anyway, and the
+    graph's waiting counts are still right)."""
+    reset = False
     stack = [lost]
     while stack:
         obj = stack.pop()
         producer = obj.producer
         if producer is None:  # a constant whose data is gone: only a closed session drops it
             server.fail_session(obj.session, f"object {obj.full_id} was lost and has no producer to recompute it")
-            return
+            return False
         if producer.state is not TaskState.finished:  # it will run (or is running) anyway
-            obj.state = DataObjectState.unfinished
+            if obj.state is not DataObjectState.unfinished:  # tasks counted it as there: recount
+                reset = True
+                _revive(server, obj)
             continue
         session = producer.session
+        reset = True
         producer.state = TaskState.not_assigned
         producer.governor = None
         session.unfinished_tasks += 1
@@ -136,6 +141,7 @@ def _reproduce(server: Server, lost: ObjectNode) -> None:
                 stack.append(inp)
         server.record_event("ObjectRecomputed", session=session.id, object=obj.id, task=producer.id,
                             name=producer.name, task_type=producer.task_type)
+    return reset
 
 
 def _revive(server: Server, obj: ObjectNode) -> None:
