@@ -24,8 +24,9 @@ GATE = 'while [ ! -e "$0" ]; do sleep 0.02; done'
 
 
 def gate(path: str) -> Any:
-    """An empty object that exists once `path` does."""
-    return tasks.Execute(["sh", "-c", GATE, path], stdout=True, name="gate").output
+    """An empty object that exists once `path` does. It holds no CPU: tasks of the first half
+    queued on its governor must not wait behind it."""
+    return tasks.Execute(["sh", "-c", GATE, path], stdout=True, name="gate", cpus=0).output
 
 
 def fft_pairs(layers: int, width: int) -> list[list[tuple[int, int]]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections import Counter
 from typing import Any
 
 import attrs
@@ -183,8 +184,8 @@ class RecoveryMachine(RuleBasedStateMachine):
             assert before == [(t.state, t.governor) for t in self.session.tasks.values()]
 
     @precondition(lambda self: self.network)
-    @rule(data=st.data(), crash=st.booleans())
-    def step(self, data: st.DataObject, crash: bool) -> None:
+    @rule(data=st.data(), crash=st.booleans(), flaky=st.booleans())
+    def step(self, data: st.DataObject, crash: bool, flaky: bool) -> None:
         sim = self.network[data.draw(st.sampled_from(sorted(self.network)))]
         sim.start_queued()
         if not sim.running:
@@ -194,6 +195,13 @@ class RecoveryMachine(RuleBasedStateMachine):
         if crash:
             row = TaskRow(*queued.assigned.task)
             failed = FailedTask(queued.assigned.session_id, row.id, {"error": "killed by SIGKILL", "crashed": True})
+            self.server.tasks_updated(sim.state, [], [failed])
+            return
+        remote = [SentInput(*i).location for i in queued.assigned.inputs
+                  if not isinstance(i, int) and SentInput(*i).location is not None]
+        if flaky and remote:  # the fetch fails though its holder looks alive (a flaky network)
+            row = TaskRow(*queued.assigned.task)
+            failed = FailedTask(queued.assigned.session_id, row.id, {"error": "reset", "input_unavailable": remote[0]})
             self.server.tasks_updated(sim.state, [], [failed])
             return
         report = sim.run(queued)
@@ -242,11 +250,28 @@ class RecoveryMachine(RuleBasedStateMachine):
     def waiting_counts_are_exact(self) -> None:
         if not self.session.alive:
             return
+        parked = {t.id for gov in self.server.governors.values() for t in gov.suspected_by}  # until a heartbeat
         for task in self.session.tasks.values():
-            if task.state in WAITING:
+            if task.state in WAITING and task.id not in parked:
                 missing = sum(1 for i in task.inputs if i.state is not DataObjectState.finished)
                 assert task.unfinished_inputs == missing
                 assert (missing == 0) == (task.state is TaskState.ready)
+
+    @invariant()
+    def consumers_are_exactly_the_waiting_tasks(self) -> None:
+        """An unfinished object releases each waiting task once per time it is an input."""
+        if not self.session.alive:
+            return
+        expected: dict[int, Counter[int]] = {}
+        for task in self.session.tasks.values():
+            if task.state in WAITING:
+                for inp in task.inputs:
+                    if inp.state is not DataObjectState.finished:
+                        expected.setdefault(inp.id, Counter())[task.id] += 1
+        for obj in self.session.objects.values():
+            if obj.state is not DataObjectState.finished:
+                linked = Counter(t.id for t in obj.consumers or () if t.state in WAITING)
+                assert linked == expected.get(obj.id, Counter()), obj.id
 
     def teardown(self) -> None:
         if not hasattr(self, "server"):

@@ -57,7 +57,8 @@ def forget_governor(server: Server, gov: GovernorState, reason: str) -> None:
     gov.to_delete.clear()
     suspects, gov.suspected_by = gov.suspected_by, []
     requeued = [task for task in tasks if strike(server, task, gov.id, f"governor {gov.id} was lost ({reason})")]
-    requeued += [task for task in suspects if task.state is TaskState.not_assigned and task.session.alive]
+    requeued += [task for task in dict.fromkeys(suspects)
+                 if task.state is TaskState.not_assigned and task.session.alive]
     recover_objects(server, lost, requeued)
     elapsed = time.perf_counter() - started
     server.record_event("GovernorLost", governor=gov.id, reason=reason, tasks=len(tasks), objects=len(lost),
@@ -158,8 +159,12 @@ def _revive(server: Server, obj: ObjectNode) -> None:
 
 
 def _wait_for_inputs(server: Server, task: TaskNode) -> None:
-    """A task taken back from a governor waits for its inputs that are not finished (an
-    assigned task is in no object's consumers, so it is added once)."""
+    """A task taken back from a governor waits for its inputs that are not finished. It may
+    already be linked to them (a recount saw it waiting while it was suspected, see
+    `GovernorState.suspected_by`): it is unlinked first, then linked once per input."""
+    for inp in task.inputs:
+        if inp.consumers and task in inp.consumers:
+            inp.consumers = [c for c in inp.consumers if c is not task]
     missing = 0
     for inp in task.inputs:
         if inp.state is not FINISHED:

@@ -277,6 +277,8 @@ class Server:
         del self.governors[gov.id]
         self.type_counts.subtract(gov.task_types)
         self.type_counts = +self.type_counts
+        for gone in gov.task_types - self.type_counts.keys():
+            self.input_kinds.pop(gone, None)
         for other in self.governors.values():
             other.link.peer_lost(gov.data_address)
         forget_governor(self, gov, reason)
@@ -287,7 +289,7 @@ class Server:
         if not gov.suspected_by or self.governors.get(gov.id) is not gov:
             return
         suspects, gov.suspected_by = gov.suspected_by, []
-        retried = [t for t in suspects if t.state is TaskState.not_assigned
+        retried = [t for t in dict.fromkeys(suspects) if t.state is TaskState.not_assigned
                    and strike(self, t, gov.id, f"fetching an input from governor {gov.id} failed")]
         recover_objects(self, (), retried)
 
