@@ -77,6 +77,8 @@ def format_sessions(info: dict) -> str:
     for s in sessions:
         total, unfinished = s["tasks"], s["unfinished_tasks"]
         status = "failed" if s.get("error") else ("running" if unfinished else "idle")
+        if status == "running" and s.get("waiting_tasks") and not info.get("governors"):
+            status = f"waiting for a governor ({s['waiting_tasks']} ready)"
         if s.get("keep_alive"):
             status += ", keep-alive" + ("" if s.get("attached") else ", detached")
         session_rows.append((str(s["session_id"]), s["name"], status, progress_text(total - unfinished, total)))

@@ -53,6 +53,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"refuse submits of more tasks (default {DEFAULT_SUBMIT.max_tasks:,})")
     p.add_argument("--max-submit-bytes", default=str(DEFAULT_SUBMIT.max_bytes), metavar="SIZE",
                    help=f"refuse larger submits (default {DEFAULT_SUBMIT.max_bytes >> 20}M)")
+    p.add_argument("--heartbeat-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="declare a governor lost when it is silent this long (default 10)")
+    p.add_argument("--max-governor-losses", type=int, default=3, metavar="N",
+                   help="fail a task's session when N governors were lost under the task (default 3)")
     p.set_defaults(run=run)
 
 
@@ -78,6 +82,10 @@ async def serve(args: argparse.Namespace) -> None:
     http_host, http_port = parse_listen(args.http_listen, DEFAULT_HTTP_PORT)
     limits = endpoint_limits(args, ("client", "governor"))
     submits = submit_limits(args)
+    if not args.heartbeat_timeout > 0:
+        raise UserError(f"invalid --heartbeat-timeout {args.heartbeat_timeout:g}: must be positive")
+    if args.max_governor_losses < 1:
+        raise UserError(f"invalid --max-governor-losses {args.max_governor_losses}: must be at least 1")
     try:
         listeners = await trio.open_tcp_listeners(port, host=host or None)
     except OSError as exc:
@@ -101,6 +109,8 @@ async def serve(args: argparse.Namespace) -> None:
         submit_limits=submits,
         journal=os.path.abspath(args.journal) if args.journal else None,
         restore_grace=max(0.0, args.restore_grace),
+        heartbeat_timeout=args.heartbeat_timeout,
+        max_governor_losses=args.max_governor_losses,
     )
     from rain.core.server.journal import JournalError
 

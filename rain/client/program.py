@@ -23,14 +23,14 @@ from rain.client.output import Output, OutputBase
 from rain.common.content_types import check_content_type
 from rain.common.errors import RainException
 from rain.common.labeled_list import LabeledList
-from rain.common.resources import check_cpus
+from rain.common.resources import check_cpus, check_retries
 from rain.common.states import DataType
 
 if TYPE_CHECKING:
     from rain.client.session import Session
     from rain.client.tasks import Execute
 
-_CALL_KEYWORDS = frozenset({"name", "session", "cpus"})
+_CALL_KEYWORDS = frozenset({"name", "session", "cpus", "retries"})
 
 
 @attrs.define
@@ -319,13 +319,13 @@ class Program:
 
     Calling it binds each placeholder by label (a data object, a task or an `Input`), may
     refine an output by label (an `Output`, merged with the declared one, or a content type
-    string) and accepts `name=`, `session=` and `cpus=`. Missing or unknown labels raise
+    string) and accepts `name=`, `session=`, `cpus=` and `retries=`. Missing or unknown labels raise
     `RainException`.
     """
 
     def __init__(self, args: Any, stdout: Any = None, stdin: Any = None, input_paths: Iterable[Any] = (),
                  output_paths: Iterable[Any] = (), shell: bool = False, *, name: str | None = None,
-                 cpus: int = 1) -> None:
+                 cpus: int = 1, retries: int = 0) -> None:
         self._plan = ExecutePlan.parse(args, stdout, stdin, input_paths, output_paths, shell)
         for label in [s.label for s in self._plan.inputs] + [s.label for s in self._plan.outputs]:
             if label in _CALL_KEYWORDS:
@@ -334,8 +334,10 @@ class Program:
         if name is not None and not isinstance(name, str):
             raise RainException(f"Program name must be a str, got {name!r}")
         check_cpus(cpus, error=RainException)
+        check_retries(retries, error=RainException)
         self.name = name
         self.cpus = cpus
+        self.retries = retries
 
     @property
     def input_labels(self) -> list[str]:
@@ -348,13 +350,14 @@ class Program:
         return [s.label for s in self._plan.outputs]  # type: ignore[misc]
 
     def __call__(self, *, name: str | None = None, session: Session | None = None, cpus: int | None = None,
-                 **bindings: Any) -> Execute:
+                 retries: int | None = None, **bindings: Any) -> Execute:
         """An `Execute` task with the inputs bound by label, in the active session."""
         from rain.client.tasks import Execute
 
         plan = self._plan.bind(bindings)
         return Execute._from_plan(plan, name=name if name is not None else self.name, session=session,
-                                  cpus=self.cpus if cpus is None else cpus)
+                                  cpus=self.cpus if cpus is None else cpus,
+                                  retries=self.retries if retries is None else retries)
 
     def __repr__(self) -> str:
         name = f" {self.name!r}" if self.name else ""

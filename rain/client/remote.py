@@ -30,7 +30,7 @@ from rain.client.task import Task
 from rain.common.content_types import check_content_type
 from rain.common.errors import RainException, RainWarning
 from rain.common.labeled_list import LabeledList
-from rain.common.resources import check_cpus
+from rain.common.resources import check_cpus, check_retries
 from rain.common.states import DataType
 from rain.plugins.python.pickling import dumps_with_inputs
 
@@ -49,9 +49,9 @@ class RemoteTask(Task):
     _RAIN_CONFIG = True
 
     def __init__(self, remote: Remote, inputs: LabeledList[DataObject], outputs: list[OutputBase],
-                 config: dict[str, Any], cpus: int, name: str | None, session: Session) -> None:
+                 config: dict[str, Any], cpus: int, name: str | None, session: Session, retries: int = 0) -> None:
         self.remote = remote
-        super().__init__(inputs, outputs, config=config, session=session, cpus=cpus, name=name)
+        super().__init__(inputs, outputs, config=config, session=session, cpus=cpus, name=name, retries=retries)
 
 
 class Remote:
@@ -59,7 +59,7 @@ class Remote:
 
     def __init__(self, fn: Callable[..., Any], *, outputs: Any = None, inputs: Mapping[str, InputBase] | None = None,
                  auto_load: bool = False, auto_encode: str | None = None, cpus: int = 1,
-                 name: str | None = None) -> None:
+                 name: str | None = None, retries: int = 0) -> None:
         if not callable(fn):
             raise TypeError(f"remote needs a callable, got {fn!r}")
         self.fn = fn
@@ -84,6 +84,8 @@ class Remote:
         self.auto_encode = check_content_type(auto_encode)
         check_cpus(cpus, error=RainException)
         self.cpus = cpus
+        check_retries(retries, error=RainException)
+        self.retries = retries
         self.name = name
         self._input_settings = self._make_input_settings()
         self._declared = self._output_specs(self.outputs)  # validated now rather than at the first call
@@ -175,9 +177,9 @@ class Remote:
 
     def __call__(self, *args: Any, **kwargs: Any) -> RemoteTask:
         """A task running the function; besides its arguments it takes `outputs=`/`output=`
-        (refining the declared outputs), `name=` and `session=` (unless the function itself has
-        parameters of those names)."""
-        own: dict[str, Any] = {key: kwargs.pop(key) for key in ("outputs", "output", "name", "session")
+        (refining the declared outputs), `name=`, `session=` and `retries=` (unless the function
+        itself has parameters of those names)."""
+        own: dict[str, Any] = {key: kwargs.pop(key) for key in ("outputs", "output", "name", "session", "retries")
                                if key in kwargs and key not in self.signature.parameters}
         outputs, output = own.get("outputs", _NOT_GIVEN), own.get("output", _NOT_GIVEN)
         name: str | None = own.get("name")
@@ -197,7 +199,8 @@ class Remote:
             holder._data = cbor2.dumps(pickled)
             inputs.append(holder, label="args")
             config["args"] = None
-        return RemoteTask(self, inputs, specs, config, self.cpus, name or self.name or self.fn_name, session)
+        return RemoteTask(self, inputs, specs, config, self.cpus, name or self.name or self.fn_name, session,
+                          own.get("retries", self.retries))
 
     def _function_object(self, session: Session) -> DataObject:
         obj = self._fn_objects.get(session)
@@ -265,16 +268,18 @@ def _unique_labels(specs: list[OutputBase]) -> list[OutputBase]:
 
 def remote(fn: Any = None, *, outputs: Any = None, inputs: Mapping[str, InputBase] | None = None,
            auto_load: bool = False, auto_encode: str | None = None, cpus: int = 1,
-           name: str | None = None) -> Any:
+           name: str | None = None, retries: int = 0) -> Any:
     """Decorator making a remote Python task factory from `fn(ctx, ...)`.
 
     `outputs`: a number, labels or `Output`s (default: the return annotation, else 1);
     `inputs`: `{param: Input(load=..., content_type=...)}` (or annotate the parameters);
     `auto_load`: pass loaded values instead of `DataInstance`s; `auto_encode`: encoding of
-    outputs that declare none; `cpus`: CPUs the task holds; `name`: default task name.
+    outputs that declare none; `cpus`: CPUs the task holds; `name`: default task name;
+    `retries`: how many times a task reruns after the function fails.
     Usable as `@remote` or `@remote(...)`.
     """
-    options = {"inputs": inputs, "auto_load": auto_load, "auto_encode": auto_encode, "cpus": cpus, "name": name}
+    options = {"inputs": inputs, "auto_load": auto_load, "auto_encode": auto_encode, "cpus": cpus, "name": name,
+               "retries": retries}
     if fn is not None and not callable(fn):  # @remote(2) or @remote(["a", "b"])
         outputs, fn = fn, None
     if fn is not None:

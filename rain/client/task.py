@@ -17,7 +17,7 @@ from rain.common.data_instance import DataInstance
 from rain.common.errors import RainException
 from rain.common.ids import ID
 from rain.common.labeled_list import DuplicateLabelError, LabeledList
-from rain.common.resources import check_cpus
+from rain.common.resources import check_cpus, check_retries
 from rain.common.states import TaskState
 
 ONE_OUTPUT: Any = type("OneOutput", (), {"__repr__": lambda self: "ONE_OUTPUT"})()  # the default: 1 blob
@@ -75,20 +75,21 @@ class Task:
     # slots; the `TaskSpec` and the `LabeledList`s of `inputs`/`outputs` are made when first
     # asked for. The submit row is made straight from the fields.
     __slots__ = ("__dict__", "__weakref__", "_built_spec", "_config", "_cpus", "_info", "_input_labels", "_inputs",
-                 "_name", "_num", "_output_labels", "_outputs", "_session", "_sites", "_state", "_task_type", "_user",
-                 "_views")  # a __dict__ only when a user sets an attribute of their own
+                 "_name", "_num", "_output_labels", "_outputs", "_retries", "_session", "_sites", "_state",
+                 "_task_type", "_user", "_views")  # a __dict__ only when a user sets an attribute of their own
 
     # Subclasses whose config is built by Rain itself skip the CBOR check of `config`.
     _RAIN_CONFIG = False
 
     def __init__(self, inputs: Iterable[Any] = (), outputs: Any = ONE_OUTPUT, *, task_type: str | None = None,
                  config: Any = None, session: Session | None = None, cpus: int = 1,
-                 name: str | None = None, user_spec: dict[str, Any] | None = None) -> None:
+                 name: str | None = None, user_spec: dict[str, Any] | None = None, retries: int = 0) -> None:
         session = session or get_active_session()
         task_type = task_type or getattr(type(self), "TASK_TYPE", None)
         if not isinstance(task_type, str) or not task_type:
             raise RainException(f"task_type must be a non-empty string, got {task_type!r}")
         check_cpus(cpus, error=RainException)
+        check_retries(retries, error=RainException)
         if name is not None and not isinstance(name, str):
             raise RainException(f"task name must be a str, got {name!r}")
         if config is not None and not self._RAIN_CONFIG:
@@ -112,6 +113,7 @@ class Task:
         self._task_type = task_type
         self._config = config
         self._cpus = cpus
+        self._retries = retries
         self._name = name
         self._user = user_spec
         self._built_spec: TaskSpec | None = None
@@ -135,7 +137,8 @@ class Task:
             for obj, label in zip(self._inputs, labels, strict=True):
                 inputs += (obj._num, label)
         return [self._num, self._task_type, self._config, inputs, [o._num for o in self._outputs],
-                self._cpus, self._name, self._user or None]
+                self._cpus if not self._retries else {"cpus": self._cpus, "retries": self._retries},
+                self._name, self._user or None]
 
     # --- attributes -----------------------------------------------------------------------
 
@@ -153,9 +156,27 @@ class Task:
             spec = self._built_spec = TaskSpec(
                 id=self.id, task_type=self._task_type, config=self._config,
                 inputs=[TaskSpecInput(o.id, label) for o, label in zip(self._inputs, labels, strict=True)],
-                outputs=[o.id for o in self._outputs], resources={"cpus": self._cpus}, name=self._name,
+                outputs=[o.id for o in self._outputs], resources=self._resources(), name=self._name,
                 user=dict(self._user or {}))
         return spec
+
+    def _resources(self) -> dict[str, Any]:
+        return {"cpus": self._cpus, "retries": self._retries} if self._retries else {"cpus": self._cpus}
+
+    @property
+    def retries(self) -> int:
+        """How many times the task runs again after an error of its own (a lost governor or a
+        crashed executor does not count: see `rain server --max-governor-losses`)."""
+        return self._retries
+
+    @retries.setter
+    def retries(self, value: int) -> None:
+        if self._state is not None:
+            raise RainException("retries cannot change after submit")
+        check_retries(value, error=RainException)
+        self._retries = value
+        if self._built_spec is not None:
+            self._built_spec.resources = self._resources()
 
     @property
     def info(self) -> TaskInfo | None:

@@ -160,18 +160,20 @@ class Execute(Task):
 
     def __init__(self, args: Any, stdout: Any = None, stdin: Any = None, input_paths: Iterable[Any] = (),
                  output_paths: Iterable[Any] = (), shell: bool = False, *, name: str | None = None,
-                 session: Session | None = None, cpus: int = 1) -> None:
+                 session: Session | None = None, cpus: int = 1, retries: int = 0) -> None:
         plan = ExecutePlan.parse(args, stdout, stdin, input_paths, output_paths, shell)
-        self._init_from_plan(plan, name, session, cpus)
+        self._init_from_plan(plan, name, session, cpus, retries)
 
     @classmethod
-    def _from_plan(cls, plan: ExecutePlan, *, name: str | None, session: Session | None, cpus: int) -> Execute:
+    def _from_plan(cls, plan: ExecutePlan, *, name: str | None, session: Session | None, cpus: int,
+                   retries: int = 0) -> Execute:
         task = cls.__new__(cls)
-        task._init_from_plan(plan, name, session, cpus)
+        task._init_from_plan(plan, name, session, cpus, retries)
         return task
 
-    def _init_from_plan(self, plan: ExecutePlan, name: str | None, session: Session | None, cpus: int) -> None:
+    def _init_from_plan(self, plan: ExecutePlan, name: str | None, session: Session | None, cpus: int,
+                        retries: int = 0) -> None:
         if plan.unbound:
             raise RainException(f"input {plan.unbound[0]!r} has no data object")
         Task.__init__(self, plan.task_inputs(), plan.task_outputs(), config=plan.config(), name=name,
-                      session=session, cpus=cpus)
+                      session=session, cpus=cpus, retries=retries)

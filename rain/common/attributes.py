@@ -107,7 +107,9 @@ def _compact(record: Any, defaults: dict[str, Any]) -> dict[str, Any]:
 @attrs.define
 class TaskInfo:
     """What happened to a task: `error` (non-empty when it failed), `start_time` (epoch
-    seconds), `duration` (seconds), `governor` (its id), `debug` (text it logged), `user`."""
+    seconds), `duration` (seconds), `governor` (its id), `debug` (text it logged), `user`,
+    `attempts` (its runs so far, counting the current one: a lost governor or an error it
+    may retry makes one more) and `attempt_errors` (the errors of the runs it retried)."""
 
     error: str = ""
     start_time: float | None = None
@@ -115,6 +117,8 @@ class TaskInfo:
     governor: str | None = None
     debug: str = ""
     user: dict[str, Any] = attrs.Factory(dict)
+    attempts: int = 1
+    attempt_errors: list[str] = attrs.Factory(list)
 
     def to_wire(self) -> dict[str, Any]:
         return _compact(self, _TASK_INFO_DEFAULTS)

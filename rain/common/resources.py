@@ -16,3 +16,10 @@ def check_cpus(value: Any, what: str = "cpus", error: type[Exception] = ValueErr
     if not is_cpu_count(value):
         raise error(f"{what} must be a non-negative int, got {value!r}")
     return int(value)
+
+
+def check_retries(value: Any, error: type[Exception] = ValueError) -> int:
+    """`value` if it is a number of retries (a non-negative int); else raises `error`."""
+    if type(value) is not int or value < 0:
+        raise error(f"retries must be a non-negative int, got {value!r}")
+    return value

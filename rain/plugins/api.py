@@ -30,6 +30,11 @@ class TaskError(Exception):
     """An expected failure of a task: its message becomes the task's error, with no traceback."""
 
 
+class TaskCrashed(TaskError):
+    """The process running the task died under it (killed by a signal, by the OOM killer): not
+    the task's own error, so the server runs it again within its budget of strikes."""
+
+
 def _check_name(instance: Any, attribute: Any, value: str) -> None:
     if not isinstance(value, str) or not _NAME.match(value):
         raise ValueError(f"invalid task type name {value!r} (expected 'namespace/name')")

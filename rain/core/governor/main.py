@@ -20,7 +20,7 @@ from rain.common.ids import ID
 from rain.core.governor.data_service import handle_data_connection
 from rain.core.governor.reports import Reporter
 from rain.core.governor.runner import TaskRunner
-from rain.core.governor.stats import serve_stats
+from rain.core.governor.stats import STATS_PERIOD, serve_stats
 from rain.core.governor.store import ObjectStore
 from rain.core.protocol import messages as m
 from rain.core.protocol.auth import INSECURE, Credentials
@@ -60,10 +60,7 @@ async def serve_governor(config: GovernorConfig, task_types: dict[str, TaskType]
     store = ObjectStore(config.workdir)
     listeners = await trio.open_tcp_listeners(config.listen_port, host=config.listen_host or None)
     port = listeners[0].socket.getsockname()[1]
-    try:
-        conn = await open_message_stream(config.server_address, "governor", config.credentials)
-    except OSError as exc:
-        raise ConnectionError(f"cannot connect to rain server at {config.server_address}: {exc}") from None
+    conn = await _connect(config)  # outside the nursery: a refusal is one plain error
     data_address = join_address(_data_host(config, conn.stream), port)  # the server names us so
     reporter = Reporter()
     gate = Gate(("governor-data", "client"), config.credentials, config.data_limits)
@@ -76,12 +73,22 @@ async def serve_governor(config: GovernorConfig, task_types: dict[str, TaskType]
         conn = link.conn
         task_status.started(data_address)
         while True:
-            await link.serve(conn)
+            dropped = await link.serve(conn)
+            if dropped is not None:
+                conn = await link.register_as_new(dropped)
+                continue
             reconnected = await link.reconnect()
             if reconnected is None:
                 break
             conn = reconnected
         nursery.cancel_scope.cancel()
+
+
+async def _connect(config: GovernorConfig) -> MessageStream:
+    try:
+        return await open_message_stream(config.server_address, "governor", config.credentials)
+    except OSError as exc:
+        raise ConnectionError(f"cannot connect to rain server at {config.server_address}: {exc}") from None
 
 
 @attrs.define(eq=False)
@@ -91,7 +98,8 @@ class ServerLink:
     The runner, the store and the unsent reports outlive a connection: after a drop the
     governor keeps running its tasks and keeping its objects, dials again with backoff for
     `reconnect_timeout` seconds and registers with its inventory. A server of another
-    incarnation (restarted without its journal) asks for a reset instead."""
+    incarnation (restarted without its journal) asks for a reset instead, and so does a server
+    that declared this governor lost (`GovernorDropped`): nothing it held is trusted any more."""
 
     config: GovernorConfig
     task_types: dict[str, TaskType]
@@ -101,6 +109,7 @@ class ServerLink:
     store: ObjectStore
     incarnation: str | None = None
     conn: MessageStream | None = None  # the registered connection
+    heartbeat: float = STATS_PERIOD  # how often the stats (our heartbeats) go out
 
     async def register(self, conn: MessageStream) -> None:
         objects, tasks = self.runner.inventory() if self.incarnation is not None else ([], [])
@@ -109,26 +118,45 @@ class ServerLink:
                                            self.incarnation, objects, tasks))
         registered = await conn.receive_expected(m.Registered)
         assert isinstance(registered, m.Registered)
-        if registered.settings.get("reset"):
+        settings = registered.settings
+        if reset := settings.get("reset"):
             await conn.aclose()
-            logger.warning("the server restarted without its journal: dropping every task and object")
-            await self.runner.reset()
-            self.incarnation = None
-            conn = await open_message_stream(self.config.server_address, "governor", self.config.credentials)
-            await self.register(conn)
+            logger.warning("%s: dropping every task and object", reset if isinstance(reset, str) else "reset")
+            await self._reset()
+            await self.register(await _connect(self.config))
             return
-        self.incarnation = registered.settings.get("incarnation")
+        self.incarnation = settings.get("incarnation")
+        interval = settings.get("heartbeat_interval")
+        self.heartbeat = (min(STATS_PERIOD, interval) if isinstance(interval, int | float) and interval > 0
+                          else STATS_PERIOD)
         self.conn = conn
         logger.info("governor %s registered at %s (%d cpus, %d objects and %d tasks reported)", self.data_address,
                     self.config.server_address, self.config.cpus, len(objects), len(tasks))
 
-    async def serve(self, conn: MessageStream) -> None:
-        """Serves one connection until it drops."""
+    async def register_as_new(self, reason: str) -> MessageStream:
+        """The server declared this governor lost: all it had is dropped, and it registers
+        again as a governor with nothing."""
+        logger.warning("the server dropped governor %s (%s); it registers again as a new governor",
+                       self.data_address, reason)
+        await self._reset()
+        await self.register(await _connect(self.config))
+        assert self.conn is not None
+        return self.conn
+
+    async def _reset(self) -> None:
+        await self.runner.reset()
+        for oid in list(self.store.objects):
+            self.store.delete(oid)
+        self.incarnation = None
+
+    async def serve(self, conn: MessageStream) -> str | None:
+        """Serves one connection until it drops (None) or the server drops this governor (the reason)."""
         runner = self.runner
+        dropped = None
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self.reporter.serve, conn)
-                nursery.start_soon(serve_stats, conn, self.store)
+                nursery.start_soon(serve_stats, conn, self.store, self.heartbeat)  # the stats are the heartbeats
                 async for msg in conn:
                     if isinstance(msg, m.AssignTasks):
                         for item in msg.tasks:
@@ -137,6 +165,11 @@ class ServerLink:
                         runner.delete_objects([ID.from_wire(value) for value in msg.ids])
                     elif isinstance(msg, m.DropSession):
                         runner.drop_session(msg.session_id)
+                    elif isinstance(msg, m.PeerLost):
+                        runner.peer_lost(msg.data_address)
+                    elif isinstance(msg, m.GovernorDropped):
+                        dropped = msg.reason
+                        break
                     else:
                         raise ProtocolError(f"unexpected message {msg.kind!r} from the server")
                 nursery.cancel_scope.cancel()
@@ -147,6 +180,7 @@ class ServerLink:
         finally:
             with trio.CancelScope(shield=True):
                 await conn.aclose()
+        return dropped
 
     async def reconnect(self) -> MessageStream | None:
         """Dials the server with backoff until it registers us again or time is up (None)."""

@@ -33,9 +33,9 @@ from rain.core.governor import state as s
 from rain.core.governor.context import GovernorTaskContext
 from rain.core.governor.reports import Reporter
 from rain.core.governor.store import ObjectStore, StoredObject
-from rain.core.governor.transfers import Transfers
+from rain.core.governor.transfers import TransferError, Transfers
 from rain.core.protocol.auth import INSECURE, Credentials
-from rain.plugins.api import TaskError, TaskType
+from rain.plugins.api import TaskCrashed, TaskError, TaskType
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class RunningTask:
     # Made when the task gets a trio task of its own (most inline tasks never do).
     scope: trio.CancelScope | None = None
     granted: trio.Event | None = None
+    epoch: int = 0  # the transfers' epoch when it was assigned (see Transfers.peer_lost)
 
 
 def _describe_failure(exc: Exception, ctx: GovernorTaskContext) -> str:
@@ -69,6 +70,16 @@ async def _call(task_type: TaskType, ctx: GovernorTaskContext) -> Any:
     if any(inp.path is not None for inp in ctx.inputs):
         return await trio.to_thread.run_sync(task_type.run, ctx)
     return task_type.run(ctx)
+
+
+def _retry_hint(exc: Exception) -> dict[str, Any] | None:
+    """What tells the server that a failure is not the task's own: an input whose holder could
+    not be reached (`input_unavailable`: that governor), or a crashed executor (`crashed`)."""
+    if isinstance(exc, TransferError) and exc.source is not None:
+        return {"input_unavailable": exc.source}
+    if isinstance(exc, TaskCrashed):
+        return {"crashed": True}
+    return None
 
 
 def _info_wire(ctx: GovernorTaskContext) -> dict[str, Any]:
@@ -116,13 +127,17 @@ class TaskRunner:
         assigned = AssignedTask(*item)
         spec = TaskSpec.from_row(assigned.session_id, assigned.task)
         task_type = self._task_types.get(spec.task_type)
-        task = RunningTask(spec, assigned, task_type)
+        task = RunningTask(spec, assigned, task_type, epoch=self._transfers.epoch)
         if task_type is not None and task_type.inline:
             task.local_inputs = self._transfers.in_memory(assigned.session_id, assigned.inputs)
         self.handle(s.TaskAssigned(spec.id, spec.cpus, tuple(spec.outputs), task, task.local_inputs is not None))
 
     def delete_objects(self, ids: list[ID]) -> None:
         self.handle(s.ObjectsDeleted(tuple(ids)))
+
+    def peer_lost(self, data_address: str) -> None:
+        logger.info("governor %s was lost; no more fetching from it", data_address)
+        self._transfers.peer_lost(data_address)
 
     def drop_session(self, session_id: int) -> None:
         logger.info("dropping session %d", session_id)
@@ -224,13 +239,14 @@ class TaskRunner:
         ctx = self._context(task)
         outputs: list[ReportedOutput] | None = None
         error: str | None = None
+        hint = None
         started = None
         try:
             with scope:
                 if task.task_type is None:
                     raise TaskError(f"task type {spec.task_type!r} is not available on governor {self._governor_id}")
                 for inp, record in zip(spec.inputs, task.assigned.inputs, strict=True):
-                    stored = await self._transfers.ensure(session_id, record)
+                    stored = await self._transfers.ensure(session_id, record, task.epoch)
                     ctx.inputs.append(stored.instance(), label=inp.label)
                 await self._take_cpus(task, granted)
                 ctx.info.start_time = time.time()
@@ -239,8 +255,9 @@ class TaskRunner:
                 outputs = self._store_outputs(ctx, result)
         except Exception as exc:
             error = _describe_failure(exc, ctx)
+            hint = _retry_hint(exc)
         finally:
-            self._ended(task, ctx, outputs, error, started)
+            self._ended(task, ctx, outputs, error, started, hint)
 
     async def _take_cpus(self, task: RunningTask, granted: trio.Event) -> None:
         """Waits until the state machine grants the task its CPUs (see the module docstring)."""
@@ -252,14 +269,17 @@ class TaskRunner:
             await granted.wait()
 
     def _ended(self, task: RunningTask, ctx: GovernorTaskContext, outputs: list[ReportedOutput] | None,
-               error: str | None, started: float | None) -> None:
+               error: str | None, started: float | None, hint: dict[str, Any] | None = None) -> None:
         try:
             ctx.info.duration = time.monotonic() - started if started is not None else 0.0
             ctx.info.debug = "\n".join(filter(None, [ctx.info.debug, ctx.debug_text]))
             if error is not None or outputs is None:
                 ctx.info.error = error or s.CANCELLED
                 outputs = None
-            self.handle(s.TaskEnded(task.spec.id, _info_wire(ctx), outputs))
+            info = _info_wire(ctx)
+            if hint is not None and outputs is None:
+                info.update(hint)
+            self.handle(s.TaskEnded(task.spec.id, info, outputs))
         finally:
             ctx.cleanup()
 

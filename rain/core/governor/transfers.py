@@ -30,7 +30,13 @@ logger = logging.getLogger(__name__)
 
 
 class TransferError(TaskError):
-    """An input could not be fetched from the governor that holds it."""
+    """An input could not be fetched. `source`: the governor it was fetched from, when that
+    is what failed (the server then runs the task again once it knows whether that governor
+    is lost)."""
+
+    def __init__(self, message: str, source: str | None = None) -> None:
+        super().__init__(message)
+        self.source = source
 
 
 async def receive_object(conn: MessageStream, spec: ObjectSpec, store: ObjectStore) -> StoredObject:
@@ -159,6 +165,18 @@ class Transfers:
         self.peers = PeerConnections(credentials)
         self._inflight: dict[Any, trio.Event] = {}
         self._on_stored = on_stored
+        self._reading: dict[str, set[trio.CancelScope]] = {}  # transfers in progress, by peer
+        self.epoch = 0  # counts the server's `PeerLost` messages
+        self._lost: dict[str, int] = {}  # peer -> the epoch it was declared lost in
+
+    def peer_lost(self, address: str) -> None:
+        """The server declared this peer lost: transfers from it stop now, and so will the later
+        ones of tasks assigned before this (a frozen peer would keep them waiting forever).
+        Tasks assigned afterwards may fetch from a new governor at the same address."""
+        self.epoch += 1
+        self._lost[address] = self.epoch
+        for scope in self._reading.get(address, ()):
+            scope.cancel()
 
     def _stored(self, obj: StoredObject) -> StoredObject:
         if self._on_stored is not None:
@@ -187,8 +205,9 @@ class Transfers:
             found.append(obj)
         return found
 
-    async def ensure(self, session_id: int, item: int | SentInput) -> StoredObject:
-        """`item` = the id of an object already here, or a `SentInput` (where to get it)."""
+    async def ensure(self, session_id: int, item: int | SentInput, assigned_epoch: int | None = None) -> StoredObject:
+        """`item` = the id of an object already here, or a `SentInput` (where to get it).
+        `assigned_epoch`: `epoch` when the task was assigned (see `peer_lost`)."""
         obj = self._present(session_id, item)
         if obj is not None:
             return obj
@@ -203,6 +222,8 @@ class Transfers:
                 return obj
             if location is None:
                 raise TransferError(f"input {spec.id} is not on this governor and has no location")
+            if assigned_epoch is not None and self._lost.get(location, -1) > assigned_epoch:
+                raise TransferError(f"cannot fetch input {spec.id}: governor {location} was lost", location)
             event = self._inflight.get(spec.id)
             if event is not None:
                 await event.wait()
@@ -220,12 +241,20 @@ class Transfers:
                 event.set()
 
     async def _receive(self, location: str, spec: ObjectSpec) -> StoredObject:
-        """One attempt on a pooled connection (it may have gone stale), then one on a fresh one."""
-        for reuse in (True, False):
+        """One attempt on a pooled connection (it may have gone stale), then one on a fresh one;
+        `peer_lost` cuts both short."""
+        reading = self._reading.setdefault(location, set())
+        with trio.CancelScope() as scope:
+            reading.add(scope)
             try:
-                async with self.peers.connection(location, reuse) as conn:
-                    return await receive_object(conn, spec, self.store)
-            except Exception as exc:
-                if not reuse:
-                    raise TransferError(f"cannot fetch input {spec.id} from {location}: {exc}") from exc
-        raise AssertionError("unreachable")
+                for reuse in (True, False):
+                    try:
+                        async with self.peers.connection(location, reuse) as conn:
+                            return await receive_object(conn, spec, self.store)
+                    except Exception as exc:
+                        if not reuse:
+                            raise TransferError(f"cannot fetch input {spec.id} from {location}: {exc}",
+                                                location) from exc
+            finally:
+                reading.discard(scope)
+        raise TransferError(f"cannot fetch input {spec.id}: governor {location} was lost", location)

@@ -278,6 +278,22 @@ class DropSession(Message):
     session_id: int
 
 
+@message("peer_lost")
+class PeerLost(Message):
+    """The governor with this data address was lost: stop fetching from it (the tasks whose
+    fetch is cut off fail with `input_unavailable`, and the server runs them again)."""
+
+    data_address: str
+
+
+@message("governor_dropped")
+class GovernorDropped(Message):
+    """The server declared this governor lost (it missed its heartbeats): it drops every task
+    and object it has and registers again as a new governor."""
+
+    reason: str
+
+
 @message("tasks_updated")
 class TasksUpdated(Message):
     """A batch of results: finished items [session_id, task_id, info, [[object_id, info], ...]],

@@ -2,8 +2,9 @@
 
 Error handling: each connection is its own error boundary. A protocol error, a broken stream
 or a hello timeout closes that connection with one log line naming the peer; the server keeps
-serving everyone else. Losing a client closes its sessions; losing a governor fails the
-sessions whose tasks ran there.
+serving everyone else. Losing a client closes its sessions; losing a governor (its connection
+closed, or no message for the heartbeat timeout) runs its work again elsewhere
+(`Server.remove_governor`).
 """
 
 from __future__ import annotations
@@ -177,15 +178,29 @@ def _inventory(rows: list[Any], width: int) -> list[Any]:
     return rows
 
 
+def _reset_reason(server: Server, register: m.RegisterGovernor) -> str | None:
+    """Why a governor registering again must first drop all it has, or None when its inventory
+    is trusted: it comes back to a server restarted on its journal. A server restarted without
+    one numbers sessions anew; a governor this server declared lost had its work redone."""
+    if register.incarnation is None:
+        return None
+    if register.incarnation != server.incarnation:
+        return "the server restarted without its journal"
+    if register.data_address in server.lost_governors:
+        return "the server declared this governor lost"
+    return None
+
+
 async def _serve_governor(server: Server, conn: MessageStream) -> None:
     register = await conn.receive_expected(m.RegisterGovernor)
     assert isinstance(register, m.RegisterGovernor)
     _check_registration(register)
     settings = {"delete_timeout": server.delete_timeout, "test_mode": server.test_mode,
                 "incarnation": server.incarnation}
-    if register.incarnation is not None and register.incarnation != server.incarnation:
-        logger.info("governor %s was registered at another server incarnation; it resets", register.data_address)
-        await conn.send(m.Registered(register.data_address, {**settings, "reset": True}))
+    reset = _reset_reason(server, register)
+    if reset is not None:
+        logger.info("governor %s resets: %s", register.data_address, reset)
+        await conn.send(m.Registered(register.data_address, {**settings, "reset": reset}))
         return
     link = GovernorLink(conn)
     gov = GovernorState(register.data_address, register.cpus, frozenset(register.task_types), link,
@@ -196,20 +211,43 @@ async def _serve_governor(server: Server, conn: MessageStream) -> None:
         await conn.send(m.Error(None, str(exc)))
         raise ProtocolError(str(exc)) from None
     logger.info("governor %s registered with %d cpus", gov.id, gov.cpus)
+    reason = "its connection closed"
     try:
-        await conn.send(m.Registered(gov.id, settings))
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(link.serve_writer)
-            async for msg in conn:
-                if isinstance(msg, m.GovernorStats):
-                    server.record_event("GovernorStats", governor=gov.id, **{f: getattr(msg, f) for f in msg.fields})
-                    continue
-                if not isinstance(msg, m.TasksUpdated):
-                    raise ProtocolError(f"unexpected message {msg.kind!r} from a governor")
-                server.tasks_updated(gov, msg.finished, msg.failed)
-            nursery.cancel_scope.cancel()
+        timeout = server.heartbeat_timeout
+        await conn.send(m.Registered(gov.id, {**settings, "heartbeat_interval": heartbeat_interval(timeout)}))
+        with trio.CancelScope(deadline=trio.current_time() + timeout) as watchdog:
+            await _serve_governor_messages(server, gov, conn, link, watchdog)
+        if watchdog.cancelled_caught:
+            reason = f"no heartbeat for {timeout:g} s"
+            link.close()
+            server.remove_governor(gov, reason)
+            with trio.move_on_after(min(timeout, 1.0)):  # a frozen governor reads it when it wakes
+                await conn.send(m.GovernorDropped(f"declared lost: {reason}"))
     finally:
         link.close()
         if not _stopping(server):
-            server.remove_governor(gov)
-        logger.info("governor %s disconnected", gov.id)
+            server.remove_governor(gov, reason)
+        logger.info("governor %s disconnected (%s)", gov.id, reason)
+
+
+def heartbeat_interval(timeout: float) -> float:
+    """How often a governor must speak: several times per timeout, at most once a second."""
+    return min(1.0, timeout / 4)
+
+
+async def _serve_governor_messages(server: Server, gov: GovernorState, conn: MessageStream, link: GovernorLink,
+                                   watchdog: trio.CancelScope) -> None:
+    """Every message is a heartbeat: it pushes the watchdog's deadline; missing them for the
+    heartbeat timeout cancels the watchdog, and the caller declares the governor lost."""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(link.serve_writer)
+        async for msg in conn:
+            watchdog.deadline = trio.current_time() + server.heartbeat_timeout
+            if isinstance(msg, m.GovernorStats):
+                server.record_event("GovernorStats", governor=gov.id, **{f: getattr(msg, f) for f in msg.fields})
+                server.governor_alive(gov)
+                continue
+            if not isinstance(msg, m.TasksUpdated):
+                raise ProtocolError(f"unexpected message {msg.kind!r} from a governor")
+            server.tasks_updated(gov, msg.finished, msg.failed)
+        nursery.cancel_scope.cancel()

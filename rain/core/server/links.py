@@ -63,6 +63,8 @@ class GovernorSink(Protocol):
 
     def drop_session(self, session_id: int) -> None: ...
 
+    def peer_lost(self, data_address: str) -> None: ...
+
 
 class ClientLink(Outbox):
     def __str__(self) -> str:
@@ -84,16 +86,20 @@ class GovernorLink(Outbox):
     def drop_session(self, session_id: int) -> None:
         self._queue((_DROP_SESSION, session_id))
 
+    def peer_lost(self, data_address: str) -> None:
+        self._queue((_PEER_LOST, data_address))
+
     def _messages(self, batch: list[tuple[str, Any]]) -> list[m.Message]:
         return _group(batch)
 
 
-_ASSIGN, _DELETE, _DROP_SESSION = "assign", "delete", "drop_session"
+_ASSIGN, _DELETE, _DROP_SESSION, _PEER_LOST = "assign", "delete", "drop_session", "peer_lost"
 _BATCHED: dict[str, Callable[[list[Any]], m.Message]] = {_ASSIGN: m.AssignTasks, _DELETE: m.DeleteObjects}
+_SINGLE: dict[str, Callable[[Any], m.Message]] = {_DROP_SESSION: m.DropSession, _PEER_LOST: m.PeerLost}
 
 
 def _group(commands: list[tuple[str, Any]]) -> list[m.Message]:
-    """Consecutive commands of one kind -> one message; a session drop stands alone."""
+    """Consecutive commands of one kind -> one message; a session drop or a lost peer stands alone."""
     messages: list[m.Message] = []
     kind = ""
     items: list[Any] = []
@@ -101,8 +107,8 @@ def _group(commands: list[tuple[str, Any]]) -> list[m.Message]:
         if cmd_kind != kind and items:
             messages.append(_BATCHED[kind](items))
             items = []
-        if cmd_kind == _DROP_SESSION:
-            messages.append(m.DropSession(item))
+        if cmd_kind in _SINGLE:
+            messages.append(_SINGLE[cmd_kind](item))
             kind = ""
             continue
         kind = cmd_kind

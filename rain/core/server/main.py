@@ -39,6 +39,8 @@ class ServerConfig:
     submit_limits: SubmitLimits = attrs.field(factory=SubmitLimits)
     journal: str | None = None  # the journal file: sessions survive a restart on the same file
     restore_grace: float = 60.0  # how long a restored server waits for its governors to come back
+    heartbeat_timeout: float = 10.0
+    max_governor_losses: int = 3
 
 
 @attrs.frozen
@@ -87,7 +89,8 @@ async def serve_server(config: ServerConfig, listeners: Sequence[trio.SocketList
     events = EventLog(config.logdir)
     monitor = Monitor(events)
     server = Server(delete_timeout=config.delete_timeout, test_mode=config.test_mode, events=monitor,
-                    submit_limits=config.submit_limits)
+                    submit_limits=config.submit_limits, heartbeat_timeout=config.heartbeat_timeout,
+                    max_governor_losses=config.max_governor_losses)
     journal = open_journal(server, config.journal)
     gate = Gate(("client", "governor"), config.credentials, config.limits, server.refused)
     async with trio.open_nursery() as nursery:

@@ -94,6 +94,7 @@ class Monitor:
             "SessionFailed": self._session_failed,
             "SessionClosed": self._session_closed,
             "GovernorLost": self._governor_lost,
+            "ObjectRecomputed": self._task_unfinished,
         }
 
     def record(self, kind: str, fields: dict[str, Any]) -> None:
@@ -202,6 +203,17 @@ class Monitor:
         self._closed.append(session.id)
         while len(self._closed) > CLOSED_SESSIONS_KEPT:
             self.sessions.pop(self._closed.popleft(), None)
+
+    def _task_unfinished(self, fields: dict[str, Any]) -> None:
+        """A finished task runs again (to recompute a lost object): it is not finished any more."""
+        session = self.sessions.get(fields["session"])
+        if session is None:
+            return
+        counts = session.types.get(fields.get("task_type") or "?")
+        if counts is not None and counts.finished > 0:
+            counts.finished -= 1
+        session.finished = max(0, session.finished - 1)
+        self._touch_session(session)
 
     def _governor_lost(self, fields: dict[str, Any]) -> None:
         self.governor_stats.pop(fields["governor"], None)

@@ -5,8 +5,8 @@ live (opening sessions, applying submits, finishing tasks, unkeeping, failing, c
 the restore path is exercised by every live run. Replayed objects have no holders: the
 governors that come back report what they hold (`adopt_inventory`), and until the governors
 the journal knew are all back (or the grace time is over) nothing is scheduled. Then
-`rerun_lost_outputs` sends back to be run the finished tasks whose needed outputs no governor
-holds, and scheduling resumes.
+`rerun_lost_outputs` has what no governor holds recomputed from lineage, like the objects of
+a lost governor (`recovery.recover_objects`), and scheduling resumes.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from rain.common.ids import ID
-from rain.common.rows import TASK_INPUTS
 from rain.common.states import DataObjectState, TaskState
 from rain.core.protocol import messages as m
+from rain.core.server.recovery import recover_objects
 
 if TYPE_CHECKING:
     from rain.core.server.server import Server
-    from rain.core.server.state import GovernorState, ObjectNode, SessionState, TaskNode
+    from rain.core.server.state import GovernorState, TaskNode
 
 logger = logging.getLogger(__name__)
 FINISHED = DataObjectState.finished
@@ -99,10 +99,6 @@ def end_restore(server: Server) -> None:
                        ", ".join(sorted(server.restoring)))
     server.restoring = None
     rerun_lost_outputs(server)
-    for session in server.sessions.values():
-        for obj in session.objects.values():  # constants kept while restoring, now unneeded
-            if obj.state is DataObjectState.removed and obj.pending_consumers == 0:
-                obj.data = None
     server.schedule()
     pending, server.after_restore = server.after_restore, []
     for link, request_id, handler in pending:
@@ -183,64 +179,8 @@ def _finish_unjournaled(server: Server, gov: GovernorState, outputs: dict[ID, An
 
 
 def rerun_lost_outputs(server: Server) -> None:
-    """The restore's simplest correct recovery: a finished task whose needed outputs no governor
-    holds goes back to be run, and so, transitively, do the producers of its lost inputs."""
-    for session in list(server.sessions.values()):
-        if session.alive:
-            _rerun_in_session(server, session)
-
-
-def _lost(obj: ObjectNode) -> bool:
-    return obj.state is not UNFINISHED and obj.data is None and not obj.holders and not obj.test_holders
-
-
-def _rerun_in_session(server: Server, session: SessionState) -> None:
-    stack = [o for o in session.objects.values() if o.state is FINISHED and o.needed and _lost(o)]
-    if not stack:
-        return
-    producers = {o.id: t for t in session.tasks.values() for o in t.outputs}
-    rerun: dict[int, TaskNode] = {}
-    while stack:
-        obj = stack.pop()
-        task = producers.get(obj.id)
-        if task is None:
-            server.fail_session(session, f"object {obj.full_id} was lost and no task of the session produces it; "
-                                         "submit it again")
-            return
-        if task.id in rerun or task.state is not TaskState.finished:
-            continue
-        rerun[task.id] = task
-        stack += [i for i in (session.objects[n] for n in task.row[TASK_INPUTS][::2]) if _lost(i)]
-    for task in rerun.values():
-        task.state = TaskState.not_assigned
-        session.unfinished_tasks += 1
-        task.inputs = [session.objects[n] for n in task.row[TASK_INPUTS][::2]]
-        for inp in task.inputs:
-            inp.pending_consumers += 1
-        for out in task.outputs:
-            out.state = UNFINISHED
-            out.holders.clear()
-    _relink_unfinished(server, session)
-    logger.info("session %d: %d finished tasks run again (their outputs were lost)", session.id, len(rerun))
-
-
-def _relink_unfinished(server: Server, session: SessionState) -> None:
-    """Recounts the unfinished inputs and consumers of the tasks still to run."""
-    for obj in session.objects.values():
-        if obj.state is UNFINISHED:
-            obj.consumers = None
-    for task in session.tasks.values():
-        if task.state not in WAITING:
-            continue
-        task.unfinished_inputs = 0
-        for inp in task.inputs:
-            if inp.state is UNFINISHED:
-                task.unfinished_inputs += 1
-                if inp.consumers is None:
-                    inp.consumers = [task]
-                else:
-                    inp.consumers.append(task)
-        if task.unfinished_inputs == 0 and task.state is TaskState.not_assigned:
-            server._make_ready(task)
-        elif task.unfinished_inputs and task.state is TaskState.ready:
-            task.state = TaskState.not_assigned  # the ready queue skips it
+    """Objects finished before the restart that no returning governor holds are recomputed
+    through the same lineage recovery as a lost governor's (`recovery.recover_objects`)."""
+    lost = [obj for session in server.sessions.values() if session.alive
+            for obj in session.objects.values() if obj.state is FINISHED and not obj.available]
+    recover_objects(server, lost)

@@ -41,9 +41,10 @@ from rain.common.states import DataObjectState, TaskState
 from rain.core.protocol import messages as m
 from rain.core.protocol.messages import ErrorCategory
 from rain.core.server.progress import ProgressWatchers
+from rain.core.server.recovery import forget_governor, recover_objects, strike
 from rain.core.server.scheduler import place
-from rain.core.server.state import GovernorState, ObjectNode, SessionState, TaskNode, Waiter
-from rain.core.server.submit import SubmitError, SubmitLimits, check_submit, task_cpus
+from rain.core.server.state import Attempts, GovernorState, ObjectNode, SessionState, TaskNode, Waiter
+from rain.core.server.submit import SubmitError, SubmitLimits, check_submit, task_cpus, task_retries
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +65,11 @@ class RequestError(Exception):
 class Server:
     def __init__(self, *, delete_timeout: float = 2.0, test_mode: bool = False,
                  clock: Callable[[], float] = time.monotonic, events: Any = None,
-                 submit_limits: SubmitLimits | None = None) -> None:
+                 submit_limits: SubmitLimits | None = None, heartbeat_timeout: float = 10.0,
+                 max_governor_losses: int = 3) -> None:
         self.delete_timeout = delete_timeout
+        self.heartbeat_timeout = heartbeat_timeout
+        self.max_governor_losses = max_governor_losses
         self.submit_limits = submit_limits or SubmitLimits()
         self.refused: Counter[str] = Counter()  # connections refused in their handshake, by reason
         self.test_mode = test_mode
@@ -82,6 +86,7 @@ class Server:
         self.journal: Any = None  # a `Journal` (journal.py), or None: nothing survives a restart
         self.incarnation = ""  # names this server's session numbering for reconnecting governors
         self.restoring: set[str] | None = None  # governors awaited after a restore; None: not restoring
+        self.lost_governors: set[str] = set()  # declared lost by this process: what they report is not trusted
         # requests answered once the restore is over: (client link, request id, handler)
         self.after_restore: list[tuple[Any, int, Callable[[], None]]] = []
 
@@ -231,6 +236,8 @@ class Server:
             row[TASK_TYPE] = intern(row[TASK_TYPE])
             task = TaskNode(session, row, row[TASK_TYPE], task_cpus(row), inputs,
                             [nodes[o] for o in row[TASK_OUTPUTS]])
+            for out in task.outputs:
+                out.producer = task
             for inp in inputs:
                 if inp.consumers is None:
                     inp.consumers = [task]
@@ -272,12 +279,7 @@ class Server:
                     queue.popleft()
                     continue
                 gov = place(task, governors, queue_ahead)
-                if gov is None:
-                    if task_type not in self.type_counts:
-                        queue.popleft()
-                        self.fail_session(task.session, f"task {task.describe()} cannot run: no governor offers "
-                                                        f"task type {task_type!r} any more")
-                        continue
+                if gov is None:  # it waits, also when no governor offers its type any more
                     break
                 queue.popleft()
                 self._assign(task, gov)
@@ -324,7 +326,11 @@ class Server:
         governor_back(self, gov)
         self.schedule()
 
-    def remove_governor(self, gov: GovernorState) -> None:
+    def remove_governor(self, gov: GovernorState, reason: str = "its connection closed") -> None:
+        """The governor is lost: its tasks run elsewhere, what only it held is recomputed
+        (`recovery.forget_governor`), and the other governors stop fetching from it. Its
+        tasks wait, also those of a type no other governor offers, until a governor can run
+        them."""
         if self.governors.get(gov.id) is not gov:
             return
         del self.governors[gov.id]
@@ -332,33 +338,25 @@ class Server:
         self.type_counts = +self.type_counts
         for gone in gov.task_types - self.type_counts.keys():
             self.input_kinds.pop(gone, None)
-        for task in list(gov.running.values()):
-            self.fail_session(task.session, f"governor {gov.id} was lost while running task {task.describe()}")
-        gov.running.clear()
-        for oid in gov.objects:
-            session = self.sessions.get(oid.session_id)
-            obj = session.objects.get(oid.id) if session is not None else None
-            if obj is not None and gov.id in obj.holders:
-                obj.holders.remove(gov.id)
+        for other in self.governors.values():
+            other.link.peer_lost(gov.data_address)
         self.journal_append(["governor_lost", 0, gov.id])
-        self.record_event("GovernorLost", governor=gov.id)
-        vanished = gov.task_types - self.type_counts.keys()
-        if vanished and self.governors:
-            self._fail_tasks_of_types(vanished)
-        self.schedule()
+        self.lost_governors.add(gov.id)
+        forget_governor(self, gov, reason)
 
-    def _fail_tasks_of_types(self, task_types: Collection[str]) -> None:
-        """Fails sessions with unfinished tasks of types no connected governor offers any more."""
-        for session in list(self.sessions.values()):
-            if not session.alive or not session.unfinished_tasks:
-                continue
-            for task in session.tasks.values():
-                if task.task_type in task_types and task.state in (TaskState.not_assigned, TaskState.ready):
-                    self.fail_session(session, f"task {task.describe()} cannot run: no governor offers "
-                                               f"task type {task.task_type!r} any more")
-                    break
+    def governor_alive(self, gov: GovernorState) -> None:
+        """A heartbeat: tasks whose fetch from `gov` failed run again (one strike each), as
+        the failure was not the loss of `gov`."""
+        if not gov.suspected_by or self.governors.get(gov.id) is not gov:
+            return
+        suspects, gov.suspected_by = gov.suspected_by, []
+        retried = [t for t in dict.fromkeys(suspects) if t.state is TaskState.not_assigned
+                   and strike(self, t, gov.id, f"fetching an input from governor {gov.id} failed")]
+        recover_objects(self, (), retried)
 
     def tasks_updated(self, gov: GovernorState, finished: list[Any], failed: list[Any]) -> None:
+        if self.governors.get(gov.id) is not gov:
+            return  # a late report from a governor declared lost: its work is being redone
         for item in finished:
             self._task_finished(gov, item)
         for item in failed:
@@ -440,6 +438,8 @@ class Server:
         task = self._release_cpus(gov, session_id, task_id)
         if task is None or not task.session.alive:
             return
+        if self._retry_failed(gov, task, info):
+            return
         task.state = TaskState.failed
         task.set_info(info)
         error = info.get("error") or "unknown error"
@@ -447,18 +447,48 @@ class Server:
                           task_type=task.task_type, start_time=info.get("start_time"),
                           duration=info.get("duration"), error=error)
         message = f"task {task.describe()} failed on governor {gov.id}: {error}"
+        if task.attempts is not None:
+            message += f" (attempt {task.attempts.count})"
         if info.get("debug"):
             message += f"\ndebug:\n{info['debug']}"
         self.fail_session(task.session, message, task)
+
+    def _retry_failed(self, gov: GovernorState, task: TaskNode, info: dict[str, Any]) -> bool:
+        """Whether a failed run is retried: an input that could not be fetched from a peer
+        (that peer lost or suspect), a crashed executor (a strike), or the task's own error
+        within the `retries` it asked for."""
+        task.governor = None
+        error = info.get("error") or "unknown error"
+        source = info.get("input_unavailable")
+        if isinstance(source, str):
+            task.state = TaskState.not_assigned
+            holder = self.governors.get(source)
+            if holder is not None:  # it looks alive: wait for its loss or its next heartbeat
+                holder.suspected_by.append(task)
+                return True
+            recover_objects(self, [i for i in task.inputs if not i.available], [task])
+            return True
+        if info.get("crashed"):
+            if strike(self, task, gov.id, f"on governor {gov.id}: {error}"):
+                recover_objects(self, (), [task])
+            return True
+        if (task.attempts.own_failures if task.attempts else 0) < task_retries(task.row):
+            attempts = task.attempts = task.attempts or Attempts()
+            attempts.own_failures += 1
+            attempts.errors.append(f"on governor {gov.id}: {error}")
+            task.state = TaskState.not_assigned
+            self.record_event("TaskRetried", session=task.session.id, task=task.id, name=task.name,
+                              governor=gov.id, attempt=attempts.count, reason=error)
+            recover_objects(self, (), [task])
+            return True
+        return False
 
     # --- garbage collection ---------------------------------------------------------------
 
     def _maybe_release(self, obj: ObjectNode) -> None:
         if obj.state is not FINISHED or obj.keep or obj.pending_consumers > 0:
             return
-        obj.state = DataObjectState.removed
-        if self.restoring is None:  # a restore keeps constants until it knows what must run again
-            obj.data = None
+        obj.state = DataObjectState.removed  # a constant keeps its data: lineage may need it again
         if not obj.holders:
             return
         full_id = obj.full_id
@@ -580,14 +610,21 @@ class Server:
         return m.Updated(0, tasks, objects)
 
     def server_info(self) -> dict[str, Any]:
+        waiting = self._ready_by_session()
         return {
             "governors": [g.summary() for g in self.governors.values()],
             "sessions": [{"session_id": s.id, "name": s.name, "tasks": len(s.tasks),
                           "unfinished_tasks": s.unfinished_tasks, "error": s.error, "state": s.status,
-                          "keep_alive": s.keep_alive, "attached": s.client is not None}
+                          "keep_alive": s.keep_alive, "attached": s.client is not None,
+                          "waiting_tasks": waiting.get(s.id, 0)}
                          for s in self.sessions.values()],
             "refused_connections": dict(sorted(self.refused.items())),
         }
+
+    def _ready_by_session(self) -> Counter[int]:
+        """Ready tasks not yet placed on a governor (none can take them now), by session."""
+        ready = {id(t): t for queue in self.ready.values() for t in queue if t.state is TaskState.ready}
+        return Counter(t.session.id for t in ready.values())
 
     # --- waiters --------------------------------------------------------------------------
 
@@ -649,5 +686,6 @@ def _forget_graph(session: SessionState) -> None:
     for obj in session.objects.values():
         obj.consumers = None
         obj.waiters = None
+        obj.producer = None
     session.tasks = {}
     session.objects = {}

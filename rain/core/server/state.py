@@ -50,10 +50,16 @@ class ObjectNode:
     size: int = 0
     data: bytes | None = None
     waiters: list[Waiter] | None = None
+    producer: TaskNode | None = None  # the lineage: re-run to recompute the object when lost
 
     @property
     def full_id(self) -> ID:
         return ID(self.session.id, self.id)
+
+    @property
+    def available(self) -> bool:
+        """Whether a copy exists: on a governor, or the server's own (a constant)."""
+        return self.data is not None or (self.state is DataObjectState.finished and bool(self.holders))
 
     @property
     def needed(self) -> bool:
@@ -98,6 +104,7 @@ class TaskNode:
     unfinished_inputs: int = 0
     governor: GovernorState | None = None
     waiters: list[Waiter] | None = None
+    attempts: Attempts | None = None  # made at the first retry: most tasks run once
 
     @property
     def id(self) -> int:
@@ -113,11 +120,14 @@ class TaskNode:
 
     @property
     def info(self) -> dict[str, Any] | None:
-        if self.start_time is None and self.extra_info is None:
+        if self.start_time is None and self.extra_info is None and self.attempts is None:
             return None
         info: dict[str, Any] = {"start_time": self.start_time, "duration": self.duration}
         if self.governor is not None:
             info["governor"] = self.governor.id
+        if self.attempts is not None:
+            info["attempts"] = self.attempts.count
+            info["attempt_errors"] = list(self.attempts.errors)
         if self.extra_info:
             info.update(self.extra_info)
             info.pop("output_tails", None)  # kept for the monitoring inspector, not for clients
@@ -137,6 +147,21 @@ class TaskNode:
     def describe(self) -> str:
         name = self.row[TASK_NAME]
         return f"{name!r} {self.full_id}" if name else str(self.full_id)
+
+
+@attrs.define(eq=False)
+class Attempts:
+    """A task's earlier runs: the error of each, the governors lost under it (strikes, which
+    include crashed executors) and how many failed by the task's own error (its `retries`)."""
+
+    errors: list[str] = attrs.Factory(list)
+    lost_on: list[str] = attrs.Factory(list)
+    own_failures: int = 0
+
+    @property
+    def count(self) -> int:
+        """The number of the current (or last) attempt, from 1."""
+        return len(self.errors) + 1
 
 
 @attrs.define(eq=False)
@@ -177,6 +202,9 @@ class GovernorState:
     running: dict[ID, TaskNode] = attrs.Factory(dict)
     objects: set[ID] = attrs.Factory(set)
     to_delete: dict[ID, float] = attrs.Factory(dict)
+    # Tasks elsewhere whose fetch from this governor failed while it still looked alive: they
+    # run again when it is lost, or on its next heartbeat.
+    suspected_by: list[TaskNode] = attrs.Factory(list)
 
     def __attrs_post_init__(self) -> None:
         self.free_cpus = self.cpus

@@ -68,6 +68,12 @@ def task_cpus(row: list[Any]) -> int:
     return resources if isinstance(resources, int) else resources.get("cpus", 1)
 
 
+def task_retries(row: list[Any]) -> int:
+    """How many times the task may run again after its own error (`retries` in its resources)."""
+    resources = row[TASK_RESOURCES]
+    return 0 if isinstance(resources, int) else resources.get("retries", 0)
+
+
 def check_submit(
     session: SessionState,
     tasks: list[Any],
@@ -163,6 +169,9 @@ def _check_task_row(row: Any, session: SessionState) -> None:
         resources.get("cpus", 1) if isinstance(resources, dict) else None)
     if not is_cpu_count(cpus):
         raise SubmitError(f"task {_full(session, tid)}: invalid resources {resources!r}")
+    retries = resources.get("retries", 0) if isinstance(resources, dict) else 0
+    if type(retries) is not int or retries < 0:
+        raise SubmitError(f"task {_full(session, tid)}: invalid retries {retries!r}")
     if not (name is None or isinstance(name, str)) or not (user is None or isinstance(user, dict)):
         raise SubmitError(f"task {_full(session, tid)}: malformed name or user data")
 

@@ -18,7 +18,7 @@ from rain.common.attributes import ObjectInfo
 from rain.common.data_instance import DataInstance
 from rain.common.states import DataType
 from rain.core.protocol.framing import ProtocolError
-from rain.plugins.api import TaskContext, TaskError, task_type
+from rain.plugins.api import TaskContext, TaskCrashed, TaskError, task_type
 from rain.plugins.python.messages import ExecutorCall, ExecutorResult
 from rain.plugins.python.pool import ExecutorStartError, get_pool
 
@@ -90,8 +90,8 @@ async def call_python(ctx: TaskContext) -> list[DataInstance]:
     if not isinstance(reply, ExecutorResult):
         with trio.move_on_after(0.5):
             await executor.process.wait()
-        raise TaskError(f"the Python executor (pid {executor.pid}) {executor.exit_description()} "
-                        "while running the task")
+        raise TaskCrashed(f"the Python executor (pid {executor.pid}) {executor.exit_description()} "
+                          "while running the task")
     for line in reply.debug:
         ctx.debug("%s", line)
     if isinstance(reply.user, dict):
