@@ -216,3 +216,22 @@ def test_an_unneeded_object_is_deleted_once_its_delete_timeout_has_passed() -> N
     now[0] = 101.0
     server.run_deletions()
     assert sim.objects == set() and gov.to_delete == {}
+
+
+@pytest.mark.parametrize(("duration", "assigned"),
+                         [(0.001, 2 + 2 * 64), (0.02, 2 + 2 * 16), (0.1, 2 + 2 * 3), (1.0, 2)])
+def test_tasks_queue_ahead_on_a_governor_by_how_long_their_type_runs(duration: float, assigned: int) -> None:
+    """Up to 0.32 s of a type's average duration per CPU waits in the governor's queue: all
+    the way (64 per CPU) for tasks of a millisecond, none for tasks of a second."""
+    server = Server(delete_timeout=0)
+    sim = SimulatedGovernor("g:1", 2)
+    server.add_governor(GovernorState(sim.id, sim.cpus, frozenset({"t/x"}), sim))
+    client = RecordingClient()
+    session = server.session(client, server.new_session(client, "s"))
+    server.submit(session, [list(TaskRow(1, "t/x", None, [], [2], 1, None, None))],
+                  [list(SubmittedObject(2, "0", None, "blob", None, False, None, None))])
+    server.tasks_updated(server.governors[sim.id], [finished(sim.queue.pop(), {"duration": duration})], [])
+    tasks = [list(TaskRow(10 + 2 * i, "t/x", None, [], [11 + 2 * i], 1, None, None)) for i in range(200)]
+    objects = [list(SubmittedObject(11 + 2 * i, "0", None, "blob", None, False, None, None)) for i in range(200)]
+    server.submit(session, tasks, objects)
+    assert len(sim.queue) == assigned

@@ -12,7 +12,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from rain.core.server.state import GovernorState, TaskNode
+from rain.core.server.state import QUEUE_AHEAD_PER_CPU, GovernorState, TaskNode
+
+# The work one CPU's local queue may hold ahead, in seconds of a task type's average duration:
+# 64 tasks of 5 ms. Short tasks fill it with QUEUE_AHEAD_PER_CPU of them; a type whose tasks
+# take longer queues fewer, so no governor holds more than this much work that an idle one
+# elsewhere could have taken, and a type slower than the budget does not queue ahead at all.
+QUEUE_AHEAD_SECONDS = 0.32
+
+
+def queue_depth(average_duration: float | None) -> int:
+    """Tasks per CPU of a type that may wait in a governor's local queue (0: none).
+
+    A graded depth, not a short/long switch: the duration a governor measures includes its
+    own overhead, so on a loaded machine trivial tasks (a Python call in an executor) hover
+    around any fixed threshold, and each time they crossed it every task waited for a round
+    trip through the server again."""
+    if average_duration is None:
+        return 0  # unknown type: the first tasks show how long it runs
+    if average_duration <= 0:
+        return QUEUE_AHEAD_PER_CPU
+    return min(QUEUE_AHEAD_PER_CPU, int(QUEUE_AHEAD_SECONDS / average_duration))
 
 
 def local_bytes(task: TaskNode) -> dict[str, int]:
@@ -28,21 +48,24 @@ def local_bytes(task: TaskNode) -> dict[str, int]:
     return score
 
 
-def place(task: TaskNode, governors: Iterable[GovernorState], queue_ahead: bool = False) -> GovernorState | None:
+def place(task: TaskNode, governors: Iterable[GovernorState], depth: int = 0) -> GovernorState | None:
     """The governor the task should run on now, or None when none can take it now.
 
-    With `queue_ahead` (tasks known to be short), a governor whose CPUs are all busy may still
-    take the task into its local queue, up to its `queue_capacity`: the task then starts the
-    moment a CPU frees there, without waiting for a round trip through the server.
+    With a queue `depth` (tasks per CPU, see `queue_depth`), a governor whose CPUs are all busy
+    may still take the task into its local queue, up to `depth` tasks per CPU and never beyond
+    its `queue_capacity`: the task then starts the moment a CPU frees there, without waiting
+    for a round trip through the server.
     """
     cpus = task.cpus
     task_type = task.task_type
     candidates = [g for g in governors if g.free_cpus >= cpus and task_type in g.task_types]
-    if not candidates and queue_ahead:
-        candidates = [g for g in governors
-                      if g.free_cpus + g.queue_capacity >= cpus and task_type in g.task_types and cpus <= g.cpus]
+    if not candidates and depth > 0:
+        def room(g: GovernorState) -> int:
+            return g.free_cpus + min(g.queue_capacity, depth * g.cpus)
+
+        candidates = [g for g in governors if room(g) >= cpus and task_type in g.task_types and cpus <= g.cpus]
         if candidates:
-            return max(candidates, key=lambda g: (g.free_cpus + g.queue_capacity, local_bytes(task).get(g.id, 0)))
+            return max(candidates, key=lambda g: (room(g), local_bytes(task).get(g.id, 0)))
     if not candidates:
         return None
     if len(candidates) == 1:

@@ -42,14 +42,12 @@ from rain.core.protocol import messages as m
 from rain.core.protocol.messages import ErrorCategory
 from rain.core.server.progress import ProgressWatchers
 from rain.core.server.recovery import forget_governor, recover_objects, strike
-from rain.core.server.scheduler import place
+from rain.core.server.scheduler import place, queue_depth
 from rain.core.server.state import Attempts, GovernorState, ObjectNode, SessionState, TaskNode, Waiter
 from rain.core.server.submit import SubmitError, SubmitLimits, check_submit, task_cpus, task_retries
 
 logger = logging.getLogger(__name__)
 
-# Tasks of a type whose average duration is below this may wait in a governor's local queue.
-SHORT_TASK = 0.005
 FINISHED = DataObjectState.finished
 
 
@@ -272,7 +270,7 @@ class Server:
         for key in sorted(self.ready, key=lambda k: -k[0]):  # big tasks first, while big holes exist
             queue = self.ready[key]
             task_type = key[1]
-            queue_ahead = self.durations.get(task_type, SHORT_TASK) < SHORT_TASK
+            queue_ahead = queue_depth(self.durations.get(task_type))
             while queue:
                 task = queue[0]
                 if task.state is not TaskState.ready or not task.session.alive:
