@@ -42,5 +42,17 @@ $(BENCH_VENV)/bin/rain: pyproject.toml
 
 bench-env: $(BENCH_VENV)/bin/rain
 
+# Every side-by-side benchmark of docs/benchmarks.md, one after the other (about 30 minutes on
+# 2 CPUs); figures to bench/results/*.txt, charts to docs/images/bench-*.png.
+BENCH_RUN = cd bench && ../$(BENCH_VENV)/bin/python
+bench: bench-env
+	mkdir -p bench/results
+	$(BENCH_RUN) programs.py --plot ../docs/images/bench-programs.png | tee results/programs.txt
+	$(BENCH_RUN) python_tasks.py --plot ../docs/images/bench-python-tasks.png | tee results/python_tasks.txt
+	$(BENCH_RUN) round_trip.py --plot ../docs/images/bench-round-trip.png | tee results/round_trip.txt
+	$(BENCH_RUN) big_object.py --plot ../docs/images/bench-big-object.png | tee results/big_object.txt
+	$(BENCH_RUN) graph_building.py | tee results/graph_building.txt
+	$(BENCH_RUN) compare.py --skip-million --runs 3 --plot ../docs/images/bench-compare.png | tee results/compare.txt
+
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) docs/_build

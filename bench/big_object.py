@@ -7,7 +7,8 @@ with the object on stdin asks for 2 CPUs, so only governor B (2 CPUs) can run it
 object travels A -> B over the governors' data ports (sendfile, then recv_into into a file);
 then the client fetches it with `fetch(path=...)` straight into a file, and with `fetch()`
 into memory. Peak RSS (VmHWM) of both governors and of the client show whether memory stays
-flat.
+flat, and the CPU time each Rain process spent per GB moved shows what the rate would be with
+a CPU to itself (on a loaded machine the wall-clock rate mostly measures waiting for a CPU).
 Dask (bench environment): `client.scatter(data, workers=[A])`, then a task on worker B that
 takes it (A -> B), then `gather` of that task's result (B -> client).
 Ray (bench environment): a task on one worker returns the object (into Ray's shared-memory
@@ -26,7 +27,7 @@ import tempfile
 import time
 from typing import Any
 
-from local import local_rain, own_peak_rss_mb, peak_rss_mb, rss_mb
+from local import cpu_seconds, local_rain, own_peak_rss_mb, peak_rss_mb, rss_mb
 
 from rain.client import tasks
 
@@ -37,6 +38,7 @@ def log(msg: str) -> None:
 
 def rain_runs(size: int, runs: int) -> dict[str, Any]:
     rates: dict[str, list[float]] = {"peer": [], "to file": [], "to memory": []}
+    cpu: dict[str, list[float]] = {"peer": [], "to file": []}  # CPU seconds per GB: sender + receiver
     with local_rain([1, 2]) as cluster, tempfile.TemporaryDirectory(prefix="big-", dir=".") as tmp:
         client = cluster.client()
         cpus = dict(zip(cluster.governor_ids, [1, 2], strict=False))
@@ -52,16 +54,22 @@ def rain_runs(size: int, runs: int) -> dict[str, Any]:
                 s.submit()
                 s.wait([producer])
                 produced = time.perf_counter()
+                cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
                 s.wait([consumer])
                 rates["peer"].append(size / (time.perf_counter() - produced))
+                cpu["peer"].append(sum(cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()) / size * 1e9)
                 assert int(consumer.output.fetch().get_bytes().split()[0]) == size
                 s.update([producer, consumer])
                 assert producer.info.governor != consumer.info.governor, "nothing moved between governors"
                 target = os.path.join(tmp, "object")
                 before = own_peak_rss_mb()
+                cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                own0 = time.process_time()
                 start = time.perf_counter()
                 producer.output.fetch(path=target)
                 rates["to file"].append(size / (time.perf_counter() - start))
+                cpu["to file"].append((sum(cpu_seconds(pid) - cpu0[name] for name, pid in pids.items())
+                                       + time.process_time() - own0) / size * 1e9)
                 assert os.path.getsize(target) == size
                 client_memory = max(client_memory, own_peak_rss_mb() - before)
                 os.unlink(target)
@@ -71,10 +79,10 @@ def rain_runs(size: int, runs: int) -> dict[str, Any]:
                     rates["to memory"].append(size / (time.perf_counter() - start))
                     assert len(data) == size
                     del data
-            log(f"rain run {run + 1}: A->B {rates['peer'][-1] / 1e6:,.0f} MB/s, "
-                f"to file {rates['to file'][-1] / 1e6:,.0f} MB/s")
+            log(f"rain run {run + 1}: A->B {rates['peer'][-1] / 1e6:,.0f} MB/s ({cpu['peer'][-1]:.2f} CPU s/GB), "
+                f"to file {rates['to file'][-1] / 1e6:,.0f} MB/s ({cpu['to file'][-1]:.2f} CPU s/GB)")
         peaks = {name: peak_rss_mb(pid) - idle[name] for name, pid in pids.items()}
-    return {"rates": rates, "memory": {**peaks, "client (fetch to file)": client_memory}}
+    return {"rates": rates, "memory": {**peaks, "client (fetch to file)": client_memory}, "cpu": cpu}
 
 
 def dask_runs(size: int, runs: int) -> dict[str, Any]:
@@ -157,6 +165,9 @@ def main() -> None:
             if values:
                 print(f"  {name:5} {labels[key]:24} {statistics.median(values) / 1e6:8,.0f} MB/s  "
                       f"(runs: {' '.join(f'{v / 1e6:,.0f}' for v in values)})")
+        for key, values in result.get("cpu", {}).items():
+            print(f"  {name:5} {labels[key]:24} {statistics.median(values):8.2f} CPU s per GB (both ends: "
+                  f"{1 / statistics.median(values):,.1f} GB per CPU-second)")
         for who, mb in result.get("memory", {}).items():
             print(f"  {name:5} peak RSS above idle, {who:24} {mb:6,.0f} MB")
     if "rain" in results:

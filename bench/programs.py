@@ -1,6 +1,6 @@
 """Tiny external programs: Rain's `tasks.Execute` against HyperQueue, and Python's own spawn rate.
 
-    python bench/programs.py [--tasks 3000] [--runs 3] [--only rain|hq|spawn]
+    python bench/programs.py [--tasks 3000] [--runs 3] [--only rain|hq|spawn] [--plot FILE.png]
 
 Each system gets 2 CPUs and runs N programs `echo I` whose stdout is kept:
   - Rain: one governor with 2 CPUs, `tasks.Execute(["echo", str(i)], stdout=True)` for
@@ -131,6 +131,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=3000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", choices=sorted(RUNNERS), action="append")
+    parser.add_argument("--plot", help="draw the medians into this PNG")
     args = parser.parse_args()
     names = args.only or list(RUNNERS)
     load0 = os.getloadavg()
@@ -162,6 +163,13 @@ def main() -> None:
         print(f"  Rain/HyperQueue: {ratio:.2f}x (target >= 2.5x: {'met' if ratio >= 2.5 else 'MISSED'}); "
               f"Rain >= 1,000/s: {'met' if statistics.median(rates['rain']) >= 1000 else 'MISSED'}")
     print(f"load average before {load0[0]:.2f}, after {load1[0]:.2f}")
+    if args.plot:
+        from plotting import bar_panels
+
+        short = {"rain": "Rain", "hq": "HyperQueue", "spawn": "spawn floor"}
+        bar_panels(args.plot, f"{args.tasks:,} programs `echo I`, 2 CPUs, median of {args.runs} runs",
+                   [short[n] for n in names],
+                   [("throughput", "programs/s", [statistics.median(rates[n]) for n in names])])
 
 
 if __name__ == "__main__":
