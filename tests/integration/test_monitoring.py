@@ -7,7 +7,9 @@ import os
 import sqlite3
 import urllib.request
 
-from rain.client import blob, tasks
+import pytest
+
+from rain.client import TaskException, blob, tasks
 
 
 def http(cluster, path: str, body: dict | None = None):
@@ -61,12 +63,12 @@ def test_metrics_count_what_the_client_did(make_cluster):
     with cluster.client().new_session() as s:
         for _ in range(3):
             tasks.Concat([blob(b"a"), blob(b"b")])
+        s.submit()
+        s.wait_all()  # the failing program below fails the session: these must be finished first
         tasks.Execute("exit 1", shell=True)
         s.submit()
-        try:
+        with pytest.raises(TaskException):
             s.wait_all()
-        except Exception:
-            pass
 
     def metrics() -> str:
         return http(cluster, "/metrics")[1].decode()
