@@ -32,7 +32,8 @@ docs: $(BIN)/sphinx-build
 # The peers of bench/compare.py (Dask, Ray, HyperQueue) and the profiler live only here, never
 # in the project's own environment: rain editable plus the systems it is compared with.
 BENCH_VENV ?= .venv-bench
-BENCH_PEERS = dask distributed ray hyperqueue matplotlib py-spy
+# Pinned to the versions the figures of docs/benchmarks.md were taken with.
+BENCH_PEERS = dask==2026.8.0 distributed==2026.8.0 ray==2.60.0 hyperqueue==0.27.0 matplotlib==3.11.2 py-spy==0.4.3
 
 $(BENCH_VENV)/bin/rain: pyproject.toml
 	$(PYTHON) -m venv $(BENCH_VENV)
@@ -42,8 +43,8 @@ $(BENCH_VENV)/bin/rain: pyproject.toml
 
 bench-env: $(BENCH_VENV)/bin/rain
 
-# Every side-by-side benchmark of docs/benchmarks.md, one after the other (about 30 minutes on
-# 2 CPUs); figures to bench/results/*.txt, charts to docs/images/bench-*.png.
+# Every side-by-side benchmark of docs/benchmarks.md, one after the other (40 minutes and more
+# on a loaded 2-CPU machine); figures to bench/results/*.txt, charts to docs/images/bench-*.png.
 BENCH_RUN = cd bench && ../$(BENCH_VENV)/bin/python
 bench: bench-env
 	mkdir -p bench/results
