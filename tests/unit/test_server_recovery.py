@@ -310,26 +310,39 @@ TestRecovery = RecoveryMachine.TestCase
 TestRecovery.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
 
 
+class SimCluster:
+    """A server and simulated governors for a focused scenario, stepped by hand."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.network: dict[str, SimGovernor] = {}
+
+    def register(self, gid: str, cpus: int) -> SimGovernor:
+        sim = self.network[gid] = SimGovernor(gid, cpus, self.network)
+        sim.state = GovernorState(gid, cpus, frozenset({"t/x"}), sim)
+        self.server.add_governor(sim.state)
+        return sim
+
+    def run_one(self, sim: SimGovernor) -> FinishedTask | FailedTask:
+        """Runs the first task `sim` can start and reports it."""
+        assert sim.state is not None
+        sim.start_queued()
+        report = sim.run(sim.running.pop(0))
+        finished = [report] if isinstance(report, FinishedTask) else []
+        self.server.tasks_updated(sim.state, finished, [] if finished else [report])
+        return report
+
 
 def test_a_recomputed_object_is_not_deleted_by_its_earlier_release() -> None:
     """`a` is released while its deletion on V waits for the delete timeout, then recomputed
     on V for a lost kept object: that pending deletion must not remove the new copy."""
     now = [0.0]
     server = Server(delete_timeout=1.0, clock=lambda: now[0])
-    network: dict[str, SimGovernor] = {}
-
-    def register(gid: str, cpus: int) -> SimGovernor:
-        sim = network[gid] = SimGovernor(gid, cpus, network)
-        sim.state = GovernorState(gid, cpus, frozenset({"t/x"}), sim)
-        server.add_governor(sim.state)
-        return sim
+    cluster = SimCluster(server)
+    register, network = cluster.register, cluster.network
 
     def run_one(sim: SimGovernor) -> None:
-        assert sim.state is not None
-        sim.start_queued()
-        report = sim.run(sim.running.pop(0))
-        assert isinstance(report, FinishedTask)
-        server.tasks_updated(sim.state, [report], [])
+        assert isinstance(cluster.run_one(sim), FinishedTask)
 
     v, g = register("v:1", 1), register("g:1", 2)
     client = RecordingClient()
@@ -352,3 +365,36 @@ def test_a_recomputed_object_is_not_deleted_by_its_earlier_release() -> None:
     run_one(g2)  # B fetches `a` from V
     assert session.unfinished_tasks == 0
     assert g2.values[ID(session.id, 5)] == fault_free(graph, objects)[5]
+
+
+def test_a_failed_fetch_from_a_replaced_governor_waits_for_the_recomputed_input() -> None:
+    """B on G was sent to fetch `a` from V; V is lost (so `a` is recomputed) and registers
+    again at the same address before G reports the fetch failed. The new V never held `a`:
+    B is not suspecting it, it waits for `a` (no strike) and runs once `a` is back."""
+    server = Server(delete_timeout=1.0)
+    cluster = SimCluster(server)
+    register, run_one, network = cluster.register, cluster.run_one, cluster.network
+    v, g = register("v:1", 1), register("g:1", 2)
+    client = RecordingClient()
+    session = server.session(client, server.new_session(client, "s"))
+    objects = [list(SubmittedObject(1, "c", None, "blob", None, False, b"c", None)),
+               list(SubmittedObject(3, "a", None, "blob", None, False, None, None)),
+               list(SubmittedObject(5, "b", None, "blob", None, True, None, None))]
+    graph = [list(TaskRow(2, "t/x", None, [1, None], [3], 1, "A", None)),
+             list(TaskRow(4, "t/x", None, [3, None], [5], 2, "B", None))]  # B fits only on 2 CPUs
+    server.submit(session, graph, objects)
+    run_one(v)  # A on V; B on G, sent to fetch `a` from V
+    assert v.state is not None and g.state is not None
+    server.remove_governor(v.state, "no heartbeat")  # `a` is lost: A runs again
+    network.pop(v.id)
+    v2 = register(v.id, 1)  # V back at its address, as a new governor: A runs there
+    assert isinstance(run_one(g), FailedTask)  # the fetch from the lost V failed
+    a, task_b = session.objects[3], session.tasks[4]
+    assert task_b.state is TaskState.not_assigned and task_b.attempts is None
+    assert a.consumers == [task_b] and task_b.unfinished_inputs == 1
+    assert not any(gov.suspected_by for gov in server.governors.values())
+    run_one(v2)  # A again; B runs at once, fetching `a` from the new V
+    assert task_b.state is TaskState.assigned
+    run_one(g)
+    assert session.unfinished_tasks == 0
+    assert g.values[ID(session.id, 5)] == fault_free(graph, objects)[5]

@@ -461,10 +461,13 @@ class Server:
         if isinstance(source, str):
             task.state = TaskState.not_assigned
             holder = self.governors.get(source)
-            if holder is not None:  # it looks alive: wait for its loss or its next heartbeat
-                holder.suspected_by.append(task)
+            missing = [i for i in task.inputs if not i.available]
+            if holder is not None and not missing and any(holder.id in i.holders for i in task.inputs):
+                holder.suspected_by.append(task)  # it looks alive: wait for its loss or its next heartbeat
                 return True
-            recover_objects(self, [i for i in task.inputs if not i.available], [task])
+            # The copy it was sent to fetch is gone (possibly with an earlier governor at the
+            # same address, lost since): it waits for its inputs, recomputed if need be.
+            recover_objects(self, missing, [task])
             return True
         if info.get("crashed"):
             if strike(self, task, gov.id, f"on governor {gov.id}: {error}"):
