@@ -74,7 +74,19 @@ class SimGovernor:
         self.state: GovernorState | None = None
 
     def assign(self, task: AssignedTask) -> None:
+        """Checks that each peer named for an input holds it, as the server says."""
+        for item in task.inputs:
+            sent = None if isinstance(item, int) else SentInput(*item)
+            if sent is not None and sent.location is not None:
+                oid = ID(task.session_id, ObjectRow(*sent.object).id)
+                peer = self.network.get(sent.location)
+                assert peer is not None and oid in peer.values, \
+                    f"the server sent {self.id} to {sent.location} for {oid}"
         self.queue.append(Queued(task, self.epoch))
+
+    @property
+    def lost(self) -> bool:
+        return self.network.get(self.id) is not self
 
     def delete(self, object_id: ID) -> None:
         self.values.pop(object_id, None)
@@ -114,6 +126,9 @@ class SimGovernor:
                     if peer is None or self.lost_peers.get(sent.location, -1) > queued.epoch:
                         return FailedTask(sid, row.id, {"error": "fetch failed", "input_unavailable": sent.location})
                     value = peer.values.get(oid)
+                    if value is None and self.lost:  # no PeerLost reaches a lost governor: its fetch
+                        # may meet a new governor at the address, or a copy released since
+                        return FailedTask(sid, row.id, {"error": "not found", "input_unavailable": sent.location})
                     assert value is not None, f"the server sent {self.id} to {sent.location} for {oid}"
                 self.values[oid] = value
             inputs.append(value)
