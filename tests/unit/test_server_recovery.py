@@ -408,7 +408,9 @@ def test_a_failed_fetch_from_a_replaced_governor_waits_for_the_recomputed_input(
     assert task_b.state is TaskState.not_assigned and task_b.attempts is None
     assert a.consumers == [task_b] and task_b.unfinished_inputs == 1
     assert not any(gov.suspected_by for gov in server.governors.values())
-    run_one(v2)  # A again; B runs at once, fetching `a` from the new V
+    rerun_on = v2 if v2.queue else g  # A again: on the new V, or queued ahead on G when V was lost
+    assert rerun_on.queue and TaskRow(*rerun_on.queue[0].assigned.task).name == "A"
+    run_one(rerun_on)  # B runs at once, fetching `a` from where A ran
     assert task_b.state is TaskState.assigned
     run_one(g)
     assert session.unfinished_tasks == 0
