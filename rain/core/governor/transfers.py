@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -60,25 +60,15 @@ async def receive_object(conn: MessageStream, spec: ObjectSpec, store: ObjectSto
             parts.append(chunk.data)
             received += len(chunk.data)
         return store.put_bytes(spec, info, b"".join(parts))
-    path = store.temp_path("recv")
-    tree = None
-    try:
+    async def write_chunks(path: str) -> None:
         received = 0
         async with await trio.open_file(path, "wb") as f:
             while received < header.size:
                 chunk = await conn.receive_expected(m.DataChunk)
                 await f.write(chunk.data)
                 received += len(chunk.data)
-        if spec.data_type != "dir":
-            return store.put_file(spec, info, path)
-        tree = store.temp_path("tree")
-        with open(path, "rb") as archive:
-            await trio.to_thread.run_sync(unpack_directory, archive, tree)
-        return store.put_file(spec, info, tree)
-    finally:  # moved into the store by now, unless the transfer failed
-        remove_tree(path)
-        if tree is not None:
-            remove_tree(tree)
+
+    return await store_through_file(store, spec, info, write_chunks)
 
 
 async def receive_raw_object(conn: MessageStream, spec: ObjectSpec, store: ObjectStore,
@@ -91,14 +81,24 @@ async def receive_raw_object(conn: MessageStream, spec: ObjectSpec, store: Objec
         parts: list[bytes] = []
         await conn.receive_raw(header.size, lambda view: parts.append(bytes(view)))
         return store.put_bytes(spec, info, b"".join(parts))
-    path = store.temp_path("recv")
-    tree = None
-    try:
+    async def write_raw(path: str) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:
             await conn.receive_raw(header.size, functools.partial(write_all, fd))
         finally:
             os.close(fd)
+
+    return await store_through_file(store, spec, info, write_raw)
+
+
+async def store_through_file(store: ObjectStore, spec: ObjectSpec, info: ObjectInfo,
+                             receive: Callable[[str], Awaitable[None]]) -> StoredObject:
+    """Stores what `receive` writes into a temporary file (a directory arrives as its archive
+    and is unpacked). Whatever ends the transfer early removes the temporary files."""
+    path = store.temp_path("recv")
+    tree = None
+    try:
+        await receive(path)
         if spec.data_type != "dir":
             return store.put_file(spec, info, path)
         tree = store.temp_path("tree")

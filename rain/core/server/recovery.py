@@ -165,6 +165,13 @@ def _wait_for_inputs(server: Server, task: TaskNode) -> None:
     for inp in task.inputs:
         if inp.consumers and task in inp.consumers:
             inp.consumers = [c for c in inp.consumers if c is not task]
+    if _link_to_unfinished_inputs(task) == 0:
+        server._make_ready(task)
+
+
+def _link_to_unfinished_inputs(task: TaskNode) -> int:
+    """Adds `task` to the consumers of each of its unfinished inputs; returns (and keeps in
+    `task.unfinished_inputs`) how many there are."""
     missing = 0
     for inp in task.inputs:
         if inp.state is not FINISHED:
@@ -174,8 +181,7 @@ def _wait_for_inputs(server: Server, task: TaskNode) -> None:
             else:
                 inp.consumers.append(task)
     task.unfinished_inputs = missing
-    if missing == 0:
-        server._make_ready(task)
+    return missing
 
 
 def _recount_waiting(server: Server, session: SessionState) -> None:
@@ -187,16 +193,7 @@ def _recount_waiting(server: Server, session: SessionState) -> None:
     for task in session.tasks.values():
         if task.state not in WAITING:
             continue
-        missing = 0
-        for inp in task.inputs:
-            if inp.state is not FINISHED:
-                missing += 1
-                if inp.consumers is None:
-                    inp.consumers = [task]
-                else:
-                    inp.consumers.append(task)
-        task.unfinished_inputs = missing
-        if missing == 0:
+        if _link_to_unfinished_inputs(task) == 0:
             if task.state is not TaskState.ready:
                 server._make_ready(task)
         elif task.state is TaskState.ready:
