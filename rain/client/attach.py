@@ -10,36 +10,12 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING, Any
 
+from rain.client.data import DataObject
 from rain.common.errors import RainException
 from rain.common.ids import ID
-from rain.common.states import DataObjectState
 
 if TYPE_CHECKING:
-    from rain.client.data import DataObject
     from rain.client.session import Session
-
-
-def submitted_object(session: Session, row: list[Any]) -> DataObject:
-    """A `DataObject` for an object another client submitted: [id, label, data_type,
-    content_type, keep, state]."""
-    from rain.client.data import DataObject
-
-    num, label, data_type, content_type, keep, state = row
-    obj = DataObject.__new__(DataObject)
-    obj._num = num
-    obj._label = label
-    obj._data_type = data_type
-    obj._content_type = content_type
-    obj._built_spec = None
-    obj._session = session
-    obj._info = None
-    obj._state = DataObjectState(state)
-    obj._keep = keep
-    obj._data = None
-    obj._size_hint = None
-    obj._producer = None
-    obj._copy = None
-    return obj
 
 
 class AttachedObjects:
@@ -50,7 +26,7 @@ class AttachedObjects:
         self.by_id: dict[int, DataObject] = {}
         self.by_label: dict[str, list[DataObject]] = {}
         for row in reply["objects"]:
-            obj = submitted_object(session, row)
+            obj = DataObject._from_server_row(session, row)
             self.by_id[obj._num] = obj
             if obj._label is not None:
                 self.by_label.setdefault(obj._label, []).append(obj)

@@ -45,6 +45,28 @@ class DataObject:
         self._copy: DataObject | None = None
         session._register_object(self)
 
+    @classmethod
+    def _from_server_row(cls, session: Session, row: list[Any]) -> DataObject:
+        """An object another client submitted, for a session attached here: the server's row
+        [id, label, data_type, content_type, keep, state]. The same fields as `__init__`
+        (which is not called: the id is given, and the object is already submitted)."""
+        num, label, data_type, content_type, keep, state = row
+        obj = cls.__new__(cls)
+        obj._data_type = data_type
+        obj._content_type = content_type
+        obj._num = num
+        obj._label = label
+        obj._built_spec = None
+        obj._session = session
+        obj._info = None
+        obj._state = DataObjectState(state)
+        obj._keep = keep
+        obj._data = None
+        obj._size_hint = None
+        obj._producer = None
+        obj._copy = None
+        return obj
+
     @property
     def id(self) -> ID:
         """The object's `ID(session_id, id)`."""
