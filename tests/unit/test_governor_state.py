@@ -50,7 +50,7 @@ class GovernorMachine(RuleBasedStateMachine):
     def perform(self, action: s.Action) -> None:
         if isinstance(action, s.StartTask):
             assert action.task_id not in self.cancelled
-            self.fetching.add(action.task_id)
+            (self.waiting if action.queued else self.fetching).add(action.task_id)
         elif isinstance(action, s.RunInline):
             assert action.task_id not in self.cancelled
             assert not self.waiting - self.cancelled  # it does not overtake tasks waiting for CPUs
@@ -83,14 +83,15 @@ class GovernorMachine(RuleBasedStateMachine):
 
     # --- server commands ----------------------------------------------------------------------
 
-    @rule(session=SESSIONS, cpus=st.integers(0, 5), n_outputs=st.integers(0, 2), inline=st.booleans())
-    def assign(self, session: int, cpus: int, n_outputs: int, inline: bool) -> None:
+    @rule(session=SESSIONS, cpus=st.integers(0, 5), n_outputs=st.integers(0, 2), inline=st.booleans(),
+          inputs_here=st.booleans())
+    def assign(self, session: int, cpus: int, n_outputs: int, inline: bool, inputs_here: bool) -> None:
         tid = ID(session, self.next_id)
         outputs = tuple(ID(session, self.next_id + 1 + i) for i in range(n_outputs))
         self.next_id += 1 + n_outputs
         self.cpus_of[tid] = cpus
         self.outputs_of[tid] = outputs
-        self.feed(s.TaskAssigned(tid, cpus, outputs, inline=inline))
+        self.feed(s.TaskAssigned(tid, cpus, outputs, inline=inline, inputs_here=inputs_here))
 
     @rule(session=SESSIONS)
     def drop_session(self, session: int) -> None:
@@ -194,3 +195,22 @@ class GovernorMachine(RuleBasedStateMachine):
 
 GovernorMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
 test_governor_state_machine = GovernorMachine.TestCase
+
+
+def test_tasks_with_their_inputs_here_get_cpus_in_the_order_they_were_assigned() -> None:
+    """The runner starts a trio task per assignment, and trio runs new tasks in no fixed order:
+    a task assigned later must not take the CPUs of one assigned before it (a consumer that
+    blocks for long would then hold back the producers it waits for)."""
+    state = s.GovernorState(2)
+    busy = [ID(1, 1), ID(1, 2)]
+    producer, consumers = ID(1, 3), [ID(1, 4), ID(1, 5)]
+    for tid in busy:
+        state.handle(s.TaskAssigned(tid, 1, (), inputs_here=True))
+    for tid in [producer, *consumers]:
+        actions = state.handle(s.TaskAssigned(tid, 1, (), inputs_here=True))
+        assert actions == [s.StartTask(tid, None, queued=True)]
+    for tid in reversed([producer, *consumers]):  # their trio tasks run in reverse order
+        assert state.handle(s.InputsReady(tid)) == []
+    granted = [a.task_id for tid in busy for a in state.handle(s.TaskEnded(tid, {}, [])) if isinstance(a, s.GrantCpus)]
+    assert granted == [producer, consumers[0]]
+    state.validate()

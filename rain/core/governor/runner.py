@@ -130,7 +130,9 @@ class TaskRunner:
         task = RunningTask(spec, assigned, task_type, epoch=self._transfers.epoch)
         if task_type is not None and task_type.inline:
             task.local_inputs = self._transfers.in_memory(assigned.session_id, assigned.inputs)
-        self.handle(s.TaskAssigned(spec.id, spec.cpus, tuple(spec.outputs), task, task.local_inputs is not None))
+        inline = task.local_inputs is not None
+        inputs_here = inline or self._transfers.all_here(assigned.session_id, assigned.inputs)
+        self.handle(s.TaskAssigned(spec.id, spec.cpus, tuple(spec.outputs), task, inline, inputs_here))
 
     def delete_objects(self, ids: list[ID]) -> None:
         self.handle(s.ObjectsDeleted(tuple(ids)))

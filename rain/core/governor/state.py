@@ -62,13 +62,16 @@ class TaskRecord:
 @attrs.define
 class TaskAssigned:
     """The server assigned a task. `inline`: the runner found it can run right away (an inline
-    task type whose inputs are all in memory)."""
+    task type whose inputs are all in memory). `inputs_here`: every input is already stored
+    here, so the task queues for CPUs at once, in the order the server assigned it, instead of
+    whenever its trio task first runs (trio runs new tasks in no fixed order)."""
 
     task_id: ID
     cpus: int
     outputs: tuple[ID, ...]
     handle: Any = None
     inline: bool = False
+    inputs_here: bool = False
 
 
 @attrs.define
@@ -116,10 +119,12 @@ Event = TaskAssigned | InputsReady | TaskEnded | ObjectStored | ObjectsDeleted |
 
 @attrs.define
 class StartTask:
-    """Start the task's trio task: bring its inputs, then send `InputsReady`."""
+    """Start the task's trio task: bring its inputs, then send `InputsReady` (ignored when
+    `queued`: the task is already waiting for CPUs, its inputs being here)."""
 
     task_id: ID
     handle: Any
+    queued: bool = False
 
 
 @attrs.define
@@ -196,7 +201,12 @@ class GovernorState:
         if event.inline and not self.queue and task.cpus <= self.free_cpus:
             self._take_cpus(task)
             return [RunInline(tid, task.handle)]
-        return [StartTask(tid, task.handle)]
+        if not event.inputs_here:
+            return [StartTask(tid, task.handle)]
+        task.phase = Phase.WAITING
+        self.queue.append(task)
+        actions: list[Action] = [StartTask(tid, task.handle, queued=True)]
+        return actions + self._grant()
 
     def _inputs_ready(self, event: InputsReady) -> list[Action]:
         task = self.tasks.get(event.task_id)

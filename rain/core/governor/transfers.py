@@ -205,6 +205,20 @@ class Transfers:
             found.append(obj)
         return found
 
+    def all_here(self, session_id: int, items: list[int | SentInput]) -> bool:
+        """Every input is stored here or came with its data: `ensure` will not wait for a peer.
+        Stores nothing: storing sent data may fail (a bad archive), which fails the task in
+        `ensure`, not the caller."""
+        for item in items:
+            if isinstance(item, int):
+                if self.store.get(ID(session_id, item)) is None:
+                    return False
+                continue
+            sent = SentInput(*item)
+            if sent.data is None and self.store.get(ObjectSpec.from_row(session_id, sent.object).id) is None:
+                return False
+        return True
+
     async def ensure(self, session_id: int, item: int | SentInput, assigned_epoch: int | None = None) -> StoredObject:
         """`item` = the id of an object already here, or a `SentInput` (where to get it).
         `assigned_epoch`: `epoch` when the task was assigned (see `peer_lost`)."""
