@@ -57,8 +57,9 @@ class Cluster:
     """A server plus governors; `tmp` holds their ready files, logs, work dirs and the access
     file, which is passed explicitly to every process and client (never the user's ~/.rain)."""
 
-    def __init__(self, tmp: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, tmp: str, env: dict[str, str] | None = None, host: str = "127.0.0.1") -> None:
         self.tmp = tmp
+        self.host = host  # the server's address, which governors and clients connect to
         self.access_file = os.path.join(tmp, "access.json")
         self.env = {**os.environ, **(env or {})}
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -69,12 +70,13 @@ class Cluster:
         self.clients: list[Client] = []
         self._counter = 0
 
-    def _spawn(self, args: list[str], name: str) -> tuple[subprocess.Popen[bytes], str]:
+    def _spawn(self, args: list[str], name: str, prefix: tuple[str, ...] = ()) -> tuple[subprocess.Popen[bytes], str]:
+        """`prefix`: a command the process runs under (`ip netns exec NAME` puts it on another host)."""
         self._counter += 1
         ready = os.path.join(self.tmp, f"{name}-{self._counter}.ready")
         log = open(os.path.join(self.tmp, f"{name}-{self._counter}.out"), "wb")  # noqa: SIM115 (the child's)
         process = subprocess.Popen(
-            [sys.executable, "-m", "rain", *args, "--ready-file", ready],
+            [*prefix, sys.executable, "-m", "rain", *args, "--ready-file", ready],
             stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
         )
         log.close()
@@ -83,7 +85,7 @@ class Cluster:
 
     def start_server(self, *extra: str) -> None:
         process, ready = self._spawn(
-            ["server", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+            ["server", "--listen", f"{self.host}:0", "--http-listen", "127.0.0.1:0",
              "--logdir", os.path.join(self.tmp, "logs"), "--access-file", self.access_file, *extra], "server")
         info = wait_for_file(ready, process)
         self.port = info["port"]
@@ -92,21 +94,24 @@ class Cluster:
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def start_governor(self, cpus: int = 1, *extra: str) -> str:
         return self.start_governors([cpus], *extra)[0]
 
-    def start_governors(self, cpus: list[int], *extra: str) -> list[str]:
+    def start_governors(self, cpus: list[int], *extra: str,
+                        hosts: list[tuple[str, tuple[str, ...]]] | None = None) -> list[str]:
         """Starts all the governors at once (each start is mostly Python importing), then waits
-        until each is registered; ids in the order of `cpus`."""
+        until each is registered; ids in the order of `cpus`. `hosts`: per governor, the
+        address it listens on and the command prefix that puts it on that host."""
         started = []
-        for n in cpus:
+        for i, n in enumerate(cpus):
             self._counter += 1
             workdir = os.path.join(self.tmp, f"gov-work-{self._counter}")
+            address, prefix = hosts[i] if hosts else ("127.0.0.1", ())
             started.append(self._spawn(
-                ["governor", self.address, "--cpus", str(n), "--listen", "127.0.0.1:0",
-                 "--workdir", workdir, "--access-file", self.access_file, *extra], "governor"))
+                ["governor", self.address, "--cpus", str(n), "--listen", f"{address}:0",
+                 "--workdir", workdir, "--access-file", self.access_file, *extra], "governor", prefix))
         ids = []
         for process, ready in started:
             governor_id = wait_for_file(ready, process)["governor_id"]
@@ -126,7 +131,7 @@ class Cluster:
         self.governor_ids.remove(governor_id)
 
     def client(self) -> Client:
-        client = Client("127.0.0.1", self.port, access_file=self.access_file)
+        client = Client(self.host, self.port, access_file=self.access_file)
         self.clients.append(client)
         return client
 

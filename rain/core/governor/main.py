@@ -75,8 +75,7 @@ async def serve_governor(config: GovernorConfig, task_types: dict[str, TaskType]
         while True:
             dropped = await link.serve(conn)
             if dropped is not None:
-                conn = await link.register_as_new(dropped)
-                continue
+                await link.forget_all(dropped)
             reconnected = await link.reconnect()
             if reconnected is None:
                 break
@@ -133,15 +132,12 @@ class ServerLink:
         logger.info("governor %s registered at %s (%d cpus, %d objects and %d tasks reported)", self.data_address,
                     self.config.server_address, self.config.cpus, len(objects), len(tasks))
 
-    async def register_as_new(self, reason: str) -> MessageStream:
+    async def forget_all(self, reason: str) -> None:
         """The server declared this governor lost: all it had is dropped, and it registers
-        again as a governor with nothing."""
+        again (through `reconnect`: the network that made it look lost may still be down)."""
         logger.warning("the server dropped governor %s (%s); it registers again as a new governor",
                        self.data_address, reason)
         await self._reset()
-        await self.register(await _connect(self.config))
-        assert self.conn is not None
-        return self.conn
 
     async def _reset(self) -> None:
         await self.runner.reset()
@@ -185,7 +181,7 @@ class ServerLink:
     async def reconnect(self) -> MessageStream | None:
         """Dials the server with backoff until it registers us again or time is up (None)."""
         timeout = self.config.reconnect_timeout
-        logger.warning("server connection lost; reconnecting for up to %g s", timeout)
+        logger.warning("reconnecting to the server for up to %g s", timeout)
         delay = 0.05
         with trio.move_on_after(timeout):
             while True:
