@@ -2,8 +2,8 @@
 
 It lives in the executor process. Outputs made here are plain `DataInstance`s: in memory for
 `blob`/`pickled`, or files moved out of the function's working directory into a private name
-in the task's staging directory (its parent) for `stage_file`/`stage_directory`; the governor
-later moves them into its object store, so staged data is never copied.
+in the executor's staging directory for `stage_file`/`stage_directory`; the governor later
+moves them into its object store, so staged data is never copied.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class Context:
         self.stage_dir = stage_dir if stage_dir is not None else os.path.dirname(os.path.abspath(workdir))
         self.debug_lines: list[str] = []
         self._staged = itertools.count()
+        self.staged = False  # a file was put into stage_dir (see executor.ExecutorDirs)
 
     def debug(self, message: str, *args: Any, **kw: Any) -> None:
         """Appends one line to the task's `info.debug`: `message.format(*args, **kw)`.
@@ -94,6 +95,12 @@ class Context:
         source = os.path.abspath(path)
         if not check(source) or os.path.islink(source):
             raise RainException(f"cannot stage {path!r}: it is not a {what}")
+        return self.stage_path(source)
+
+    def stage_path(self, source: str | None = None) -> str:
+        """A fresh private name in the staging dir, with the file or tree at `source` moved there."""
         target = os.path.join(self.stage_dir, f"{STAGED_PREFIX}{next(self._staged)}")
-        shutil.move(source, target)
+        self.staged = True
+        if source is not None:
+            shutil.move(source, target)
         return target

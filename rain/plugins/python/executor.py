@@ -36,7 +36,7 @@ from rain.plugins.python.invoke import (
     make_inputs,
     run_function,
 )
-from rain.plugins.python.messages import FUNCTION_CACHE_SIZE, ExecutorCall, ExecutorResult
+from rain.plugins.python.messages import FUNCTION_CACHE_SIZE, ExecutorCall, ExecutorResult, executor_dirs
 
 
 class Connection:
@@ -79,45 +79,58 @@ class FunctionCache:
         return self.entries[key]
 
 
-class WorkingDir:
-    """Where functions run: one directory per executor, emptied after every call.
+class ExecutorDirs:
+    """Where functions run, and where the files of their outputs wait for the governor.
 
-    Each call starts in an empty directory, as if fresh, but making and removing a directory per
-    task costs a block allocation and a free (milliseconds on a busy filesystem), more than a
-    trivial task. So the executor keeps one, next to the tasks' directories, and empties it
-    only when a function left something there. What a function stages is moved out to the
-    task's own directory (`call.workdir`), which the governor collects.
+    Each call starts in an empty working directory, as if fresh, but making and removing a
+    directory per task costs a block allocation and a free (milliseconds on a busy filesystem),
+    more than a trivial task. So the executor keeps one, next to the tasks' directories, and
+    empties it only when a function left something there. What a call stages (and a result too
+    big to send inline) goes to the executor's staging dir, from which the governor moves it
+    into its store before it sends the next call; whatever it did not take (the call failed) is
+    removed before the next call runs. A call that makes no files touches neither directory
+    beyond entering and leaving the working one.
     """
 
     def __init__(self) -> None:
-        self.path: str | None = None
+        self.paths: tuple[str, str] | None = None
+        self.staged = False  # the last call put files into the staging dir
 
-    def enter(self, tasks_dir: str) -> str:
-        path = os.path.join(tasks_dir, f"executor-{os.getpid()}")
-        if path != self.path:
+    def enter(self, tasks_dir: str) -> tuple[str, str]:
+        paths = executor_dirs(tasks_dir, os.getpid())
+        if paths != self.paths:
             self.remove()
-            os.makedirs(path, exist_ok=True)
-            self.path = path
-        os.chdir(path)
-        return path
+            for path in paths:
+                os.makedirs(path, exist_ok=True)
+            self.paths = paths
+        elif self.staged:
+            _empty(paths[1])
+        self.staged = False
+        os.chdir(paths[0])
+        return paths
 
     def leave(self, home: str) -> None:
         os.chdir(home)
-        if self.path is not None and os.listdir(self.path):
-            remove_tree(self.path)
-            os.mkdir(self.path)
+        if self.paths is not None:
+            _empty(self.paths[0])
 
     def remove(self) -> None:
-        if self.path is not None:
-            remove_tree(self.path)
-            self.path = None
+        for path in self.paths or ():
+            remove_tree(path)
+        self.paths = None
 
 
-def run_call(call: ExecutorCall, cache: FunctionCache, home: str, workdir: WorkingDir) -> ExecutorResult:
+def _empty(path: str) -> None:
+    if os.listdir(path):
+        remove_tree(path)
+        os.mkdir(path)
+
+
+def run_call(call: ExecutorCall, cache: FunctionCache, home: str, dirs: ExecutorDirs) -> ExecutorResult:
     """Runs one call in the executor's emptied working directory; what the function stages and
-    results too big to send inline go to the task's directory (`call.workdir`)."""
+    results too big to send inline go to the executor's staging dir."""
     spec = TaskSpec.from_wire(call.spec)
-    ctx = Context(spec, "", None, stage_dir=call.workdir)
+    ctx = Context(spec, "", None, stage_dir="")
     try:
         try:
             fn, signature = cache.get(tuple(call.fn_key), call.fn)
@@ -127,7 +140,7 @@ def run_call(call: ExecutorCall, cache: FunctionCache, home: str, workdir: Worki
             raise CallError(f"cannot unpickle the function: {type(exc).__name__}: {exc}") from None
         ctx.function = fn
         inputs = make_inputs(call.inputs)
-        ctx.workdir = workdir.enter(os.path.dirname(call.workdir))
+        ctx.workdir, ctx.stage_dir = dirs.enter(call.tasks_dir)
         try:
             try:
                 bound = build_arguments(call, spec, inputs, signature)
@@ -138,7 +151,8 @@ def run_call(call: ExecutorCall, cache: FunctionCache, home: str, workdir: Worki
             result = run_function(ctx, fn, bound)
             outputs = collect_outputs(ctx, result, call, inputs)
         finally:
-            workdir.leave(home)
+            dirs.staged = ctx.staged
+            dirs.leave(home)
     except CallError as exc:
         return ExecutorResult(str(exc), None, ctx.debug_lines, _plain(ctx.info.user))
     return ExecutorResult(None, outputs, ctx.debug_lines, _plain(ctx.info.user))
@@ -179,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rain executor: bad hello from the governor: {hello!r}", file=sys.stderr)
         return 2
     cache = FunctionCache()
-    workdir = WorkingDir()
+    dirs = ExecutorDirs()
     try:
         while True:
             try:
@@ -192,9 +206,9 @@ def main(argv: list[str] | None = None) -> int:
             if not isinstance(msg, ExecutorCall):
                 print(f"rain executor: unexpected message {msg.kind!r}", file=sys.stderr)
                 return 2
-            conn.sock.sendall(_encode_result(run_call(msg, cache, home, workdir)))
+            conn.sock.sendall(_encode_result(run_call(msg, cache, home, dirs)))
     finally:
-        workdir.remove()
+        dirs.remove()
 
 
 def _encode_result(result: ExecutorResult) -> bytes:

@@ -155,8 +155,7 @@ def to_instance(ctx: Context, value: Any, label: str, content_type: str | None, 
     raise CallError(f"output {label!r}: the function returned a {type(value).__name__}, expected {expected}")
 
 
-def output_record(instance: DataInstance, inputs: list[DataInstance | None], stage_dir: str,
-                  index: int) -> dict[str, Any]:
+def output_record(ctx: Context, instance: DataInstance, inputs: list[DataInstance | None]) -> dict[str, Any]:
     record: dict[str, Any] = {"content_type": instance.info.content_type or instance.content_type,
                               "user": dict(instance.info.user), "data_type": instance.data_type.value}
     for i, inp in enumerate(inputs):
@@ -167,7 +166,7 @@ def output_record(instance: DataInstance, inputs: list[DataInstance | None], sta
     if instance.path is not None:
         record["path"] = os.path.abspath(instance.path)
     elif len(instance.data or b"") > INLINE_RESULT_LIMIT:
-        path = os.path.join(stage_dir, f".rain-result-{index}")
+        path = ctx.stage_path()
         with open(path, "wb") as f:
             f.write(instance.data or b"")
         record["path"] = path
@@ -183,10 +182,10 @@ def collect_outputs(ctx: Context, result: Any, call: ExecutorCall,
     values = split_result(result, labels, encodes)
     records = []
     outputs = zip(values, call.outputs, encodes, strict=False)
-    for i, (value, (label, content_type, data_type), encode) in enumerate(outputs):
+    for value, (label, content_type, data_type), encode in outputs:
         instance = to_instance(ctx, value, label, content_type, data_type, encode)
         if instance.data_type.value != data_type:
             raise CallError(f"output {label!r} must be a {data_type}, the function returned a "
                             f"{instance.data_type.value}")
-        records.append(output_record(instance, inputs, ctx.stage_dir, i))
+        records.append(output_record(ctx, instance, inputs))
     return records

@@ -7,6 +7,7 @@ second serialization path. One call is in flight per executor at a time: the gov
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from rain.core.protocol.messages import Message, message
@@ -15,9 +16,16 @@ from rain.core.protocol.messages import Message, message
 # send a function's bytes again without asking the executor.
 FUNCTION_CACHE_SIZE = 64
 
-# Results larger than this are written to a file in the task's working dir instead of being
-# sent inline; the governor then moves the file into its store.
+# Results larger than this are written to a file in the executor's staging dir instead of
+# being sent inline; the governor then moves the file into its store.
 INLINE_RESULT_LIMIT = 1024 * 1024
+
+
+def executor_dirs(tasks_dir: str, pid: int) -> tuple[str, str]:
+    """An executor's two directories under the governor's tasks dir: where its functions run,
+    and where it stages output files for the governor to move into its store."""
+    base = os.path.join(tasks_dir, f"executor-{pid}")
+    return base, base + ".out"
 
 
 @message("executor_call")
@@ -26,11 +34,12 @@ class ExecutorCall(Message):
 
     `inputs` items: {"data": bytes|None, "path": str|None, "data_type", "spec", "info"}, or None
     for the function input. `outputs` items: [label, content_type, data_type]. `fn` carries
-    the pickled function only when this executor has not cached `fn_key` yet.
+    the pickled function only when this executor has not cached `fn_key` yet. `tasks_dir` is
+    the governor's tasks dir, where the executor keeps its `executor_dirs`.
     """
 
     spec: Any
-    workdir: str
+    tasks_dir: str
     fn_key: Any
     fn: bytes | None
     inputs: list[Any]

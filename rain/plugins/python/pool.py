@@ -26,9 +26,11 @@ from typing import Any
 import trio
 
 from rain.common.dirtar import remove_tree
-from rain.core.protocol.messages import PROTOCOL_VERSION, Hello
-from rain.core.protocol.stream import MessageStream
-from rain.plugins.python.messages import FUNCTION_CACHE_SIZE
+from rain.core.protocol.codec import decode
+from rain.core.protocol.framing import FrameReader
+from rain.core.protocol.messages import PROTOCOL_VERSION, Hello, Message
+from rain.core.protocol.stream import RECEIVE_SIZE, MessageStream
+from rain.plugins.python.messages import FUNCTION_CACHE_SIZE, executor_dirs
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +45,51 @@ class ExecutorStartError(Exception):
 class Executor:
     """One executor process and its socket, plus the governor's mirror of its function cache."""
 
-    def __init__(self, process: trio.Process, stream: MessageStream) -> None:
+    def __init__(self, process: trio.Process, stream: MessageStream, sock: socket.socket) -> None:
         self.process = process
-        self.stream = stream
+        self.stream = stream  # for the hello; calls go straight to `sock` (see `call`)
+        self.sock = sock
+        self.reader = FrameReader()
         self.functions: OrderedDict[Any, None] = OrderedDict()
         self.alive = True
-        self.workdir: str | None = None  # its working dir (see executor.WorkingDir), once it ran a call
+        self.dirs: tuple[str, str] | None = None  # its working and staging dirs, once it ran a call
+        self._tasks_dir = ""
+
+    def stage_dir(self, tasks_dir: str) -> str:
+        """Where it stages files for a call under `tasks_dir` (see executor.ExecutorDirs)."""
+        if tasks_dir != self._tasks_dir or self.dirs is None:
+            self.dirs = executor_dirs(tasks_dir, self.process.pid)
+            self._tasks_dir = tasks_dir
+        return self.dirs[1]
+
+    async def call(self, frame: bytes) -> Message | None:
+        """Sends one call and waits for the answer (None: the executor closed its socket).
+
+        One trio checkpoint per call, the wait for the answer: the send goes straight to the
+        non-blocking socket (the executor is idle, so its buffer has room and this seldom
+        waits), where a `MessageStream` would take a lock and yield around every send and
+        receive. Only the task holding the executor uses its socket, so no lock is needed.
+        """
+        view = memoryview(frame)
+        while view:
+            try:
+                sent = self.sock.send(view)
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(self.sock)
+                continue
+            view = view[sent:]
+        while True:
+            reply = self.reader.next_frame()
+            if reply is not None:
+                return decode(reply)
+            await trio.lowlevel.wait_readable(self.sock)
+            try:
+                data = self.sock.recv(RECEIVE_SIZE)
+            except BlockingIOError:
+                continue
+            if not data:
+                return None
+            self.reader.feed(data)
 
     @property
     def pid(self) -> int:
@@ -89,6 +130,7 @@ class ExecutorPool:
         self._warming = 0
         self._claims = 0
         self._lot = trio.lowlevel.ParkingLot()
+        self.tasks_dir: str | None = None  # the governor's, learnt from the first task
 
     async def acquire(self) -> Executor:
         """An idle executor, a warming one, or a freshly started one; keeps one spare warming.
@@ -97,7 +139,7 @@ class ExecutorPool:
         used would throw away a warm process), and one served at once still yields, shielded."""
         await trio.lowlevel.checkpoint_if_cancelled()
         try:
-            executor = self._take_idle()
+            executor = self._pop_idle()
             if executor is not None:
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return executor
@@ -108,7 +150,7 @@ class ExecutorPool:
                         await self._lot.park()
                 finally:
                     self._claims -= 1
-                executor = self._take_idle()
+                executor = self._pop_idle()
                 if executor is not None:
                     return executor
             self._ensure_spare()  # start it alongside ours, not after
@@ -116,7 +158,16 @@ class ExecutorPool:
         finally:
             self._ensure_spare()
 
-    def _take_idle(self) -> Executor | None:
+    def take_idle(self) -> Executor | None:
+        """An idle executor now, without a checkpoint, or None (then `acquire`). The caller
+        must be at a checkpoint of its own next (a call waits for its answer), and must not be
+        cancelled already: `acquire`'s rules, without its yield, on the path every call takes."""
+        executor = self._pop_idle()
+        if executor is not None:
+            self._ensure_spare()
+        return executor
+
+    def _pop_idle(self) -> Executor | None:
         while self.idle:
             executor = self.idle.pop()
             if executor.alive and executor.process.poll() is None:
@@ -159,7 +210,7 @@ class ExecutorPool:
             parent.close()
             raise ExecutorStartError(f"cannot start a Python executor: {exc}") from None
         stream = MessageStream(trio.SocketStream(trio.socket.from_stdlib_socket(parent)), f"executor {process.pid}")
-        executor = Executor(process, stream)
+        executor = Executor(process, stream, parent)
         self.all.add(executor)
         try:
             with trio.fail_after(START_TIMEOUT):
@@ -196,8 +247,8 @@ class ExecutorPool:
         try:
             await executor.stream.aclose()
             await executor.process.wait()
-            if executor.workdir is not None:  # a killed executor could not remove it itself
-                await trio.to_thread.run_sync(remove_tree, executor.workdir)
+            for path in executor.dirs or ():  # a killed executor could not remove them itself
+                await trio.to_thread.run_sync(remove_tree, path)
         except BaseException:  # cancelled at the end of the run: the guardian has killed it
             pass
 

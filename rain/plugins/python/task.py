@@ -1,9 +1,10 @@
 """The `py/call` task type: runs a remote Python function in a pooled executor.
 
 The governor side only moves data: it hands the executor its inputs (bytes inline for blobs
-held in memory, paths into the store otherwise), the task's fresh working directory and, when
-the executor has not cached it yet, the pickled function. It turns the executor's answer into
-output instances; files the function produced are moved from the working dir into the store.
+held in memory, paths into the store otherwise) and, when the executor has not cached it yet,
+the pickled function. It turns the executor's answer into output instances; files the function
+produced are moved from the executor's staging dir into the store. The task takes no scratch
+dir of its own: a trivial call costs the governor one frame out, one frame back.
 Cancellation (trio) kills the busy executor, so nothing keeps running after its task is gone.
 """
 
@@ -17,6 +18,7 @@ import trio
 from rain.common.attributes import ObjectInfo
 from rain.common.data_instance import DataInstance
 from rain.common.states import DataType
+from rain.core.protocol.codec import encode
 from rain.core.protocol.framing import ProtocolError
 from rain.plugins.api import TaskContext, TaskCrashed, TaskError, task_type
 from rain.plugins.python.messages import ExecutorCall, ExecutorResult
@@ -40,7 +42,7 @@ def _function_input(ctx: TaskContext) -> DataInstance:
     return ctx.inputs[labels.index(FUNCTION_LABEL)]
 
 
-def _output(ctx: TaskContext, record: dict[str, Any], label: str | None) -> DataInstance:
+def _output(ctx: TaskContext, record: dict[str, Any], label: str | None, stage_dir: str) -> DataInstance:
     user = record.get("user") or {}
     if "input" in record:
         instance: DataInstance = ctx.inputs[record["input"]]
@@ -52,8 +54,8 @@ def _output(ctx: TaskContext, record: dict[str, Any], label: str | None) -> Data
     content_type = record.get("content_type")
     if "path" in record:
         path = os.path.realpath(record["path"])
-        if os.path.dirname(path) != os.path.realpath(ctx.workdir):
-            raise TaskError(f"output {label!r}: {record['path']!r} is not a file staged in the task's directory")
+        if os.path.dirname(path) != os.path.realpath(stage_dir):
+            raise TaskError(f"output {label!r}: {record['path']!r} is not a file staged by the task")
         return DataInstance(DataType.from_value(record["data_type"]), path=path, content_type=content_type, info=info)
     return DataInstance("blob", data=record["data"], content_type=content_type, info=info)
 
@@ -67,18 +69,22 @@ async def call_python(ctx: TaskContext) -> list[DataInstance]:
               for i, inp in enumerate(ctx.spec.inputs)]
     outputs = [[o.label, o.content_type, o.data_type] for o in ctx.output_specs]
     pool = get_pool()
-    try:
-        executor = await pool.acquire()
-    except ExecutorStartError as exc:
-        raise TaskError(str(exc)) from None
-    executor.workdir = os.path.join(os.path.dirname(ctx.workdir), f"executor-{executor.pid}")
-    call = ExecutorCall(ctx.spec.to_wire(), ctx.workdir, fn_key,
+    if pool.tasks_dir is None:
+        pool.tasks_dir = os.path.dirname(ctx.workdir)  # the only scratch dir a Python task takes
+    await trio.lowlevel.checkpoint_if_cancelled()  # a task cancelled already takes no executor
+    executor = pool.take_idle()
+    if executor is None:
+        try:
+            executor = await pool.acquire()
+        except ExecutorStartError as exc:
+            raise TaskError(str(exc)) from None
+    stage_dir = executor.stage_dir(pool.tasks_dir)
+    call = ExecutorCall(ctx.spec.to_wire(), pool.tasks_dir, fn_key,
                         fn_input.get_bytes() if executor.needs_function(tuple(fn_key)) else None,
                         inputs, outputs)
     done = False
     try:
-        await executor.stream.send(call)
-        reply = await executor.stream.receive()
+        reply = await executor.call(encode(call))
         done = isinstance(reply, ExecutorResult)
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ProtocolError):
         reply = None
@@ -99,4 +105,5 @@ async def call_python(ctx: TaskContext) -> list[DataInstance]:
     if reply.error is not None:
         raise TaskError(reply.error)
     assert reply.outputs is not None
-    return [_output(ctx, record, spec.label) for record, spec in zip(reply.outputs, ctx.output_specs, strict=True)]
+    return [_output(ctx, record, spec.label, stage_dir)
+            for record, spec in zip(reply.outputs, ctx.output_specs, strict=True)]
