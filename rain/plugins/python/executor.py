@@ -36,15 +36,26 @@ from rain.plugins.python.invoke import (
     make_inputs,
     run_function,
 )
-from rain.plugins.python.messages import FUNCTION_CACHE_SIZE, ExecutorCall, ExecutorResult, executor_dirs
+from rain.plugins.python.messages import (
+    FUNCTION_CACHE_SIZE,
+    RECEIVE_SIZE,
+    ExecutorCall,
+    ExecutorResult,
+    executor_dirs,
+)
 
 
 class Connection:
-    """Blocking frames on a socket."""
+    """Blocking frames on a socket.
+
+    Reads go into one buffer kept for the executor's life: `recv(n)` would allocate n bytes
+    per call, and at this size the allocator maps and unmaps fresh pages every time.
+    """
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.reader = FrameReader()
+        self.buffer = bytearray(RECEIVE_SIZE)
 
     def send(self, msg: Message) -> None:
         self.sock.sendall(encode(msg))
@@ -54,10 +65,10 @@ class Connection:
             frame = self.reader.next_frame()
             if frame is not None:
                 return decode(frame)
-            data = self.sock.recv(256 * 1024)
-            if not data:
+            n = self.sock.recv_into(self.buffer)
+            if not n:
                 return None
-            self.reader.feed(data)
+            self.reader.feed(self.buffer[:n])
 
 
 class FunctionCache:
@@ -93,17 +104,19 @@ class ExecutorDirs:
     """
 
     def __init__(self) -> None:
+        self.tasks_dir: str | None = None
         self.paths: tuple[str, str] | None = None
         self.staged = False  # the last call put files into the staging dir
 
     def enter(self, tasks_dir: str) -> tuple[str, str]:
-        paths = executor_dirs(tasks_dir, os.getpid())
-        if paths != self.paths:
+        if tasks_dir != self.tasks_dir or self.paths is None:
             self.remove()
-            for path in paths:
+            self.paths = executor_dirs(tasks_dir, os.getpid())
+            for path in self.paths:
                 os.makedirs(path, exist_ok=True)
-            self.paths = paths
-        elif self.staged:
+            self.tasks_dir = tasks_dir
+        paths = self.paths
+        if self.staged:
             _empty(paths[1])
         self.staged = False
         os.chdir(paths[0])
@@ -117,7 +130,7 @@ class ExecutorDirs:
     def remove(self) -> None:
         for path in self.paths or ():
             remove_tree(path)
-        self.paths = None
+        self.paths = self.tasks_dir = None
 
 
 def _empty(path: str) -> None:

@@ -21,6 +21,10 @@ FUNCTION_CACHE_SIZE = 64
 INLINE_RESULT_LIMIT = 1024 * 1024
 
 
+# The most either side reads from the socket at once (into a buffer kept per connection).
+RECEIVE_SIZE = 256 * 1024
+
+
 def executor_dirs(tasks_dir: str, pid: int) -> tuple[str, str]:
     """An executor's two directories under the governor's tasks dir: where its functions run,
     and where it stages output files for the governor to move into its store."""

@@ -29,8 +29,8 @@ from rain.common.dirtar import remove_tree
 from rain.core.protocol.codec import decode
 from rain.core.protocol.framing import FrameReader
 from rain.core.protocol.messages import PROTOCOL_VERSION, Hello, Message
-from rain.core.protocol.stream import RECEIVE_SIZE, MessageStream
-from rain.plugins.python.messages import FUNCTION_CACHE_SIZE, executor_dirs
+from rain.core.protocol.stream import MessageStream
+from rain.plugins.python.messages import FUNCTION_CACHE_SIZE, RECEIVE_SIZE, executor_dirs
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class Executor:
         self.stream = stream  # for the hello; calls go straight to `sock` (see `call`)
         self.sock = sock
         self.reader = FrameReader()
+        self.buffer = bytearray(RECEIVE_SIZE)  # see executor.Connection
         self.functions: OrderedDict[Any, None] = OrderedDict()
         self.alive = True
         self.dirs: tuple[str, str] | None = None  # its working and staging dirs, once it ran a call
@@ -84,12 +85,12 @@ class Executor:
                 return decode(reply)
             await trio.lowlevel.wait_readable(self.sock)
             try:
-                data = self.sock.recv(RECEIVE_SIZE)
+                n = self.sock.recv_into(self.buffer)
             except BlockingIOError:
                 continue
-            if not data:
+            if not n:
                 return None
-            self.reader.feed(data)
+            self.reader.feed(self.buffer[:n])
 
     @property
     def pid(self) -> int:
