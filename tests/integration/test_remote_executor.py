@@ -183,6 +183,36 @@ def test_system_exit_fails_only_the_task(client):
         assert executor_pid(s) == first
 
 
+def test_a_failed_call_leaves_no_staged_files_to_the_next(client):
+    """A function that staged a file and then failed: the next call in the same executor finds
+    the staging dir and its working dir empty (the governor took nothing from the failed one)."""
+    @remote
+    def stage_then_fail(ctx):
+        with open("left.txt", "w") as f:
+            f.write("left behind")
+        ctx.stage_file("left.txt")
+        with open("also-left.txt", "w") as f:
+            f.write("in the working dir")
+        raise ValueError("failed after staging")
+
+    @remote
+    def look(ctx):
+        return f"{os.getpid()} {sorted(os.listdir(ctx.stage_dir))} {sorted(os.listdir('.'))}"
+
+    with client.new_session() as s:
+        first = executor_pid(s)
+    with client.new_session() as s:
+        stage_then_fail()
+        s.submit()
+        with pytest.raises(TaskException, match="failed after staging"):
+            s.wait_all()
+    with client.new_session() as s:
+        t = look()
+        t.output.keep()
+        s.submit()
+        assert t.output.fetch().get_str() == f"{first} [] []"
+
+
 def governor_log_time(cluster, pattern: str) -> float:
     """When a governor logged a line matching `pattern` (its log's own timestamp)."""
     for line in cluster.logs().splitlines():
