@@ -12,7 +12,8 @@ Dask `client.map`), submitting, scheduling, running and the completion notice:
     pure=False)`, `wait`; its default root-task queuing (see compare.py for why that matters).
 All systems are up at once and the runs are interleaved (Rain, Ray, Dask, Rain, ...) so that
 the load of other users of the machine falls on all of them alike; medians are reported, with
-the CPU time per task of each system's processes. Ray and Dask come from the bench environment
+the CPU time per task of each system's processes (for Rain, each run's log line also splits it
+into client, server, governors and executors). Ray and Dask come from the bench environment
 (`make bench-env`).
 """
 
@@ -66,6 +67,11 @@ class Rain:
 
     def processes(self) -> list[int]:
         return self.pids + [k for p in self.pids[1:] for k in descendants(p)]  # + executors
+
+    def parts(self) -> dict[str, list[int]]:
+        """Rain's processes by role, for the CPU breakdown (the client is this process)."""
+        return {"server": self.pids[:1], "governors": self.pids[1:],
+                "executors": [k for p in self.pids[1:] for k in descendants(p)]}
 
 
 class Ray:
@@ -131,12 +137,19 @@ def main() -> None:
         for run in range(args.runs):
             for name, system in systems.items():
                 pids = system.processes()
+                parts = system.parts() if name == "rain" else {}
                 cpu0, own0 = tree_cpu_seconds(pids), time.process_time()
+                parts0 = {role: tree_cpu_seconds(p) for role, p in parts.items()}
                 rate = system.run(args.tasks)
-                cpu = tree_cpu_seconds(pids) - cpu0 + time.process_time() - own0
+                own = time.process_time() - own0
+                cpu = tree_cpu_seconds(pids) - cpu0 + own
                 rates[name].append(rate)
                 cpus[name].append(cpu / args.tasks * 1e6)
-                log(f"run {run + 1} {name}: {rate:,.0f} tasks/s, {cpus[name][-1]:.0f} us CPU per task")
+                shares = "".join(f", {role} {(tree_cpu_seconds(p) - parts0[role]) / args.tasks * 1e6:.0f}"
+                                 for role, p in parts.items())
+                if parts:
+                    shares = f" (client {own / args.tasks * 1e6:.0f}{shares})"
+                log(f"run {run + 1} {name}: {rate:,.0f} tasks/s, {cpus[name][-1]:.0f} us CPU per task{shares}")
     load1 = os.getloadavg()
     labels = {"rain": f"Rain (governors {args.rain_shape})", "ray": "Ray (num_cpus=2)",
               "dask": "Dask (2 workers x 1 thread)"}
