@@ -175,6 +175,11 @@ def output_record(ctx: Context, instance: DataInstance, inputs: list[DataInstanc
     return record
 
 
+def _bytes_record(value: bytes) -> dict[str, Any]:
+    """What `to_instance` and `output_record` make of plain bytes returned for a blob output."""
+    return {"content_type": None, "user": {}, "data_type": "blob", "data": value}
+
+
 def collect_outputs(ctx: Context, result: Any, call: ExecutorCall,
                     inputs: list[DataInstance | None]) -> list[dict[str, Any]]:
     labels = [o[0] for o in call.outputs]
@@ -183,6 +188,9 @@ def collect_outputs(ctx: Context, result: Any, call: ExecutorCall,
     records = []
     outputs = zip(values, call.outputs, encodes, strict=False)
     for value, (label, content_type, data_type), encode in outputs:
+        if type(value) is bytes and encode is None and data_type == "blob" and len(value) <= INLINE_RESULT_LIMIT:
+            records.append(_bytes_record(value))  # the common case, without a DataInstance in between
+            continue
         instance = to_instance(ctx, value, label, content_type, data_type, encode)
         if instance.data_type.value != data_type:
             raise CallError(f"output {label!r} must be a {data_type}, the function returned a "
