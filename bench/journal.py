@@ -27,7 +27,7 @@ from local import local_rain
 from rain.cli.common import GC_THRESHOLDS
 from rain.common.rows import ReportedOutput, SubmittedObject, TaskRow
 from rain.core.server.journal import Journal
-from rain.core.server.restore import restore
+from rain.core.server.main import open_journal
 from rain.core.server.server import Server
 
 
@@ -79,18 +79,15 @@ def restore_time(args: argparse.Namespace) -> None:
         gc.freeze()  # as `rain server` runs (rain.cli.common)
         gc.set_threshold(*GC_THRESHOLDS)
         start, cpu_start = time.perf_counter(), time.process_time()
-        journal = Journal(path)
-        journal.open()
-        read = time.perf_counter() - start
         server = Server()
-        restore(server, journal.restored)
+        journal = open_journal(server, path)  # what `rain server --journal` does first
         total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        assert journal is not None
         journal.close()
         session = server.sessions[1]
         assert len(session.tasks) == tasks and session.unfinished_tasks == 0
     print(f"restore of a {tasks:,}-task session ({size / 1e6:.0f} MB journal): {total:.2f} s "
-          f"(reading {read:.2f} s, rebuilding {total - read:.2f} s; {cpu:.2f} s of CPU; load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+          f"({cpu:.2f} s of CPU; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
 
 
 def main() -> None:

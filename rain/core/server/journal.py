@@ -10,8 +10,13 @@ records follow good ones. (An SQLite database file cut at a random byte is just 
 
 Items are CBOR arrays `[kind, session_id, ...]`:
 - `["session", sid, name, keep_alive]`, `["submit", sid, tasks, objects]` (constant data
-  included), `["finished", sid, task_id, [output info, ...]]`, `["unkeep", sid, [ids]]`,
-  `["failed", sid, message, failed_task]`, `["close", sid]`;
+  included), `["unkeep", sid, [ids]]`, `["failed", sid, message, failed_task]`, `["close", sid]`;
+- `["finished_tasks", sid, [task_id, ...], [outputs, ...]]`: consecutive task finishes of one
+  session, merged as they are appended (the server appends `["finished", sid, task_id,
+  outputs]` per task, which older journals hold as such). `outputs` is the size of the task's
+  only output when its info holds nothing else (the common case), else its `ReportedOutput`
+  rows. One item per run instead of one per task: a million finishes are encoded, decoded and
+  replayed (`bulk_finish`) as a few large lists, not a million small items;
 - `["governor", 0, governor_id]` / `["governor_lost", 0, governor_id]`: which governors
   held objects, so that a restarted server knows whom to wait for;
 - `["next_session", 0, n]`: written by compaction, so session ids are never reused.
@@ -27,7 +32,9 @@ holds a trio lock); the event loop only appends items to a list.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import gc
 import logging
 import os
 import struct
@@ -55,12 +62,53 @@ class JournalError(Exception):
 
 
 def _encode_items(items: list[list[Any]]) -> tuple[bytes, list[tuple[int, int]]]:
-    """A record's payload (one CBOR array of the items, in one C call) and each item's
-    (session, size), the size estimated as the record's average: compaction only needs to
-    know roughly how much of the file closed sessions hold."""
-    payload = cbor2.dumps(items)
-    size = len(payload) // max(len(items), 1)
-    return payload, [(item[1], size) for item in items]
+    """A record's payload (one CBOR array of the items) and each item's (session, size): items
+    are few and of very different sizes (a submit, a run of finishes, a close), so each is
+    encoded on its own and the array header is written by hand."""
+    encoded = [cbor2.dumps(item) for item in items]
+    payload = _array_head(len(items)) + b"".join(encoded)
+    return payload, [(item[1], len(data)) for item, data in zip(items, encoded, strict=True)]
+
+
+def _array_head(length: int) -> bytes:
+    """The head of a CBOR array of `length` items (major type 4)."""
+    if length < 24:
+        return bytes([0x80 | length])
+    if length < 1 << 8:
+        return bytes([0x98, length])
+    if length < 1 << 16:
+        return b"\x99" + length.to_bytes(2, "big")
+    return b"\x9a" + length.to_bytes(4, "big")
+
+
+def compact_outputs(outputs: list[Any]) -> Any:
+    """A finished task's outputs as journaled: the size alone for one output whose info is
+    just its size, else the `ReportedOutput` rows unchanged."""
+    if len(outputs) == 1:
+        info = outputs[0][1]
+        if len(info) == 1:
+            size = info.get("size")
+            if type(size) is int:
+                return size
+    return outputs
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a journal is read and replayed, then the restored
+    graph frozen (`gc.freeze`), like the objects of a starting server (rain.cli.common).
+
+    Reading and replaying a million-task journal allocates tens of millions of long-lived
+    objects; the collector would scan them again and again as they pile up (a third of the
+    restore's time), and once more at its first collection after the restore."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def _record(payload: bytes) -> bytes:
@@ -153,6 +201,7 @@ class Journal:
     def __init__(self, path: str) -> None:
         self.path = path
         self._pending: list[list[Any]] = []
+        self._finishes: list[Any] | None = None  # the "finished_tasks" item at the end of `_pending`
         self._callbacks: list[Callable[[], None]] = []
         self._flush_lock = trio.Lock()
         self._wakeup = trio.Event()
@@ -190,7 +239,19 @@ class Journal:
             self._file = None
 
     def append(self, item: list[Any]) -> None:
+        if item[0] == "finished":
+            self._append_finished(item[1], item[2], item[3])
+            return
+        self._finishes = None
         self._pending.append(item)
+
+    def _append_finished(self, sid: int, task_id: int, outputs: list[Any]) -> None:
+        run = self._finishes
+        if run is None or run[1] != sid:
+            run = self._finishes = ["finished_tasks", sid, [], []]
+            self._pending.append(run)
+        run[2].append(task_id)
+        run[3].append(compact_outputs(outputs))
 
     def after_write(self, callback: Callable[[], None]) -> None:
         """Calls `callback` once every item appended so far is on disk (soon: it wakes the writer)."""
@@ -212,6 +273,7 @@ class Journal:
     async def flush(self) -> None:
         async with self._flush_lock:
             items, self._pending = self._pending, []
+            self._finishes = None  # the writer thread has it now
             callbacks, self._callbacks = self._callbacks, []
             self._wakeup = trio.Event()
             if items:

@@ -17,7 +17,7 @@ from rain.core.server.connections import handle_connection
 from rain.core.server.events import EventLog
 from rain.core.server.http import serve_http
 from rain.core.server.http_auth import HttpAuth
-from rain.core.server.journal import Journal
+from rain.core.server.journal import Journal, collector_paused
 from rain.core.server.monitor import Monitor
 from rain.core.server.progress import serve_progress
 from rain.core.server.restore import close_unclaimed, end_restore, restore
@@ -63,11 +63,12 @@ def open_journal(server: Server, path: str | None) -> Journal | None:
         server.incarnation = uuid.uuid4().hex
         return None
     journal = Journal(path)
-    journal.open()
-    server.incarnation = journal.incarnation
-    if journal.restored:
-        restore(server, journal.restored)
-        journal.restored = []
+    with collector_paused():
+        journal.open()
+        server.incarnation = journal.incarnation
+        if journal.restored:
+            restore(server, journal.restored)
+            journal.restored = []
     server.journal = journal
     return journal
 

@@ -1,8 +1,9 @@
 """A restarted server: its state rebuilt from the journal, then completed by the governors.
 
 `restore` replays the journal's items through the same `Server` methods that handled them
-live (opening sessions, applying submits, finishing tasks, unkeeping, failing, closing), so
-the restore path is exercised by every live run. Replayed objects have no holders: the
+live (opening sessions, applying submits, unkeeping, failing, closing), so the restore path is
+exercised by every live run. Task finishes, a million for a large session, are replayed a run
+at a time (`bulk_finish`), to the state `Server.finish_task` reaches one by one. Replayed objects have no holders: the
 governors that come back report what they hold (`adopt_inventory`), and until the governors
 the journal knew are all back (or the grace time is over) nothing is scheduled. Then
 `rerun_lost_outputs` has what no governor holds recomputed from lineage, like the objects of
@@ -12,12 +13,13 @@ a lost governor (`recovery.recover_objects`), and scheduling resumes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from rain.common.ids import ID
 from rain.common.states import DataObjectState, TaskState
 from rain.core.protocol import messages as m
+from rain.core.server.bulk_finish import finish_replayed
 from rain.core.server.recovery import recover_objects
 
 if TYPE_CHECKING:
@@ -38,9 +40,9 @@ def restore(server: Server, items: list[list[Any]]) -> None:
     expected: set[str] = set()
     server.restoring = expected
     try:
-        for n, item in enumerate(items):
+        for n, item in _with_finishes_merged(items):
             try:
-                _replay(server, item, expected)
+                _replay(server, item, expected, n)
             except (KeyError, IndexError, TypeError, ValueError, AttributeError, RequestError) as exc:
                 logger.warning("journal item %d (%r) skipped: %s", n, item[0], exc)
     finally:
@@ -50,7 +52,29 @@ def restore(server: Server, items: list[list[Any]]) -> None:
                 ", ".join(sorted(expected)) or "(none)")
 
 
-def _replay(server: Server, item: list[Any], expected: set[str]) -> None:
+def _with_finishes_merged(items: list[list[Any]]) -> Iterator[tuple[int, list[Any]]]:
+    """The items with their index, each run of single "finished" items of one session (as
+    older journals and `Server.finish_task` write them) merged into one "finished_tasks" item."""
+    run: list[Any] | None = None
+    first = 0
+    for n, item in enumerate(items):
+        if item[0] == "finished" and len(item) == 4:
+            if run is None or run[1] != item[1]:
+                if run is not None:
+                    yield first, run
+                first, run = n, ["finished_tasks", item[1], [], []]
+            run[2].append(item[2])
+            run[3].append(item[3])
+            continue
+        if run is not None:
+            yield first, run
+            run = None
+        yield n, item
+    if run is not None:
+        yield first, run
+
+
+def _replay(server: Server, item: list[Any], expected: set[str], n: int) -> None:
     kind, sid = item[0], item[1]
     if kind == "session":
         server._open_session(sid, item[2], None, bool(item[3]))
@@ -67,10 +91,9 @@ def _replay(server: Server, item: list[Any], expected: set[str]) -> None:
     session = server.sessions[sid]
     if kind == "submit":
         server._apply_submit(session, item[2], item[3])
-    elif kind == "finished":
-        task = session.tasks[item[2]]
-        if task.state is not TaskState.finished:
-            server.finish_task(task, item[3], None)
+    elif kind == "finished_tasks":
+        for problem in finish_replayed(server, session, item[2], item[3]):
+            logger.warning("journal item %d (finished task) skipped: %s", n, problem)
     elif kind == "unkeep":
         server.unkeep(session, [ID.from_wire(i) for i in item[2]])
     elif kind == "failed":
@@ -78,6 +101,8 @@ def _replay(server: Server, item: list[Any], expected: set[str]) -> None:
         session.failed_task = item[3]
     elif kind == "close":
         server.close_session(session)
+    elif kind == "finished":
+        raise ValueError("malformed finished item")
     else:
         raise ValueError(f"unknown journal item kind {kind!r}")
 
