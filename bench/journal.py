@@ -4,7 +4,9 @@
 
 live: compare.py's workloads (a) 50,000 independent tiny concats and (b) the FFT-like concat
 graph 14 x 4,096, on one server + one governor with 2 CPUs, with and without `--journal`,
-runs alternated; the median tasks/s of each and the ratio.
+runs alternated; the median tasks/s of each and the ratio, and the server process's CPU time
+per task (user + system, including the journal's writer thread), which a loaded machine
+disturbs much less than the throughput.
 restore: a journal holding one session of N independent concats (default 1,000,000) submitted
 in batches of 50,000, every task finished; the time to read it and rebuild the server's state
 (`Journal.open` + `restore`, in this process), which is what a restarted server does first.
@@ -22,7 +24,7 @@ import time
 
 import trio
 from compare import rain_fft, rain_independent
-from local import local_rain
+from local import cpu_seconds, local_rain
 
 from rain.cli.common import GC_THRESHOLDS
 from rain.common.rows import ReportedOutput, SubmittedObject, TaskRow
@@ -33,20 +35,28 @@ from rain.core.server.server import Server
 
 def live(args: argparse.Namespace) -> None:
     n, layers, width = (5_000, 6, 512) if args.quick else (50_000, 14, 4_096)
-    figures: dict[tuple[str, bool], list[float]] = {}
+    sizes = {"a": n, "b": layers * width}
+    speed: dict[tuple[str, bool], list[float]] = {}
+    cpu: dict[tuple[str, bool], list[float]] = {}  # the server's CPU seconds per task
     with tempfile.TemporaryDirectory(prefix="rain-bench-journal-") as tmp:
         for run in range(args.runs):
             for journaled in (False, True):
                 server_args = ("--journal", os.path.join(tmp, f"j{run}")) if journaled else ()
                 with local_rain([2], server_args=server_args) as cluster:
                     client = cluster.client()
-                    figures.setdefault(("a", journaled), []).append(rain_independent(client, n))
-                    figures.setdefault(("b", journaled), []).append(rain_fft(client, layers, width))
+                    pid = cluster.server_process.pid
+                    for workload in ("a", "b"):
+                        before = cpu_seconds(pid)
+                        rate = rain_independent(client, n) if workload == "a" else rain_fft(client, layers, width)
+                        speed.setdefault((workload, journaled), []).append(rate)
+                        cpu.setdefault((workload, journaled), []).append((cpu_seconds(pid) - before) / sizes[workload])
     for workload in ("a", "b"):
-        off = statistics.median(figures[(workload, False)])
-        on = statistics.median(figures[(workload, True)])
+        off, on = (statistics.median(speed[(workload, j)]) for j in (False, True))
+        cpu_off, cpu_on = (1e6 * statistics.median(cpu[(workload, j)]) for j in (False, True))
         print(f"({workload}) without journal {off:,.0f} tasks/s, with journal {on:,.0f} tasks/s: "
-              f"{100 * (on / off - 1):+.1f} %")
+              f"{100 * (on / off - 1):+.1f} %; server CPU per task {cpu_off:.1f} us without, "
+              f"{cpu_on:.1f} us with: {100 * (cpu_on / cpu_off - 1):+.1f} %")
+    print(f"({args.runs} runs each, alternated; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
 
 
 async def write_journal(path: str, tasks: int, batch: int = 50_000) -> None:
