@@ -33,6 +33,7 @@ from rain.common.rows import (
     TASK_ID,
     TASK_INPUTS,
     TASK_OUTPUTS,
+    TASK_RESOURCES,
     TASK_TYPE,
     AssignedTask,
     NodeUpdate,
@@ -211,15 +212,19 @@ class Server:
         self.schedule()
 
     def _apply_submit(self, session: SessionState, tasks: list[Any], objects: list[Any]) -> None:
+        """Builds the nodes of a checked submit (live, and for every submit of a restored journal:
+        the per-task steps here are what a restart spends most of its time on)."""
         nodes = session.objects
         new_objects = []
         intern = sys.intern
         for row in objects:
-            oid, label, data = row[OBJECT_ID], row[OBJECT_LABEL], row[OBJECT_DATA]
+            oid, label, data, size_hint = row[OBJECT_ID], row[OBJECT_LABEL], row[OBJECT_DATA], row[OBJECT_SIZE_HINT]
             if label is not None:
                 label = intern(label)
             obj = ObjectNode(session, oid, label, row[OBJECT_CONTENT_TYPE], intern(row[OBJECT_DATA_TYPE]),
-                             row[OBJECT_USER], row[OBJECT_KEEP], size=row[OBJECT_SIZE_HINT] or 0)
+                             row[OBJECT_USER], row[OBJECT_KEEP])
+            if size_hint:
+                obj.size = size_hint
             if data is not None:
                 obj.data = data
                 obj.size = len(data)
@@ -229,13 +234,17 @@ class Server:
             nodes[oid] = obj
             new_objects.append(obj)
         new_tasks = []
+        node = nodes.__getitem__
         for row in tasks:
-            inputs = [nodes[i] for i in row[TASK_INPUTS][::2]]  # [id, label, id, label, ...]
-            row[TASK_TYPE] = intern(row[TASK_TYPE])
-            task = TaskNode(session, row, row[TASK_TYPE], task_cpus(row), inputs,
-                            [nodes[o] for o in row[TASK_OUTPUTS]])
-            for out in task.outputs:
+            inputs = list(map(node, row[TASK_INPUTS][::2]))  # [id, label, id, label, ...]
+            outputs = list(map(node, row[TASK_OUTPUTS]))
+            task_type = row[TASK_TYPE] = intern(row[TASK_TYPE])
+            resources = row[TASK_RESOURCES]
+            task = TaskNode(session, row, task_type, resources if type(resources) is int else task_cpus(row),
+                            inputs, outputs)
+            for out in outputs:
                 out.producer = task
+            unfinished = 0
             for inp in inputs:
                 if inp.consumers is None:
                     inp.consumers = [task]
@@ -243,7 +252,8 @@ class Server:
                     inp.consumers.append(task)
                 inp.pending_consumers += 1
                 if inp.state is not FINISHED:
-                    task.unfinished_inputs += 1
+                    unfinished += 1
+            task.unfinished_inputs = unfinished
             session.tasks[row[TASK_ID]] = task
             new_tasks.append(task)
         session.unfinished_tasks += len(new_tasks)
