@@ -22,12 +22,14 @@ import sys
 import tempfile
 import time
 
+import cbor2
 import trio
 from compare import rain_fft, rain_independent
 from local import cpu_seconds, local_rain
 
 from rain.cli.common import GC_THRESHOLDS
 from rain.common.rows import ReportedOutput, SubmittedObject, TaskRow
+from rain.core.protocol import messages as m
 from rain.core.server.journal import Journal
 from rain.core.server.main import open_journal
 from rain.core.server.server import Server
@@ -72,7 +74,7 @@ async def write_journal(path: str, tasks: int, batch: int = 50_000) -> None:
         for i in range(next_id, next_id + 2 * count, 2):
             rows.append(list(TaskRow(i, "buildin/concat", None, [1, None, 1, None], [i + 1], 1, None, None)))
             objects.append(list(SubmittedObject(i + 1, "output", None, "blob", None, False, None, None)))
-        journal.append(["submit", 1, rows, objects])
+        journal.append(["submit_frame", 1, cbor2.dumps(m.Submit(0, 1, rows, objects).to_wire())])  # as a client sent it
         for row in rows:
             journal.append(["finished", 1, row[0], [ReportedOutput(row[0] + 1, {"size": 2})]])
         next_id += 2 * count

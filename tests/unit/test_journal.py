@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Callable
 from typing import Any
 
+import cbor2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from rain.common.ids import ID
 from rain.common.rows import ObjectRow, SubmittedObject, TaskRow
 from rain.common.states import DataObjectState, TaskState
+from rain.core.protocol import messages as m
 from rain.core.server.journal import HEADER_SIZE, Journal, JournalError, read_journal
 from rain.core.server.restore import end_restore, restore
 from rain.core.server.server import Server
@@ -197,6 +199,24 @@ def test_a_restarted_server_finishes_the_graph_and_reruns_only_what_is_lost(seed
         outputs = session2.tasks[tid.id].outputs
         assert tid not in done_before or not any(o.id in held_before for o in outputs)
     assert {oid for oid in kept if session2.objects[oid].holders} == kept
+
+
+def test_a_submit_is_journaled_as_its_frame_and_restored_from_it() -> None:
+    rows = [list(TaskRow(2, "t/x", None, [1, None], [3], 1, None, None))]
+    objects = [list(SubmittedObject(1, "c", None, "blob", None, False, b"xyz", None)),
+               list(SubmittedObject(3, "o", None, "blob", None, True, None, None))]
+    frame = cbor2.dumps(m.Submit(7, 1, rows, objects).to_wire())
+    server = Server(delete_timeout=0)
+    server.journal = ListJournal()
+    client = RecordingClient()
+    session = server.session(client, server.new_session(client, "s"))
+    server.submit(session, rows, objects, frame)
+    assert server.journal.items[-1] == ["submit_frame", 1, frame]
+    restored = restarted(server.journal.items).sessions[1]
+    assert restored.tasks[2].row == rows[0] and restored.objects[1].data == b"xyz" and restored.objects[3].keep
+    broken = restarted([["session", 1, "a", False], ["submit_frame", 1, b"\xff"],
+                        ["submit_frame", 1, cbor2.dumps(m.Ok(1).to_wire())]])
+    assert not broken.sessions[1].tasks
 
 
 def test_restore_skips_an_item_it_cannot_apply(caplog) -> None:

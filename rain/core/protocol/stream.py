@@ -53,6 +53,7 @@ class MessageStream:
         self._reader = FrameReader(max_frame_size)
         self._send_lock = trio.Lock()
         self.last_frame_size = 0
+        self.last_frame = b""  # the payload of the last message received, as it came (a submit is journaled so)
 
     def __str__(self) -> str:
         return self.peer
@@ -125,6 +126,7 @@ class MessageStream:
             frame = self._reader.next_frame()
             if frame is not None:
                 self.last_frame_size = len(frame)
+                self.last_frame = frame
                 return decode(frame)
             data = await self.stream.receive_some(RECEIVE_SIZE)
             if not data:

@@ -85,7 +85,7 @@ def _submit(server: Server, link: ClientLink, msg: m.Submit) -> None:
         check_submit_size(server.submit_limits, msg.tasks, link.stream.last_frame_size)
     except SubmitError as exc:
         raise RequestError(f"submit refused: {exc}") from None
-    server.submit(server.session(link, msg.session_id), msg.tasks, msg.objects)
+    server.submit(server.session(link, msg.session_id), msg.tasks, msg.objects, link.stream.last_frame)
     server.acknowledge(link, m.Ok(msg.request_id))  # once journaled: a restarted server knows it
 
 

@@ -9,8 +9,12 @@ short or whose checksum does not match. The file is then truncated to its valid 
 records follow good ones. (An SQLite database file cut at a random byte is just malformed.)
 
 Items are CBOR arrays `[kind, session_id, ...]`:
-- `["session", sid, name, keep_alive]`, `["submit", sid, tasks, objects]` (constant data
-  included), `["unkeep", sid, [ids]]`, `["failed", sid, message, failed_task]`, `["close", sid]`;
+- `["session", sid, name, keep_alive]`, `["unkeep", sid, [ids]]`, `["failed", sid, message,
+  failed_task]`, `["close", sid]`;
+- `["submit_frame", sid, frame]`: a client's submit, the payload of its `Submit` message as it
+  came off the wire (constant data included), so the writer copies bytes instead of encoding
+  the rows again (which cost more CPU than the rest of the journal); `["submit", sid, tasks,
+  objects]`: a submit given as rows (older journals, submits made inside the server);
 - `["finished_tasks", sid, [task_id, ...], [outputs, ...]]`: consecutive task finishes of one
   session, merged as they are appended (the server appends `["finished", sid, task_id,
   outputs]` per task, which older journals hold as such). `outputs` is the size of the task's

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from rain.common.ids import ID
 from rain.common.states import DataObjectState, TaskState
 from rain.core.protocol import messages as m
+from rain.core.protocol.codec import decode
+from rain.core.protocol.framing import ProtocolError
 from rain.core.server.bulk_finish import finish_replayed
 from rain.core.server.recovery import recover_objects
 
@@ -91,6 +93,9 @@ def _replay(server: Server, item: list[Any], expected: set[str], n: int) -> None
     session = server.sessions[sid]
     if kind == "submit":
         server._apply_submit(session, item[2], item[3])
+    elif kind == "submit_frame":
+        submit = _submit_message(item[2])
+        server._apply_submit(session, submit.tasks, submit.objects)
     elif kind == "finished_tasks":
         for problem in finish_replayed(server, session, item[2], item[3]):
             logger.warning("journal item %d (finished task) skipped: %s", n, problem)
@@ -105,6 +110,16 @@ def _replay(server: Server, item: list[Any], expected: set[str], n: int) -> None
         raise ValueError("malformed finished item")
     else:
         raise ValueError(f"unknown journal item kind {kind!r}")
+
+
+def _submit_message(frame: bytes) -> m.Submit:
+    try:
+        msg = decode(frame)
+    except ProtocolError as exc:
+        raise ValueError(f"bad submit frame: {exc}") from None
+    if not isinstance(msg, m.Submit):
+        raise ValueError(f"a {type(msg).__name__} message instead of a submit")
+    return msg
 
 
 def governor_back(server: Server, gov: GovernorState) -> None:

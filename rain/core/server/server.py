@@ -197,7 +197,8 @@ class Server:
 
     # --- submit ---------------------------------------------------------------------------
 
-    def submit(self, session: SessionState, tasks: list[Any], objects: list[Any]) -> None:
+    def submit(self, session: SessionState, tasks: list[Any], objects: list[Any], frame: bytes | None = None) -> None:
+        """`frame`: the client's Submit message as received, journaled as it is (not encoded again)."""
         self.check_alive(session)
         offered = set(self.type_counts) if self.governors else None
         largest = max((g.cpus for g in self.governors.values()), default=None)
@@ -205,7 +206,8 @@ class Server:
             check_submit(session, tasks, objects, offered, largest, self.input_kinds)
         except SubmitError as exc:
             raise RequestError(f"submit refused: {exc}") from None
-        self.journal_append(["submit", session.id, tasks, objects])
+        self.journal_append(["submit", session.id, tasks, objects] if frame is None else
+                            ["submit_frame", session.id, frame])
         self._apply_submit(session, tasks, objects)
         if self.events is not None:
             self.record_event("TasksSubmitted", session=session.id, task_types=dict(Counter(t[1] for t in tasks)))
