@@ -1,12 +1,15 @@
 """The server's journal: what it costs live, and how long a restore takes.
 
-    python bench/journal.py [--runs N] [--quick] [--restore-tasks N] [--only live|restore]
+    python bench/journal.py [--runs N] [--quick] [--restore-tasks N] [--only live|writer|restore]
 
 live: compare.py's workloads (a) 50,000 independent tiny concats and (b) the FFT-like concat
 graph 14 x 4,096, on one server + one governor with 2 CPUs, with and without `--journal`,
 runs alternated; the median tasks/s of each and the ratio, and the server process's CPU time
 per task (user + system, including the journal's writer thread), which a loaded machine
 disturbs much less than the throughput.
+writer: the CPU time the journal itself takes per task (appending, encoding, writing and fsyncing
+one session of 50,000 tiny tasks in this process, as the server feeds it during (a)), which the
+load of a shared machine disturbs least.
 restore: a journal holding one session of N independent concats (default 1,000,000) submitted
 in batches of 50,000, every task finished; the time to read it and rebuild the server's state
 (`Journal.open` + `restore`, in this process), which is what a restarted server does first.
@@ -82,6 +85,42 @@ async def write_journal(path: str, tasks: int, batch: int = 50_000) -> None:
     journal.close()
 
 
+async def journal_cpu(path: str, tasks: int, batch: int) -> float:
+    """CPU seconds (every thread of this process, fsyncs included) that a journal spends on
+    one session of `tasks` tiny tasks: the submit as the client sent it, then the finishes
+    appended one by one as the server does and flushed every `batch` tasks (what 50 ms of
+    compare.py (a) brings)."""
+    rows = [list(TaskRow(i, "buildin/concat", None, [1, None, 1, None], [i + 1], 1, None, None))
+            for i in range(2, 2 * tasks + 2, 2)]
+    objects = [list(SubmittedObject(1, "src", None, "blob", None, False, b"x", None))]
+    objects += [list(SubmittedObject(row[0] + 1, "output", None, "blob", None, False, None, None)) for row in rows]
+    frame = cbor2.dumps(m.Submit(0, 1, rows, objects).to_wire())
+    journal = Journal(path)
+    journal.open()
+    start = time.process_time()
+    journal.append(["session", 1, "s", False])
+    journal.append(["submit_frame", 1, frame])
+    await journal.flush()
+    for first in range(0, tasks, batch):
+        for row in rows[first:first + batch]:
+            journal.append(["finished", 1, row[0], [ReportedOutput(row[0] + 1, {"size": 2})]])
+        await journal.flush()
+    journal.append(["close", 1])
+    await journal.flush()
+    cpu = time.process_time() - start
+    journal.close()
+    return cpu
+
+
+def writer_cost(args: argparse.Namespace) -> None:
+    tasks = 5_000 if args.quick else 50_000
+    with tempfile.TemporaryDirectory(prefix="rain-bench-journal-") as tmp:
+        cpu = [trio.run(journal_cpu, os.path.join(tmp, f"j{run}"), tasks, 175) for run in range(args.runs)]
+    print(f"the journal's own CPU time per task (submit + finish, {tasks:,} tasks, a flush per 175 "
+          f"finishes): {1e6 * statistics.median(cpu) / tasks:.1f} us (median of {args.runs}; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+
+
 def restore_time(args: argparse.Namespace) -> None:
     tasks = 100_000 if args.quick else args.restore_tasks
     with tempfile.TemporaryDirectory(prefix="rain-bench-journal-") as tmp:
@@ -107,11 +146,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--restore-tasks", type=int, default=1_000_000)
-    parser.add_argument("--only", choices=("live", "restore"))
+    parser.add_argument("--only", choices=("live", "writer", "restore"))
     args = parser.parse_args()
-    if args.only != "live":
+    if args.only in (None, "restore"):
         restore_time(args)
-    if args.only != "restore":
+    if args.only in (None, "writer"):
+        writer_cost(args)
+    if args.only in (None, "live"):
         live(args)
 
 
