@@ -90,7 +90,7 @@ def compact_outputs(outputs: list[Any]) -> Any:
     just its size, else the `ReportedOutput` rows unchanged."""
     if len(outputs) == 1:
         info = outputs[0][1]
-        if len(info) == 1:
+        if type(info) is dict and len(info) == 1:
             size = info.get("size")
             if type(size) is int:
                 return size

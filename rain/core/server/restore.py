@@ -3,11 +3,12 @@
 `restore` replays the journal's items through the same `Server` methods that handled them
 live (opening sessions, applying submits, unkeeping, failing, closing), so the restore path is
 exercised by every live run. Task finishes, a million for a large session, are replayed a run
-at a time (`bulk_finish`), to the state `Server.finish_task` reaches one by one. Replayed objects have no holders: the
-governors that come back report what they hold (`adopt_inventory`), and until the governors
-the journal knew are all back (or the grace time is over) nothing is scheduled. Then
-`rerun_lost_outputs` has what no governor holds recomputed from lineage, like the objects of
-a lost governor (`recovery.recover_objects`), and scheduling resumes.
+at a time (`bulk_finish`), to the state `Server.finish_task` reaches one by one (compared by
+the unit tests). Replayed objects have no holders: the governors that come back report what
+they hold (`adopt_inventory`), and until the governors the journal knew are all back (or the
+grace time is over) nothing is scheduled. Then `rerun_lost_outputs` has what no governor holds
+recomputed from lineage, like the objects of a lost governor (`recovery.recover_objects`), and
+scheduling resumes.
 """
 
 from __future__ import annotations
