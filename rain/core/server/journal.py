@@ -103,7 +103,7 @@ def collector_paused() -> Iterator[None]:
     graph frozen (`gc.freeze`), like the objects of a starting server (rain.cli.common).
 
     Reading and replaying a million-task journal allocates tens of millions of long-lived
-    objects; the collector would scan them again and again as they pile up (a third of the
+    objects; the collector would scan them again and again as they pile up (a sixth of the
     restore's time), and once more at its first collection after the restore."""
     enabled = gc.isenabled()
     gc.disable()
