@@ -39,6 +39,7 @@ class GovernorTaskContext(TaskContext):
         self._debug: list[str] = []
         self._tasks_dir = tasks_dir
         self._workdir: str | None = None
+        self._reuse_workdir = True
         self.output_tails: dict[str, str] | None = None
 
     @property
@@ -101,11 +102,14 @@ class GovernorTaskContext(TaskContext):
         if _needs_pipes(kwargs):
             kwargs.setdefault("check", False)
             return await trio.run_process(args, start_new_session=True, deliver_cancel=kill_process_group, **kwargs)
-        return subprocess.CompletedProcess(args, await run_program(args, **kwargs))
+        finished = await run_program(args, **kwargs)
+        if finished.leftovers:  # a background job may still write into the scratch dir
+            self._reuse_workdir = False
+        return finished
 
     def cleanup(self) -> None:
         if self._workdir is not None:
-            ScratchDirs.of(self._tasks_dir).give_back(self._workdir)
+            ScratchDirs.of(self._tasks_dir).give_back(self._workdir, self._reuse_workdir)
             self._workdir = None
 
 
@@ -150,8 +154,10 @@ class ScratchDirs:
             os.makedirs(path)
         return path
 
-    def give_back(self, path: str) -> None:
-        if len(self._free) < self.KEEP and _empty_out(path):
+    def give_back(self, path: str, reusable: bool = True) -> None:
+        """Keeps `path` for the next task if it can be emptied quickly; `reusable` False when
+        something other than the task may still write into it."""
+        if reusable and len(self._free) < self.KEEP and _empty_out(path):
             self._free.append(path)
         else:
             remove_tree(path)

@@ -11,7 +11,8 @@ as an error code, so no pipe is needed to learn that the program could not be st
 
 The child is like Popen's with `start_new_session=True` and default `restore_signals`: a new
 session, SIGPIPE and SIGXFSZ back to their defaults (Python ignores SIGPIPE), other ignored
-signals still ignored, the signal mask and the environment of the governor. `Spawner.create()` is None where glibc lacks any of this.
+signals still ignored, the signal mask and the environment of the governor.
+`Spawner.create()` is None where glibc lacks any of this.
 """
 
 from __future__ import annotations

@@ -181,16 +181,38 @@ async def kill_process_group(child: Any) -> None:
     await child.wait()
 
 
-async def run_program(args: Sequence[str], **kwargs: Any) -> int:
-    """Runs a program to its end and returns its exit status (negative: killed by a signal).
+class Finished(subprocess.CompletedProcess[bytes]):
+    """A program's end: its exit status (negative: killed by a signal), and `leftovers`, whether
+    processes of its group (background jobs it started) outlived it."""
+
+    def __init__(self, args: Sequence[str], returncode: int, leftovers: bool) -> None:
+        super().__init__(args, returncode)
+        self.leftovers = leftovers
+
+
+async def run_program(args: Sequence[str], **kwargs: Any) -> Finished:
+    """Runs a program to its end.
 
     On cancellation the program's process group is killed and reaped before `Cancelled`
     propagates, so no program outlives the task that started it.
     """
     child = start_program(args, **kwargs)
     try:
-        return await child.wait()
+        returncode = await child.wait()
     except BaseException:
         with trio.CancelScope(shield=True):
             await kill_process_group(child)
         raise
+    return Finished(args, returncode, not _group_gone(child.pid))
+
+
+def _group_gone(pgid: int) -> bool:
+    """Whether no process is left in the process group `pgid` (its leader reaped). A pid is not
+    reused while a group has its number, so a live group here is the program's."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # a process of the group changed its user: still there
+        return False
+    return False

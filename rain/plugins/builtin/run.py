@@ -11,7 +11,7 @@ Config (built by `rain.client.tasks.Execute`)::
 
 One entry per task input / output, in order. The program runs in the task's scratch dir, which
 holds only its mapped inputs, so users see a clean directory; stdin (from memory), stdout and
-stderr are unnamed files (O_TMPFILE) that never appear in it.
+stderr are unnamed files (O_TMPFILE) that never appear in it (see `captures`).
 Inputs are real files and directories sharing the stored, read-only data (hard links, see
 `rain.common.trees.link_tree`), so tools that do not follow symlinks see them whole; `write`
 asks for a private writable copy instead. Outputs are moved into the store. Cancellation kills
@@ -20,11 +20,12 @@ the program's process group (`ctx.run_process`).
 A governor may run a thousand tiny programs a second, so the common case stays on the event
 loop: inputs that are stored files (hard links) or small blobs are placed directly, stdout and
 stderr go to unnamed files read back through the same descriptors for their tails (the
-dashboard shows them; an error names the exit code and the stderr tail), a small stdout
+dashboard shows them; an error names the exit code and the stderr tail), those kept only for
+their tails reused from program to program, a small stdout
 becomes an in-memory blob, and outputs that are files are collected directly. A program that
 leaves its directory empty (or holding only what was collected) lets the governor reuse it.
 Only directory trees and copies go to a worker thread. The spawn itself is
-`rain.core.governor.spawn` (vfork, pidfd).
+`rain.core.governor.spawn` (posix_spawn, pidfd).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import attrs
 from rain.common.content_types import is_subtype
 from rain.common.data_instance import DataInstance
 from rain.plugins.api import TaskContext, TaskError, task_type
+from rain.plugins.builtin.captures import Capture, ReusedFiles, tail, unnamed_file
 from rain.plugins.builtin.directories import link_or_copy_tree, relative_path
 
 STDERR_TAIL = 2000
@@ -139,51 +141,12 @@ def _stdin_file(ctx: TaskContext, cfg: RunConfig, stack: contextlib.ExitStack) -
         fd = os.open(inst.path, os.O_RDONLY | os.O_CLOEXEC)
         stack.callback(os.close, fd)
         return fd
-    fd = _unnamed_file(ctx, stack, "stdin").fd
+    fd = unnamed_file(ctx.workdir, stack, "stdin").fd
     data = memoryview(inst.get_bytes())
     while data:
         data = data[os.write(fd, data):]
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
-
-
-@attrs.frozen
-class Capture:
-    """A file outside the program's directory: unnamed (O_TMPFILE) where the filesystem can,
-    else named beside the scratch dir (`path`)."""
-
-    fd: int
-    path: str | None
-
-
-def _unnamed_file(ctx: TaskContext, stack: contextlib.ExitStack, name: str) -> Capture:
-    """A file for the program's stdin, stdout or stderr that never shows in its directory, so
-    the program sees only its inputs and the scratch dir can be reused without a rmdir."""
-    try:
-        fd = os.open(ctx.workdir, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o644)
-        stack.callback(os.close, fd)
-        return Capture(fd, None)
-    except OSError:  # a filesystem without O_TMPFILE
-        pass
-    path = f"{ctx.workdir}.{name}"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    stack.callback(_remove_quietly, path)
-    stack.callback(os.close, fd)
-    return Capture(fd, path)
-
-
-def _remove_quietly(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-
-
-def _tail(fd: int, size: int) -> str:
-    """The last `size` bytes written to a file the program's output went to (read through the
-    governor's own descriptor: no reopening, no seek)."""
-    end = os.fstat(fd).st_size
-    if not end:
-        return ""
-    return os.pread(fd, size, max(0, end - size)).decode("utf-8", "replace").strip()
 
 
 def _quick_inputs(ctx: TaskContext, cfg: RunConfig) -> bool:
@@ -281,23 +244,39 @@ async def run(ctx: TaskContext) -> list[DataInstance]:
         _place_inputs(ctx, cfg, rundir)
     else:
         await ctx.run_sync(_place_inputs, ctx, cfg, rundir)
-    argv = cfg.argv
     with contextlib.ExitStack() as stack:
         stdin = _stdin_file(ctx, cfg, stack)
-        stdout = _unnamed_file(ctx, stack, "stdout")  # an output, or kept for its tail
-        stderr = _unnamed_file(ctx, stack, "stderr")
+        stdout = unnamed_file(rundir, stack, "stdout") if cfg.stdout is not None else None
+        stdout_output = await _run_program(ctx, cfg.argv, rundir, stdin, stdout)
+    if all(path is None or spec.data_type != "dir" for path, spec in zip(cfg.outputs, ctx.output_specs, strict=True)):
+        return _collect_outputs(ctx, cfg, stdout_output)
+    return await ctx.run_sync(_collect_outputs, ctx, cfg, stdout_output)
+
+
+async def _run_program(ctx: TaskContext, argv: list[str], rundir: str, stdin: int,
+                       stdout: Capture | None) -> DataInstance | None:
+    """Runs the program; its stdout as an output instance when `stdout` captures it. Streams
+    kept only for their tails go to reused files (`ReusedFiles`), which go back to the pool
+    unless a background job of the program may still write to them."""
+    files_dir = os.path.dirname(rundir)
+    stderr = ReusedFiles.take(files_dir)
+    stdout_fd = stdout.fd if stdout is not None else ReusedFiles.take(files_dir)
+    reusable = False
+    try:
         try:
-            result = await ctx.run_process(argv, cwd=rundir, stdin=stdin, stdout=stdout.fd, stderr=stderr.fd)
+            result = await ctx.run_process(argv, cwd=rundir, stdin=stdin, stdout=stdout_fd, stderr=stderr)
         except FileNotFoundError:
             raise TaskError(f"program {argv[0]!r} not found") from None
         except PermissionError:
             if "/" not in argv[0] and shutil.which(argv[0]) is None:  # an unreadable dir on PATH
                 raise TaskError(f"program {argv[0]!r} not found") from None
             raise TaskError(f"program {argv[0]!r} is not executable") from None
-        ctx.program_output(_tail(stdout.fd, OUTPUT_TAIL), _tail(stderr.fd, OUTPUT_TAIL))
+        reusable = not getattr(result, "leftovers", True)
+        ctx.program_output(tail(stdout_fd, OUTPUT_TAIL), tail(stderr, OUTPUT_TAIL))
         if result.returncode != 0:
-            raise TaskError(_exit_error(result.returncode, _tail(stderr.fd, STDERR_TAIL)))
-        stdout_output = _stdout_output(ctx, stdout) if cfg.stdout is not None else None
-    if all(path is None or spec.data_type != "dir" for path, spec in zip(cfg.outputs, ctx.output_specs, strict=True)):
-        return _collect_outputs(ctx, cfg, stdout_output)
-    return await ctx.run_sync(_collect_outputs, ctx, cfg, stdout_output)
+            raise TaskError(_exit_error(result.returncode, tail(stderr, STDERR_TAIL)))
+        return _stdout_output(ctx, stdout) if stdout is not None else None
+    finally:
+        ReusedFiles.give_back(files_dir, stderr, reusable)
+        if stdout is None:
+            ReusedFiles.give_back(files_dir, stdout_fd, reusable)
