@@ -266,3 +266,44 @@ def test_closed_session_kills_program_group(make_cluster, tmp_path):
         [(started, _end)] = spans([t])
     assert started < submitted + 30  # long before the program would have ended
     wait_until(lambda: not _alive(shell_pid) and not _alive(child_pid), what="the whole group to be killed")
+
+
+def test_background_job_output_stays_out_of_later_tasks(make_cluster, tmp_path):
+    """A program's stderr file is reused by later programs only once nothing can write to it:
+    here a background job of the first program writes to it while the second one runs."""
+    client = make_cluster([1]).client()
+    asked, written = tmp_path / "asked", tmp_path / "written"
+    wait_for = "i=0; while [ ! -e {0} ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done"
+    with client.new_session() as s:
+        first = tasks.Execute(f"({wait_for.format(asked)}; echo LATE >&2; touch {written}) & echo started",
+                              shell=True, stdout=True)
+        second = tasks.Execute(f"touch {asked}; {wait_for.format(written)}; echo mine >&2; exit 3",
+                               shell=True, input_paths=[Input("x", dataobj=first)])
+        s.submit()
+        with pytest.raises(TaskException, match="exit code 3") as info:
+            second.wait()
+    assert written.exists()  # the late write happened while the second program ran
+    assert "mine" in str(info.value) and "LATE" not in str(info.value)
+    with client.new_session() as s:  # and it stays out of the programs after
+        t = tasks.Execute(["sh", "-c", "echo alone >&2; exit 4"])
+        s.submit()
+        with pytest.raises(TaskException, match="exit code 4: alone") as info:
+            t.wait()
+    assert "LATE" not in str(info.value)
+
+
+def test_program_starts_clean(client):
+    """Programs start like those of a shell: default SIGPIPE (Python ignores it), glibc's own
+    signals (32, 33) not ignored, no descriptor of the governor's beyond stdin/out/err, stdin
+    empty, and their own session."""
+    with client.new_session() as s:
+        t = tasks.Execute(["sh", "-c", "grep SigIgn /proc/self/status; ls /proc/$$/fd; cat; "
+                           "cut -d' ' -f6 /proc/$$/stat; echo $$"], stdout=True)
+        t.keep_outputs()
+        s.submit()
+        lines = t.output.fetch().get_bytes().decode().split()
+    ignored = int(lines[1], 16)
+    for sig in (13, 25, 32, 33):
+        assert not ignored & (1 << (sig - 1)), sig
+    assert lines[2:-2] == ["0", "1", "2"]
+    assert lines[-2] == lines[-1]  # the shell leads its own session
