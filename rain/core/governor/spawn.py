@@ -79,9 +79,12 @@ class Child:
             return self.returncode
         try:
             await trio.lowlevel.wait_readable(pidfd)
-        finally:
+        except BaseException:
             trio.lowlevel.notify_closing(pidfd)
             os.close(pidfd)
+            raise
+        # Woken, trio forgot the descriptor; closing it takes it out of the epoll set as well.
+        os.close(pidfd)
         self.returncode = self._reap()
         return self.returncode
 
