@@ -307,3 +307,20 @@ def test_program_starts_clean(client):
         assert not ignored & (1 << (sig - 1)), sig
     assert lines[2:-2] == ["0", "1", "2"]
     assert lines[-2] == lines[-1]  # the shell leads its own session
+
+
+def test_large_stdout_survives_later_programs(make_cluster):
+    """A stdout too large to keep in memory becomes the stored object's file; the programs
+    after it (which reuse capture files) must not touch it."""
+    client = make_cluster([1]).client()
+    expected = "".join(f"{i}\n" for i in range(1, 60001)).encode()  # above the in-memory limit
+    with client.new_session() as s:
+        big = tasks.Execute(["seq", "1", "60000"], stdout=True)
+        big.keep_outputs()
+        later = [tasks.Execute(["sh", "-c", f"echo {i}; echo e{i} >&2"], stdout=True,
+                               input_paths=[Input("x", dataobj=big)]) for i in range(4)]
+        for t in later:
+            t.keep_outputs()
+        s.submit()
+        assert [t.output.fetch().get_bytes() for t in later] == [b"%d\n" % i for i in range(4)]
+        assert big.output.fetch().get_bytes() == expected

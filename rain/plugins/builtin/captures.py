@@ -1,14 +1,12 @@
 """Files that catch a program's stdin, stdout and stderr outside its working directory.
 
-A stream that becomes an output (stdout kept as an object) gets a file of its own, unnamed
-(O_TMPFILE) where the filesystem can, so it can be linked into the store when it is big. A
-stream kept only for its tail (stderr, an uncaptured stdout) goes to a file reused from task
-to task: creating and dropping an unnamed file on a journaling filesystem costs about 40 us
-of CPU and more of waiting, as much as a third of what the governor spends on a tiny program.
-Reuse is safe once nothing can write to the file any more: a file goes back to the pool only
-when the program's process group is gone (a background job it left keeps the file, which is
-then dropped); it is emptied before the next program gets it.
-"""
+stdout and stderr go to unnamed (O_TMPFILE) files reused from program to program: creating
+and dropping an unnamed file on a journaling filesystem costs about 40 us of CPU and more of
+waiting, as much as a fifth of what the governor spends on a tiny program. Reuse is safe once
+nothing can write to the file any more: a file goes back to the pool only when the program's
+process group is gone (a background job it left keeps the file, which is then dropped), and
+it is emptied before the next program gets it. A large stdout kept as an output is linked
+into the store and leaves the pool. A stdin fed from memory gets a file of its own."""
 
 from __future__ import annotations
 
@@ -60,7 +58,7 @@ def tail(fd: int, size: int) -> str:
 
 
 class ReusedFiles:
-    """Empty unnamed files in one directory, handed out for streams kept only for their tails."""
+    """Empty unnamed files in one directory, handed out for programs' stdout and stderr."""
 
     _pools: dict[str, list[int]] = {}  # noqa: RUF012 (one pool per directory, shared on purpose)
 

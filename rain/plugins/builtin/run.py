@@ -20,8 +20,8 @@ the program's process group (`ctx.run_process`).
 A governor may run a thousand tiny programs a second, so the common case stays on the event
 loop: inputs that are stored files (hard links) or small blobs are placed directly, stdout and
 stderr go to unnamed files read back through the same descriptors for their tails (the
-dashboard shows them; an error names the exit code and the stderr tail), those kept only for
-their tails reused from program to program, a small stdout
+dashboard shows them; an error names the exit code and the stderr tail) and reused from
+program to program, a small stdout
 becomes an in-memory blob, and outputs that are files are collected directly. A program that
 leaves its directory empty (or holding only what was collected) lets the governor reuse it.
 Only directory trees and copies go to a worker thread. The spawn itself is
@@ -42,7 +42,7 @@ import attrs
 from rain.common.content_types import is_subtype
 from rain.common.data_instance import DataInstance
 from rain.plugins.api import TaskContext, TaskError, task_type
-from rain.plugins.builtin.captures import Capture, ReusedFiles, tail, unnamed_file
+from rain.plugins.builtin.captures import ReusedFiles, tail, unnamed_file
 from rain.plugins.builtin.directories import link_or_copy_tree, relative_path
 
 STDERR_TAIL = 2000
@@ -193,25 +193,34 @@ def _dereference_links(root: str) -> None:
                     link_or_copy_tree(real, path)
 
 
-def _stdout_output(ctx: TaskContext, capture: Capture) -> DataInstance:
-    """A small stdout becomes an in-memory blob (where the store would keep it anyway); a
-    large one is given a name in the scratch dir and moved into the store as a file."""
-    size = os.fstat(capture.fd).st_size
+def _stdout_output(ctx: TaskContext, fd: int) -> tuple[DataInstance, bool]:
+    """A small stdout becomes an in-memory blob (where the store would keep it anyway), and its
+    file can be reused; a large one is given a name in the scratch dir and moved into the
+    store as a file, which is then the stored object's (False: never to be reused)."""
+    size = os.fstat(fd).st_size
     if size <= SMALL_STDOUT:
-        return ctx.blob(os.pread(capture.fd, size, 0) if size else b"")
+        return ctx.blob(os.pread(fd, size, 0) if size else b""), True
     name = ".rain-stdout"
     while os.path.lexists(os.path.join(ctx.workdir, name)):
         name += "_"
     target = os.path.join(ctx.workdir, name)
-    if capture.path is not None:
-        os.rename(capture.path, target)
-    else:
-        try:
-            os.link(f"/proc/self/fd/{capture.fd}", target)  # gives the unnamed file a name
-        except OSError:  # no /proc: copy it
-            with open(target, "wb") as f:
-                os.sendfile(f.fileno(), capture.fd, 0, size)
-    return ctx.output_file(name)
+    try:
+        _name_unnamed_file(fd, target)
+    except OSError:  # no /proc, or a file that was named once: copy it
+        with open(target, "wb") as f:
+            os.sendfile(f.fileno(), fd, 0, size)
+    return ctx.output_file(name), False
+
+
+def _name_unnamed_file(fd: int, target: str) -> None:
+    """Links an O_TMPFILE file into `target`'s directory. It takes linkat with
+    AT_SYMLINK_FOLLOW on /proc/self/fd (plain link() would link the /proc entry itself and
+    fail with EXDEV); os.link uses linkat only when given a directory descriptor."""
+    parent = os.open(os.path.dirname(target), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.link(f"/proc/self/fd/{fd}", os.path.basename(target), dst_dir_fd=parent, follow_symlinks=True)
+    finally:
+        os.close(parent)
 
 
 def _collect_outputs(ctx: TaskContext, cfg: RunConfig, stdout: DataInstance | None) -> list[DataInstance]:
@@ -246,37 +255,38 @@ async def run(ctx: TaskContext) -> list[DataInstance]:
         await ctx.run_sync(_place_inputs, ctx, cfg, rundir)
     with contextlib.ExitStack() as stack:
         stdin = _stdin_file(ctx, cfg, stack)
-        stdout = unnamed_file(rundir, stack, "stdout") if cfg.stdout is not None else None
-        stdout_output = await _run_program(ctx, cfg.argv, rundir, stdin, stdout)
+        stdout_output = await _run_program(ctx, cfg.argv, rundir, stdin, cfg.stdout is not None)
     if all(path is None or spec.data_type != "dir" for path, spec in zip(cfg.outputs, ctx.output_specs, strict=True)):
         return _collect_outputs(ctx, cfg, stdout_output)
     return await ctx.run_sync(_collect_outputs, ctx, cfg, stdout_output)
 
 
 async def _run_program(ctx: TaskContext, argv: list[str], rundir: str, stdin: int,
-                       stdout: Capture | None) -> DataInstance | None:
-    """Runs the program; its stdout as an output instance when `stdout` captures it. Streams
-    kept only for their tails go to reused files (`ReusedFiles`), which go back to the pool
-    unless a background job of the program may still write to them."""
+                       keep_stdout: bool) -> DataInstance | None:
+    """Runs the program; its stdout as an output instance when `keep_stdout`. stdout and
+    stderr go to reused files (`ReusedFiles`), which go back to the pool unless a background
+    job of the program may still write to them (or a large stdout became a stored file)."""
     files_dir = os.path.dirname(rundir)
-    stderr = ReusedFiles.take(files_dir)
-    stdout_fd = stdout.fd if stdout is not None else ReusedFiles.take(files_dir)
-    reusable = False
+    stdout, stderr = ReusedFiles.take(files_dir), ReusedFiles.take(files_dir)
+    reuse_stdout = reuse_stderr = False
     try:
         try:
-            result = await ctx.run_process(argv, cwd=rundir, stdin=stdin, stdout=stdout_fd, stderr=stderr)
+            result = await ctx.run_process(argv, cwd=rundir, stdin=stdin, stdout=stdout, stderr=stderr)
         except FileNotFoundError:
             raise TaskError(f"program {argv[0]!r} not found") from None
         except PermissionError:
             if "/" not in argv[0] and shutil.which(argv[0]) is None:  # an unreadable dir on PATH
                 raise TaskError(f"program {argv[0]!r} not found") from None
             raise TaskError(f"program {argv[0]!r} is not executable") from None
-        reusable = not getattr(result, "leftovers", True)
-        ctx.program_output(tail(stdout_fd, OUTPUT_TAIL), tail(stderr, OUTPUT_TAIL))
+        reuse_stdout = reuse_stderr = not getattr(result, "leftovers", True)
+        ctx.program_output(tail(stdout, OUTPUT_TAIL), tail(stderr, OUTPUT_TAIL))
         if result.returncode != 0:
             raise TaskError(_exit_error(result.returncode, tail(stderr, STDERR_TAIL)))
-        return _stdout_output(ctx, stdout) if stdout is not None else None
+        if not keep_stdout:
+            return None
+        output, reusable = _stdout_output(ctx, stdout)
+        reuse_stdout = reuse_stdout and reusable
+        return output
     finally:
-        ReusedFiles.give_back(files_dir, stderr, reusable)
-        if stdout is None:
-            ReusedFiles.give_back(files_dir, stdout_fd, reusable)
+        ReusedFiles.give_back(files_dir, stderr, reuse_stderr)
+        ReusedFiles.give_back(files_dir, stdout, reuse_stdout)
