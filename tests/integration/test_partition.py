@@ -15,9 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from rain.client import blob, tasks
 from tests.cluster import Cluster, wait_until
-from tests.integration.test_recovery import fft_pairs, gate, governor_objects, governors, wait_for_events
+from tests.integration.test_recovery import gated_fft, governor_objects, governors, wait_for_events
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None,
                                 reason="network namespaces need root and iproute2")
@@ -100,20 +99,8 @@ def test_a_silently_partitioned_governor_costs_a_retry_not_the_session(cluster_o
     assert [g.split(":")[0] for g in ids] == [f"{hosts.subnet}.{10 + n}" for n in (1, 2, 3)]
     client = cluster.client()
     release = str(tmp_path / "release")
-    layers, width = 6, 60
     with client.new_session() as s:
-        values = [b"%d." % i for i in range(width)]
-        level = [blob(v) for v in values]
-        first = level
-        for n, pairs in enumerate(fft_pairs(layers, width)):
-            opened = gate(release) if n == layers // 2 else None
-            level = [tasks.Concat([level[a], level[b]] if opened is None else [opened, level[a], level[b]]).output
-                     for a, b in pairs]
-            values = [values[a] + values[b] for a, b in pairs]
-            if n < layers // 2:
-                first = level
-        for obj in level:
-            obj.keep()
+        first, level, values = gated_fft(release, layers=6, width=60)
         s.submit()
         s.wait(first)  # the first half is done, spread over the three hosts
         held = governor_objects(client)

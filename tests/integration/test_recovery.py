@@ -71,24 +71,30 @@ def kill_richest(cluster: Cluster, client: Any) -> str:
     return victim
 
 
+def gated_fft(release: str, layers: int, width: int) -> tuple[list[Any], list[Any], list[bytes]]:
+    """A concat graph of layers x width tasks in the current session, its second half behind
+    the gate `release`: (the first half's last layer, the kept last layer, its expected values)."""
+    values = [b"%d." % i for i in range(width)]
+    level = [blob(v) for v in values]
+    first = level
+    for n, pairs in enumerate(fft_pairs(layers, width)):
+        opened = gate(release) if n == layers // 2 else None
+        level = [tasks.Concat([level[a], level[b]] if opened is None else [opened, level[a], level[b]]).output
+                 for a, b in pairs]
+        values = [values[a] + values[b] for a, b in pairs]
+        if n < layers // 2:
+            first = level
+    for obj in level:
+        obj.keep()
+    return first, level, values
+
+
 def concat_fft(client: Any, cluster: Cluster, tmp_path: Any, victims: int, layers: int = 10,
                width: int = 500) -> None:
     """A concat graph of layers x width tasks; `victims` governors killed at its middle."""
     release = str(tmp_path / "release")
     with client.new_session() as s:
-        values = [b"%d." % i for i in range(width)]
-        level = [blob(v) for v in values]
-        pairs_by_layer = fft_pairs(layers, width)
-        first = []
-        for n, pairs in enumerate(pairs_by_layer):
-            opened = gate(release) if n == layers // 2 else None
-            level = [tasks.Concat([level[a], level[b]] if opened is None else [opened, level[a], level[b]]).output
-                     for a, b in pairs]
-            values = [values[a] + values[b] for a, b in pairs]
-            if n < layers // 2:
-                first = level
-        for obj in level:
-            obj.keep()
+        first, level, values = gated_fft(release, layers, width)
         s.submit()
         s.wait(first)  # the first half is done, spread over the governors
         for _ in range(victims):
