@@ -6,7 +6,7 @@ import os
 import time
 from typing import Any
 
-from rain.client.connection import Connection, ConnectionLost
+from rain.client.connection import Connection, ConnectionLost, Deferred
 from rain.client.fetching import GovernorConnections
 from rain.client.session import Session
 from rain.common.addresses import AddressError, split_address
@@ -99,14 +99,20 @@ class Client:
         """Sends a request and returns its reply, over a new connection if the old one dropped
         (a request of a `session` the server lost raises the session's error instead)."""
         try:
-            return self.connection.request(cls, **fields)
+            return self.connection.request(cls, owner=session, **fields)
         except ConnectionLost as exc:
             self._reconnect(exc)
             if session is not None:
                 session._connection()
-            if cls is m.Submit and self._submit_landed(fields):
-                return m.Ok(0)
-            return self.connection.request(cls, **fields)
+            return self.connection.request(cls, owner=session, **fields)
+
+    def send_deferred(self, deferred: Deferred) -> None:
+        """Sends a request whose reply a later call reads (rain.client.connection); when the
+        connection is lost, it goes again on the next one."""
+        try:
+            self.connection.send_deferred(deferred)
+        except ConnectionLost as exc:
+            self._reconnect(exc)
 
     def _submit_landed(self, fields: dict[str, Any]) -> bool:
         """Whether a submit whose answer was lost with the connection reached the server (it is
@@ -120,10 +126,22 @@ class Client:
             return False
         return True
 
+    def _send_again(self, deferred: Deferred) -> None:
+        """A deferred request the lost connection did not answer, sent again and waited for."""
+        if deferred.cls is m.Submit and self._submit_landed(deferred.fields):
+            return
+        try:
+            self.connection.request(deferred.cls, **deferred.fields)
+        except ConnectionLost:
+            raise
+        except RainException as exc:
+            self.connection.refused(deferred, exc)
+
     def _reconnect(self, lost: ConnectionLost) -> None:
         """Dials the server until it answers or `reconnect_timeout` is over, then takes the
         open sessions back; raises `lost` when the server does not come back in time."""
-        self.connection.close()
+        lost_connection = self.connection
+        lost_connection.close()
         deadline = time.monotonic() + self.reconnect_timeout
         delay = 0.05
         while True:
@@ -145,6 +163,11 @@ class Client:
                 session._error = SessionException(
                     f"session {session.session_id} ({session.name!r}) was lost: the server restarted "
                     f"without it (was it started with --journal?): {exc}")
+        self._connection.keep_refused(lost_connection)
+        for deferred in lost_connection.pending_deferred():
+            owner = deferred.owner
+            if not isinstance(owner, Session) or owner._error is None:
+                self._send_again(deferred)
 
     def update(self, items: Any) -> None:
         """Refreshes state and info of the given tasks / objects (of any of this client's sessions)."""

@@ -3,6 +3,13 @@
 The client is synchronous and has no background thread: a request is sent, then frames are
 read until the reply with the same request id arrives. Replies to other requests met on the
 way (several may be in flight) are kept until asked for.
+
+Some requests are pipelined (`Deferred`: a submit, an unkeep): the call returns once the
+request is sent, and its reply is read during a later call. The server answers a connection's
+requests in order, so a later call returns only once every earlier deferred request is
+answered (a submit is acknowledged once journaled: when a later call returns, the submit is
+durable). A refused deferred request undoes its call's effects on the client and its error is
+raised by the next call of the same owner (its session), naming the call that was refused.
 """
 
 from __future__ import annotations
@@ -10,6 +17,8 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 from typing import Any
+
+import attrs
 
 from rain.common.errors import RainException, SessionException, TaskException
 from rain.core.protocol import messages as m
@@ -24,6 +33,19 @@ CONNECT_TIMEOUT = 10.0
 
 class ConnectionLost(RainException):
     """The peer went away (or could not be reached): a client may dial again."""
+
+
+@attrs.define(eq=False)
+class Deferred:
+    """A request whose reply the caller does not wait for. `what` names the call in its error
+    (worked out only then); `undo` takes back the call's effects on the client when the server
+    refuses it; `owner` (a session) raises the error at its next call."""
+
+    cls: Callable[..., m.Message]
+    fields: dict[str, Any]
+    what: Callable[[], str]
+    undo: Callable[[], None]
+    owner: object
 
 
 class Connection:
@@ -42,6 +64,9 @@ class Connection:
         self._next_id = 1
         self._replies: dict[int, m.Message] = {}
         self._progress: dict[int, Callable[[m.Progress], None]] = {}
+        self._deferred: dict[int, Deferred] = {}  # sent, not answered yet; in request id order
+        self._refused: list[tuple[object, RainException]] = []  # deferred requests refused, not raised yet
+        self._abandoned: set[int] = set()  # requests whose call raised before their reply came
         try:
             self._handshake(role, what)
         except BaseException:
@@ -123,36 +148,90 @@ class Connection:
         return rid
 
     def request(self, cls: Callable[..., m.Message], *, on_progress: Callable[[m.Progress], None] | None = None,
-                **fields: Any) -> m.Message:
+                owner: object = None, **fields: Any) -> m.Message:
         """Sends `cls(request_id, **fields)` and returns its reply; an Error reply raises.
-        `on_progress` asks the server for `Progress` pushes (a `Wait`) and is called with each."""
+        `on_progress` asks the server for `Progress` pushes (a `Wait`) and is called with each.
+        A deferred request of `owner` refused before or meanwhile raises instead."""
+        if owner is not None:
+            self.raise_refused(owner)
         rid = self.new_request_id()
         if on_progress is None:
             self.send(cls(request_id=rid, **fields))
-            return self.reply(rid)
+            return self.reply(rid, owner)
         self._progress[rid] = on_progress
         try:
             self.send(cls(request_id=rid, progress=True, **fields))
-            return self.reply(rid)
+            return self.reply(rid, owner)
         finally:
             del self._progress[rid]
 
-    def reply(self, request_id: int) -> m.Message:
+    def send_deferred(self, deferred: Deferred) -> None:
+        """Sends a request without waiting for its reply (see the module docstring). Until it
+        is answered it stays in `pending_deferred`, also when the send fails (it is sent again
+        on the next connection)."""
+        rid = self.new_request_id()
+        self._deferred[rid] = deferred
+        self.send(deferred.cls(request_id=rid, **deferred.fields))
+
+    def pending_deferred(self) -> list[Deferred]:
+        """The deferred requests not answered yet, oldest first."""
+        return list(self._deferred.values())
+
+    def raise_refused(self, owner: object) -> None:
+        """Raises the error of `owner`'s oldest refused deferred request, if any."""
+        for i, (who, exc) in enumerate(self._refused):
+            if who is owner:
+                del self._refused[i]
+                raise exc
+
+    def discard_refused(self, owner: object) -> list[RainException]:
+        errors = [exc for who, exc in self._refused if who is owner]
+        self._refused = [(who, exc) for who, exc in self._refused if who is not owner]
+        return errors
+
+    def keep_refused(self, lost: Connection) -> None:
+        """The errors a lost connection had not raised yet are raised by this one."""
+        self._refused += lost._refused
+        lost._refused = []
+
+    def refused(self, deferred: Deferred, error: RainException) -> None:
+        """Takes back a deferred request's effects; its error waits for its owner's next call."""
+        exc = type(error)(f"{deferred.what()}: {error}")
+        exc.task_id = getattr(error, "task_id", None)  # type: ignore[attr-defined]
+        deferred.undo()
+        self._refused.append((deferred.owner, exc))
+
+    def reply(self, request_id: int, owner: object = None) -> m.Message:
+        """The reply to `request_id`, read once every deferred request sent before it is
+        answered too."""
         msg = self._replies.pop(request_id, None)
-        while msg is None:
-            received = self.receive()
-            rid = getattr(received, "request_id", None)
-            if isinstance(received, m.Progress):
-                callback = self._progress.get(received.request_id)
-                if callback is not None:
-                    callback(received)
-                continue
-            if rid == request_id:
-                msg = received
-            elif rid is not None:
-                self._replies[rid] = received
-            elif isinstance(received, m.Error):
-                raise RainException(f"server error: {received.message}")
+        try:
+            while msg is None or (self._deferred and next(iter(self._deferred)) < request_id):
+                received = self.receive()
+                rid = getattr(received, "request_id", None)
+                if isinstance(received, m.Progress):
+                    callback = self._progress.get(received.request_id)
+                    if callback is not None:
+                        callback(received)
+                    continue
+                if rid == request_id:
+                    msg = received
+                elif rid in self._deferred:
+                    deferred = self._deferred.pop(rid)
+                    if isinstance(received, m.Error):
+                        self.refused(deferred, error_from_reply(received))
+                        if owner is not None:
+                            self.raise_refused(owner)
+                elif rid in self._abandoned:
+                    self._abandoned.discard(rid)
+                elif rid is not None:
+                    self._replies[rid] = received
+                elif isinstance(received, m.Error):
+                    raise RainException(f"server error: {received.message}")
+        except RainException:
+            if msg is None:
+                self._abandoned.add(request_id)
+            raise
         if isinstance(msg, m.Error):
             raise error_from_reply(msg)
         return msg

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from rain.client.connection import Deferred
 from rain.common.errors import RainException, SessionException, TaskException
 from rain.common.ids import ID
 from rain.common.states import DataObjectState, TaskState
@@ -168,6 +169,15 @@ class Session:
             self._error = self._task_exception(exc)
             raise self._error from None
 
+    def _raise_refused(self) -> None:
+        """Raises the error of a pipelined call of this session that the server refused."""
+        assert self.client is not None
+        try:
+            self.client.connection.raise_refused(self)
+        except TaskException as exc:
+            self._error = self._task_exception(exc)
+            raise self._error from None
+
     def _task_exception(self, exc: TaskException) -> TaskException:
         task_id = getattr(exc, "task_id", None)
         task = self._submitted_tasks.get(ID.from_wire(task_id)) if task_id else None
@@ -178,17 +188,24 @@ class Session:
         return TaskException(message)
 
     def submit(self) -> None:
-        """Sends every unsubmitted task and object to the server in one message."""
+        """Sends every unsubmitted task and object to the server in one message, without
+        waiting for its answer: the submit is pipelined with the calls that follow it. A
+        refused submit is taken back (its tasks and objects are unsubmitted again, so the
+        graph can be fixed and submitted again) and its error, naming the submit, is raised by
+        the session's next call."""
+        from rain.client.task import _creation_site, _site_lines
+
         tasks, objects = self._tasks, self._objects
         for o in objects:
             if o._data is None and o._producer is None:
                 raise RainException(f"{o!r} has neither data nor a task producing it; make it a task's output "
                                     "(Task(..., outputs=[obj])) or create it with blob()")
-        self._request(
-            m.Submit,
-            tasks=[t._to_row() for t in tasks],
-            objects=[o._to_row() for o in objects],
-        )
+        self._connection()
+        assert self.client is not None
+        self._raise_refused()
+        fields = {"session_id": self.session_id, "tasks": [t._to_row() for t in tasks],
+                  "objects": [o._to_row() for o in objects]}
+        producers = [o._producer for o in objects]
         for t in tasks:
             t._state = TaskState.not_assigned
             self._submitted_tasks[t.id] = t
@@ -198,6 +215,25 @@ class Session:
             self._submitted_objects[o.id] = o
         self._tasks = []
         self._objects = []
+        site = _creation_site()
+
+        def what() -> str:
+            where = "".join(f" at {file}:{line}" for file, line, _ in _site_lines(site)[-1:])
+            return (f"submit(){where} of {len(tasks)} tasks and {len(objects)} objects to session "
+                    f"{self.session_id} was refused")
+
+        def undo() -> None:
+            for t in tasks:
+                t._state = None
+                self._submitted_tasks.pop(t.id, None)
+            for o, producer in zip(objects, producers, strict=True):
+                o._state = None
+                o._producer = producer
+                self._submitted_objects.pop(o.id, None)
+            self._tasks[:0] = tasks
+            self._objects[:0] = objects
+
+        self.client.send_deferred(Deferred(m.Submit, fields, what, undo, self))
 
     def get_object(self, key: int | str | ID) -> DataObject:
         """An object of a session attached with `Client.attach_session`, by its id within the
@@ -284,7 +320,10 @@ class Session:
         return instance
 
     def unkeep(self, objects: Iterable[Any]) -> None:
-        """Unsets the keep flag; RainException (nothing changed) if an object is not kept."""
+        """Unsets the keep flag; RainException (nothing changed) if an object is not kept.
+
+        Like `submit`, it does not wait for the server: an error the server answers (the
+        session failed meanwhile) sets the flags back and is raised by the session's next call."""
         from rain.client.data import to_dataobj_or_task
 
         objs = [to_dataobj_or_task(o) for o in _flatten(objects)]
@@ -295,10 +334,21 @@ class Session:
         for o in objs:
             if o._state is None:
                 o._keep = False
-        if submitted:
-            self._request(m.Unkeep, ids=[list(o.id) for o in submitted])
+        if not submitted:
+            return
+        self._connection()
+        assert self.client is not None
+        self._raise_refused()
+        for o in submitted:
+            o._keep = False
+
+        def undo() -> None:
             for o in submitted:
-                o._keep = False
+                o._keep = True
+
+        fields = {"session_id": self.session_id, "ids": [list(o.id) for o in submitted]}
+        what = f"unkeep() of {len(submitted)} objects of session {self.session_id} was refused"
+        self.client.send_deferred(Deferred(m.Unkeep, fields, lambda: what, undo, self))
 
     def close(self) -> None:
         """Closes the session: its running tasks are cancelled and its objects freed."""
@@ -310,6 +360,8 @@ class Session:
                 self.client.request(m.CloseSession, session_id=self.session_id)
             except SessionException:
                 pass
+            if self.client._connection is not None:  # closing a session whose submit failed does not raise
+                self.client._connection.discard_refused(self)
         self._mark_closed()
         if _default_session is self:
             _default_session = None

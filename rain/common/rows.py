@@ -72,20 +72,28 @@ class SentInput(NamedTuple):
 class AssignedTask(NamedTuple):
     """One task of `AssignTasks`. Each input is the int id of an object the governor already
     holds, or a `SentInput`. The server forwards the task row as the client sent it, and builds
-    the inner rows as plain lists (a named tuple costs seven times as much to build)."""
+    the inner rows as plain lists (a named tuple costs seven times as much to build).
+    `report_data`: the ids of the outputs whose data goes with the finish report when it is at
+    most `SMALL_OUTPUT` bytes (kept outputs, which a client may fetch: the server answers that
+    fetch itself)."""
 
     session_id: int
     task: TaskRow | list[Any]
     inputs: list[Any]  # int ids and SentInput rows
     outputs: list[Any]  # ObjectRow rows
+    report_data: list[int] | None = None
 
 
 # --- governor -> server ----------------------------------------------------------------------
 
 
+SMALL_OUTPUT = 64 * 1024  # the largest output whose data a governor reports with its finish
+
+
 class ReportedOutput(NamedTuple):
     object_id: int
     info: dict[str, Any]
+    data: bytes | None = None  # a small output the server asked for (`AssignedTask.report_data`)
 
 
 class FinishedTask(NamedTuple):
@@ -140,3 +148,4 @@ REPORT_OUTPUTS = FinishedTask._fields.index("outputs")
 
 OUTPUT_ID = ReportedOutput._fields.index("object_id")
 OUTPUT_INFO = ReportedOutput._fields.index("info")
+OUTPUT_DATA = ReportedOutput._fields.index("data")

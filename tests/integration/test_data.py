@@ -8,6 +8,7 @@ import socket
 import pytest
 
 from rain.client import RainException, blob, tasks
+from rain.common.rows import SMALL_OUTPUT
 from tests.cluster import wait_until
 
 GC_NOW = {"RAIN_DELETE_LIST_TIMEOUT": "0"}
@@ -98,16 +99,18 @@ def test_fetch_of_a_big_object_streams_from_its_governor(client):
 
 def test_fetches_from_a_governor_reuse_one_connection(client):
     """The client keeps its data connection to a governor (no handshake per fetch); a kept
-    connection that went stale is replaced transparently."""
+    connection that went stale is replaced transparently. (Bigger than SMALL_OUTPUT: a small
+    result comes with the server's answer instead.)"""
+    big = b"x" * (SMALL_OUTPUT + 1)
     with client.new_session() as s:
-        outputs = [tasks.Concat([blob(b"x" * 1000), blob(str(i))]) for i in range(3)]
+        outputs = [tasks.Concat([blob(big), blob(str(i))]) for i in range(3)]
         for t in outputs:
             t.output.keep()
         s.submit()
-        assert outputs[0].output.fetch().get_bytes() == b"x" * 1000 + b"0"
+        assert outputs[0].output.fetch().get_bytes() == big + b"0"
         [(address, kept)] = client.governor_connections._idle.items()
-        assert outputs[1].output.fetch().get_bytes() == b"x" * 1000 + b"1"
+        assert outputs[1].output.fetch().get_bytes() == big + b"1"
         assert client.governor_connections._idle[address] is kept
         kept._sock.shutdown(socket.SHUT_RDWR)  # as if the governor had dropped it
-        assert outputs[2].output.fetch().get_bytes() == b"x" * 1000 + b"2"
+        assert outputs[2].output.fetch().get_bytes() == big + b"2"
         assert client.governor_connections._idle[address] is not kept

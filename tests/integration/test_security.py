@@ -203,18 +203,23 @@ def test_submit_limits_and_client_frame_limit(make_cluster):
     with client.new_session() as s:
         for _ in range(4):
             tasks.Concat([blob(b"x")])
-        with pytest.raises(RainException, match=r"^submit refused: 4 tasks in one submit, more than this server "
-                                                r"accepts \(3, rain server --max-submit-tasks\)"):
-            s.submit()
+        s.submit()  # pipelined: its error is raised by the session's next call
+        with pytest.raises(RainException, match=r"^submit\(\) at \S+test_security.py:\d+ of 4 tasks and 8 objects "
+                                                r"to session \d+ was refused: submit refused: 4 tasks in one submit, "
+                                                r"more than this server accepts \(3, rain server --max-submit-tasks\)"):
+            s.wait_all()
     with client.new_session() as s:
         tasks.Concat([blob(b"x" * 5000)])
-        with pytest.raises(RainException, match=r"^submit refused: the submit is [\d,]+ bytes, more than this "
-                                                r"server accepts \(4,096, rain server --max-submit-bytes\)"):
-            s.submit()
+        s.submit()
+        with pytest.raises(RainException, match=r"was refused: submit refused: the submit is [\d,]+ bytes, more "
+                                                r"than this server accepts \(4,096, rain server --max-submit-bytes\)"):
+            s.wait_all()
     assert run_concat(client) == b"still served"  # the same connection goes on
-    with pytest.raises(RainException), client.new_session() as s:
+    with client.new_session() as s:
         tasks.Concat([blob(b"x" * 100_000)])
         s.submit()  # above the frame limit: the connection is closed
+        with pytest.raises(RainException):
+            s.wait_all()
     assert run_concat(cluster.client()) == b"still served"
 
 

@@ -2,6 +2,10 @@
 
 A batch leaves the queue only once it is sent: when the server connection drops, unsent
 results wait for the next connection, and their task ids go with the new registration.
+
+A small output the server asked for (a kept one: `AssignedTask.report_data`) goes with its
+result (`small_output_data`), so the server answers its fetch without the client coming to the
+data port: one connection and two messages fewer on a single task's round trip.
 """
 
 from __future__ import annotations
@@ -11,10 +15,24 @@ from typing import Any
 
 import trio
 
-from rain.common.rows import REPORT_SESSION_ID, REPORT_TASK_ID, FailedTask, FinishedTask
+from rain.common.rows import REPORT_SESSION_ID, REPORT_TASK_ID, SMALL_OUTPUT, FailedTask, FinishedTask
+from rain.core.governor.store import StoredObject
 from rain.core.protocol import messages as m
 from rain.core.protocol.batching import receive_batch
 from rain.core.protocol.stream import MessageStream
+
+
+def small_output_data(stored: StoredObject) -> bytes | None:
+    """The data of a blob of at most `SMALL_OUTPUT` bytes (read from its file if it is one)."""
+    if stored.spec.data_type != "blob" or stored.size > SMALL_OUTPUT:
+        return None
+    if stored.data is not None:
+        return stored.data
+    if stored.path is None:
+        return None
+    with open(stored.path, "rb") as f:
+        data = f.read(SMALL_OUTPUT + 1)
+    return data if len(data) <= SMALL_OUTPUT else None
 
 
 class Reporter:

@@ -31,7 +31,7 @@ from rain.common.ids import ID
 from rain.common.rows import AssignedTask, FailedTask, FinishedTask, ReportedOutput
 from rain.core.governor import state as s
 from rain.core.governor.context import GovernorTaskContext
-from rain.core.governor.reports import Reporter
+from rain.core.governor.reports import Reporter, small_output_data
 from rain.core.governor.store import ObjectStore, StoredObject
 from rain.core.governor.transfers import TransferError, Transfers
 from rain.core.protocol.auth import INSECURE, Credentials
@@ -229,7 +229,7 @@ class TaskRunner:
         ctx.info.start_time = time.time()
         started = time.monotonic()
         try:
-            outputs = self._store_outputs(ctx, task.task_type.run(ctx))
+            outputs = self._store_outputs(ctx, task.task_type.run(ctx), task.assigned.report_data)
         except Exception as exc:
             error = _describe_failure(exc, ctx)
         finally:
@@ -254,7 +254,7 @@ class TaskRunner:
                 ctx.info.start_time = time.time()
                 started = time.monotonic()
                 result = await _call(task.task_type, ctx)
-                outputs = self._store_outputs(ctx, result)
+                outputs = self._store_outputs(ctx, result, task.assigned.report_data)
         except Exception as exc:
             error = _describe_failure(exc, ctx)
             hint = _retry_hint(exc)
@@ -292,7 +292,8 @@ class TaskRunner:
         ctx.info.governor = self._governor_id
         return ctx
 
-    def _store_outputs(self, ctx: GovernorTaskContext, result: Any) -> list[ReportedOutput]:
+    def _store_outputs(self, ctx: GovernorTaskContext, result: Any,
+                       report_data: list[int] | None = None) -> list[ReportedOutput]:
         specs = ctx.output_specs
         instances = list(result) if result is not None else ctx.outputs
         if len(instances) != len(specs):
@@ -309,5 +310,6 @@ class TaskRunner:
                 raise TaskError(f"output {spec.label!r} has content type {info.content_type!r}, "
                                 f"which is not a subtype of {spec.content_type!r}")
             stored = self._store.put_instance(spec, info, inst)
-            reports.append(ReportedOutput(spec.id.id, stored.info.to_wire()))
+            data = small_output_data(stored) if report_data and spec.id.id in report_data else None
+            reports.append(ReportedOutput(spec.id.id, stored.info.to_wire(), data))
         return reports

@@ -24,6 +24,7 @@ from rain.common.rows import (
     OBJECT_LABEL,
     OBJECT_SIZE_HINT,
     OBJECT_USER,
+    OUTPUT_DATA,
     OUTPUT_ID,
     OUTPUT_INFO,
     REPORT_INFO,
@@ -41,6 +42,7 @@ from rain.common.rows import (
 from rain.common.states import DataObjectState, TaskState
 from rain.core.protocol import messages as m
 from rain.core.protocol.messages import ErrorCategory
+from rain.core.server.held import HeldOutputs
 from rain.core.server.progress import ProgressWatchers
 from rain.core.server.recovery import forget_governor, recover_objects, strike
 from rain.core.server.scheduler import place, queue_depth
@@ -81,6 +83,7 @@ class Server:
         self.ready: dict[tuple[int, str], deque[TaskNode]] = {}
         self.durations: dict[str, float] = {}
         self.progress = ProgressWatchers()
+        self.held = HeldOutputs()  # small kept outputs, to answer their fetch without the governor
         self._next_session_id = 1
         self.journal: Any = None  # a `Journal` (journal.py), or None: nothing survives a restart
         self.incarnation = ""  # names this server's session numbering for reconnecting governors
@@ -183,6 +186,7 @@ class Server:
         for obj in session.objects.values():
             obj.holders.clear()
             obj.data = None
+        self.held.drop_session(sid)
 
     def client_lost(self, client: Any) -> None:
         """Closes the client's sessions, except keep-alive ones, which only forget it."""
@@ -316,7 +320,10 @@ class Server:
         task.governor = gov
         gov.free_cpus -= task.cpus
         gov.running[task.full_id] = task
-        gov.link.assign(AssignedTask(task.session.id, task.row, inputs, [o.row() for o in task.outputs]))
+        report_data = None
+        if self.held.has_room():  # kept outputs may be fetched: small ones come with the result
+            report_data = [o.id for o in task.outputs if o.keep] or None
+        gov.link.assign(AssignedTask(task.session.id, task.row, inputs, [o.row() for o in task.outputs], report_data))
 
     # --- governors ------------------------------------------------------------------------
 
@@ -403,13 +410,16 @@ class Server:
         when replayed from the journal, where the holders are the governors that come back."""
         task.state = TaskState.finished
         session = task.session
-        self.journal_append(["finished", session.id, task.id, outputs])
+        if self.journal is not None:  # without the data of small outputs: the governors hold it
+            self.journal_append(["finished", session.id, task.id, [o[:OUTPUT_DATA] for o in outputs]])
         for obj, output in zip(task.outputs, outputs, strict=True):
             obj.set_info(output[OUTPUT_INFO])
             obj.state = FINISHED
             if gov is not None:
                 obj.add_holder(gov.id)
                 gov.objects.add(obj.full_id)
+                if len(output) > OUTPUT_DATA and output[OUTPUT_DATA] is not None:
+                    self.held.offer(obj, output[OUTPUT_DATA])
             if obj.waiters:
                 self._notify(obj)
             consumers, obj.consumers = obj.consumers, None
@@ -502,6 +512,7 @@ class Server:
         if obj.state is not FINISHED or obj.keep or obj.pending_consumers > 0:
             return
         obj.state = DataObjectState.removed  # a constant keeps its data: lineage may need it again
+        self.held.drop(obj)
         if not obj.holders:
             return
         full_id = obj.full_id
@@ -541,6 +552,7 @@ class Server:
         self.journal_append(["unkeep", session.id, [list(i) for i in ids]])
         for obj in nodes:
             obj.keep = False
+            self.held.drop(obj)  # no fetch can come for it any more
             self._maybe_release(obj)
 
     # --- client queries -------------------------------------------------------------------
@@ -604,8 +616,9 @@ class Server:
         obj.waiters.append(waiter)
 
     def _fetch_reply(self, obj: ObjectNode, request_id: int) -> m.Message:
-        if obj.data is not None:
-            return m.FetchReady(request_id, obj.info, obj.data_type, obj.data, None)
+        data = obj.data if obj.data is not None else self.held.take(obj)
+        if data is not None:
+            return m.FetchReady(request_id, obj.info, obj.data_type, data, None)
         for gid in obj.holders:
             gov = self.governors.get(gid)
             if gov is not None:
@@ -632,6 +645,7 @@ class Server:
                           "waiting_tasks": waiting.get(s.id, 0)}
                          for s in self.sessions.values()],
             "refused_connections": dict(sorted(self.refused.items())),
+            "held_outputs": self.held.summary(),
         }
 
     def _ready_by_session(self) -> Counter[int]:
