@@ -127,15 +127,11 @@ class Client:
         return True
 
     def _send_again(self, deferred: Deferred) -> None:
-        """A deferred request the lost connection did not answer, sent again and waited for."""
+        """A deferred request the lost connection did not answer goes again, deferred again
+        (a submit only if it did not land)."""
         if deferred.cls is m.Submit and self._submit_landed(deferred.fields):
             return
-        try:
-            self.connection.request(deferred.cls, **deferred.fields)
-        except ConnectionLost:
-            raise
-        except RainException as exc:
-            self.connection.refused(deferred, exc)
+        self.connection.send_deferred(deferred)
 
     def _reconnect(self, lost: ConnectionLost) -> None:
         """Dials the server until it answers or `reconnect_timeout` is over, then takes the

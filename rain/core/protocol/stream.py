@@ -70,8 +70,19 @@ class MessageStream:
         await self.send_raw(encode(msg))
 
     async def send_raw(self, frame: bytes) -> None:
-        async with self._send_lock:
-            await self.stream.send_all(frame)
+        lock = self._send_lock
+        try:
+            lock.acquire_nowait()  # free: no turn of the event loop spent on the lock
+        except trio.WouldBlock:
+            await lock.acquire()
+        try:
+            sock = self.raw_socket
+            if sock is None:
+                await self.stream.send_all(frame)
+            else:
+                await _write_all(sock, frame)
+        finally:
+            lock.release()
 
     @property
     def raw_socket(self) -> trio.socket.SocketType | None:
@@ -128,12 +139,35 @@ class MessageStream:
                 self.last_frame_size = len(frame)
                 self.last_frame = frame
                 return decode(frame)
-            data = await self.stream.receive_some(RECEIVE_SIZE)
+            data = await self._receive_some()
             if not data:
                 if self._reader.pending:
                     raise ProtocolError(f"connection closed inside a frame ({self._reader.pending} bytes pending)")
                 return None
             self._reader.feed(data)
+
+    async def _receive_some(self) -> bytes | bytearray:
+        """Bytes from the peer. On plain TCP they are read straight from the socket: a reader
+        woken by data handles it in the same turn of the event loop (trio's `receive_some`
+        yields after every read); it yields when the data was already there (a flood), so a
+        busy connection does not starve the others."""
+        sock = self.raw_socket
+        if sock is None:
+            return await self.stream.receive_some(RECEIVE_SIZE)
+        await trio.lowlevel.checkpoint_if_cancelled()
+        waited = False
+        while True:
+            try:
+                data = os.read(sock.fileno(), RECEIVE_SIZE)
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(sock)
+                waited = True
+                continue
+            except OSError as exc:
+                raise trio.BrokenResourceError(f"receiving from {self.peer}: {exc}") from exc
+            if not waited:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+            return data
 
     async def __aiter__(self) -> AsyncIterator[Message]:
         while (msg := await self.receive()) is not None:
@@ -172,6 +206,23 @@ class MessageStream:
         with trio.move_on_after(1) as scope:
             scope.shield = True
             await self.stream.aclose()
+
+
+async def _write_all(sock: trio.socket.SocketType, data: bytes) -> None:
+    """Writes straight to the socket, waiting only while it is full: a frame the socket takes
+    at once costs no turn of the event loop (trio's `send_all` yields after every send). The
+    writers' loops yield between batches (rain.core.protocol.batching)."""
+    await trio.lowlevel.checkpoint_if_cancelled()
+    view = memoryview(data)
+    while view:
+        try:
+            sent = os.write(sock.fileno(), view)
+        except BlockingIOError:
+            await trio.lowlevel.wait_writable(sock)
+            continue
+        except OSError as exc:
+            raise trio.BrokenResourceError(f"sending: {exc}") from exc
+        view = view[sent:]
 
 
 def peer_name(stream: trio.abc.Stream) -> str:

@@ -86,7 +86,10 @@ def _submit(server: Server, link: ClientLink, msg: m.Submit) -> None:
     except SubmitError as exc:
         raise RequestError(f"submit refused: {exc}") from None
     server.submit(server.session(link, msg.session_id), msg.tasks, msg.objects, link.stream.last_frame)
-    server.acknowledge(link, m.Ok(msg.request_id))  # once journaled: a restarted server knows it
+    if server.journal is None:
+        link.send_later(m.Ok(msg.request_id))  # pipelined: read with the reply to the next request
+    else:
+        server.acknowledge(link, m.Ok(msg.request_id))  # once journaled: a restarted server knows it
 
 
 def _wait(server: Server, link: ClientLink, msg: m.Wait) -> None:
@@ -103,9 +106,9 @@ def _fetch(server: Server, link: ClientLink, msg: m.Fetch) -> None:
     server.fetch(server.session(link, msg.session_id), link, msg.request_id, _ids([msg.id])[0])
 
 
-def _unkeep(server: Server, link: ClientLink, msg: m.Unkeep) -> m.Message:
+def _unkeep(server: Server, link: ClientLink, msg: m.Unkeep) -> None:
     server.unkeep(server.session(link, msg.session_id), _ids(msg.ids))
-    return m.Ok(msg.request_id)
+    link.send_later(m.Ok(msg.request_id))  # pipelined: read with the reply to the next request
 
 
 def _server_info(server: Server, link: ClientLink, msg: m.GetServerInfo) -> m.Message:

@@ -67,11 +67,25 @@ class GovernorSink(Protocol):
 
 
 class ClientLink(Outbox):
+    def __init__(self, stream: MessageStream) -> None:
+        super().__init__(stream)
+        self._later: list[m.Message] = []
+
     def __str__(self) -> str:
         return f"client {self.stream.peer}"
 
     def send(self, msg: m.Message) -> None:
+        if self._later:
+            for held in self._later:
+                self._queue(held)
+            self._later.clear()
         self._queue(msg)
+
+    def send_later(self, msg: m.Message) -> None:
+        """A reply the client does not wait for (the `Ok` of a pipelined submit or unkeep):
+        it goes out with the next message, which the client always asks for before it needs
+        this one, and costs no write and no wake-up of its own."""
+        self._later.append(msg)
 
 
 class GovernorLink(Outbox):
