@@ -61,6 +61,7 @@ class Connection:
             raise ConnectionLost(f"cannot connect to {what} at {self.address}: {exc.strerror or exc}") from None
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._reader = FrameReader()
+        self._scratch: memoryview | None = None
         self._next_id = 1
         self._replies: dict[int, m.Message] = {}
         self._progress: dict[int, Callable[[m.Progress], None]] = {}
@@ -113,13 +114,15 @@ class Connection:
                     return decode(frame)
                 except ProtocolError as exc:
                     raise RainException(f"invalid message from {self.address}: {exc}") from None
+            if self._scratch is None:  # reused: allocating RECEIVE_SIZE per read costs more than a small read
+                self._scratch = memoryview(bytearray(RECEIVE_SIZE))
             try:
-                data = self._sock.recv(RECEIVE_SIZE)
+                size = self._sock.recv_into(self._scratch)
             except OSError as exc:
                 raise ConnectionLost(f"connection to {self.address} lost: {exc}") from None
-            if not data:
+            if not size:
                 raise ConnectionLost(f"connection to {self.address} closed")
-            self._reader.feed(data)
+            self._reader.feed(self._scratch[:size])
 
     def receive_raw(self, size: int, write: Callable[[memoryview], object]) -> None:
         """Reads `size` unframed bytes (after a `RawObject`) into one preallocated buffer and

@@ -46,7 +46,7 @@ class FrameReader:
         self._offset = 0
         self.max_frame_size = max_frame_size
 
-    def feed(self, data: bytes | bytearray) -> None:
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
         self._buffer += data
 
     def next_frame(self) -> bytes | None:

@@ -38,6 +38,10 @@ PRE_AUTH_MAX_FRAME = 64 * 1024
 MAX_PENDING_HANDSHAKES = 64
 RECEIVE_SIZE = 256 * 1024
 RAW_BUFFER = 1024 * 1024
+# Where every MessageStream of the process reads plain TCP into; its bytes are copied into the
+# stream's frame reader before anything else runs (trio runs one task at a time, in one thread).
+_SCRATCH = bytearray(RECEIVE_SIZE)
+_SCRATCH_VIEW = memoryview(_SCRATCH)
 
 
 class MessageStream:
@@ -52,6 +56,7 @@ class MessageStream:
         self.peer = peer
         self._reader = FrameReader(max_frame_size)
         self._send_lock = trio.Lock()
+        self._flooded = False  # the last read found data without waiting
         self.last_frame_size = 0
         self.last_frame = b""  # the payload of the last message received, as it came (a submit is journaled so)
 
@@ -146,28 +151,32 @@ class MessageStream:
                 return None
             self._reader.feed(data)
 
-    async def _receive_some(self) -> bytes | bytearray:
-        """Bytes from the peer. On plain TCP they are read straight from the socket: a reader
-        woken by data handles it in the same turn of the event loop (trio's `receive_some`
-        yields after every read); it yields when the data was already there (a flood), so a
-        busy connection does not starve the others."""
+    async def _receive_some(self) -> bytes | bytearray | memoryview:
+        """Bytes from the peer, to be fed to the frame reader before the next await.
+
+        On plain TCP they are read straight from the socket into one buffer the process reuses
+        (allocating RECEIVE_SIZE per read costs more than a small read itself). A reader woken
+        by data handles it in the same turn of the event loop (trio's `receive_some` yields
+        after every read); one whose last read found data already there (a flood) yields
+        first, so a busy connection does not starve the others."""
         sock = self.raw_socket
         if sock is None:
             return await self.stream.receive_some(RECEIVE_SIZE)
-        await trio.lowlevel.checkpoint_if_cancelled()
-        waited = False
+        if self._flooded:
+            await trio.lowlevel.checkpoint()
+        else:
+            await trio.lowlevel.checkpoint_if_cancelled()
+        self._flooded = True
         while True:
             try:
-                data = os.read(sock.fileno(), RECEIVE_SIZE)
+                size = os.readv(sock.fileno(), [_SCRATCH])
             except BlockingIOError:
                 await trio.lowlevel.wait_readable(sock)
-                waited = True
+                self._flooded = False
                 continue
             except OSError as exc:
                 raise trio.BrokenResourceError(f"receiving from {self.peer}: {exc}") from exc
-            if not waited:
-                await trio.lowlevel.cancel_shielded_checkpoint()
-            return data
+            return _SCRATCH_VIEW[:size]
 
     async def __aiter__(self) -> AsyncIterator[Message]:
         while (msg := await self.receive()) is not None:
