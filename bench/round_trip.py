@@ -11,6 +11,10 @@ One task whose result the caller waits for, again and again:
 All three are up at once; each round runs --repeats round trips on every system in turn, so a
 change of the machine's load falls on all of them alike. The median and p95 of all round trips
 of each system are reported, with the ratio to Rain.
+
+Then, for Rain, the hops: wake-ups (voluntary context switches, from /proc) of the server, the
+governor and the client per round trip over --repeats more round trips. These count whatever
+the machine's load, where the times do not.
 """
 
 from __future__ import annotations
@@ -40,8 +44,18 @@ def _add(a: bytes, b: bytes) -> bytes:
 
 class Rain:
     def __init__(self, stack: ExitStack) -> None:
-        self.client = stack.enter_context(local_rain([2])).client()
+        self.cluster = stack.enter_context(local_rain([2]))
+        self.client = self.cluster.client()
         self.session = stack.enter_context(self.client.new_session())
+
+    def wakeups(self, repeats: int) -> dict[str, float]:
+        """Voluntary context switches per round trip of each process (all its threads)."""
+        pids = {"server": self.cluster.server_process.pid, "client": os.getpid(),
+                "governor": next(iter(self.cluster.governor_processes.values())).pid}
+        before = {name: _switches(pid) for name, pid in pids.items()}
+        for _ in range(repeats):
+            self.once()
+        return {name: (_switches(pid) - before[name]) / repeats for name, pid in pids.items()}
 
     def once(self) -> None:
         t = tasks.Concat([blob(b"a"), blob(b"b")], session=self.session)
@@ -49,6 +63,14 @@ class Rain:
         self.session.submit()
         assert t.output.fetch().get_bytes() == b"ab"
         t.output.unkeep()
+
+
+def _switches(pid: int) -> int:
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            total += sum(int(line.split()[1]) for line in f if line.startswith("voluntary_ctxt_switches"))
+    return total
 
 
 class Ray:
@@ -103,6 +125,7 @@ def main() -> None:
                     times[name].append((time.perf_counter() - start) * 1e3)
             log(f"round {rnd + 1}: " + ", ".join(f"{n} {statistics.median(times[n][-args.repeats:]):.2f} ms"
                                                  for n in names))
+        wakeups = systems["rain"].wakeups(args.repeats) if "rain" in systems else None
     load1 = os.getloadavg()
     medians = {name: statistics.median(times[name]) for name in names}
     print(f"\nsingle-task round trip, {args.rounds} interleaved rounds x {args.repeats} per system")
@@ -114,6 +137,8 @@ def main() -> None:
     if "rain" in medians and "ray" in medians:
         met = medians["rain"] <= medians["ray"] / 2
         print(f"  Rain <= half of Ray's median: {'met' if met else 'MISSED'}")
+    if wakeups is not None:
+        print("  Rain wake-ups per round trip: " + ", ".join(f"{name} {n:.2f}" for name, n in wakeups.items()))
     print(f"load average before {load0[0]:.2f}, after {load1[0]:.2f}")
     if args.plot:
         from plotting import bar_panels

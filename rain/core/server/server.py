@@ -512,7 +512,6 @@ class Server:
         if obj.state is not FINISHED or obj.keep or obj.pending_consumers > 0:
             return
         obj.state = DataObjectState.removed  # a constant keeps its data: lineage may need it again
-        self.held.drop(obj)
         if not obj.holders:
             return
         full_id = obj.full_id
