@@ -9,8 +9,10 @@ One task whose result the caller waits for, again and again:
   - Dask: `client.submit(operator.add, b"a", b"b", pure=False).result()` on
     `LocalCluster(n_workers=2, threads_per_worker=1, processes=True)`.
 All three are up at once; each round runs --repeats round trips on every system in turn, so a
-change of the machine's load falls on all of them alike. The median and p95 of all round trips
-of each system are reported, with the ratio to Rain.
+change of the machine's load falls on all of them alike. Each system's client runs in a process
+of its own, as it would for its users: in one process, the background threads of Ray's driver
+and Dask's client take the GIL from whichever client is waking up from its socket. The median
+and p95 of all round trips of each system are reported, with the ratio to Rain.
 
 Then, for Rain, the hops: wake-ups (voluntary context switches, from /proc) of the server, the
 governor and the client per round trip over --repeats more round trips. These count whatever
@@ -21,13 +23,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import operator
 import os
 import statistics
 import sys
 import time
 from contextlib import ExitStack
-from typing import Any
+from multiprocessing.connection import Connection
 
 from local import local_rain
 
@@ -36,10 +39,6 @@ from rain.client import blob, tasks
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def _add(a: bytes, b: bytes) -> bytes:
-    return a + b
 
 
 class Rain:
@@ -78,7 +77,10 @@ class Ray:
         from peers import ray_cluster
 
         self.ray = stack.enter_context(ray_cluster(2))
-        self.add = self.ray.remote(_add)
+        def add(a: bytes, b: bytes) -> bytes:  # nested: pickled by value (this module is __mp_main__ here)
+            return a + b
+
+        self.add = self.ray.remote(add)
 
     def once(self) -> None:
         assert self.ray.get(self.add.remote(b"a", b"b")) == b"ab"
@@ -100,6 +102,26 @@ class Dask:
 SYSTEMS = {"rain": Rain, "ray": Ray, "dask": Dask}
 
 
+def serve_system(name: str, conn: Connection) -> None:
+    """A child process: starts one system, then runs the round trips the parent asks for."""
+    with ExitStack() as stack:
+        system = SYSTEMS[name](stack)
+        for _ in range(20):  # warm up
+            system.once()
+        conn.send("ready")
+        while (order := conn.recv()) is not None:
+            kind, repeats = order
+            if kind == "wakeups":
+                conn.send(system.wakeups(repeats))
+                continue
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                system.once()
+                times.append((time.perf_counter() - start) * 1e3)
+            conn.send(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=10)
@@ -110,22 +132,35 @@ def main() -> None:
     names = args.only or list(SYSTEMS)
     load0 = os.getloadavg()
     times: dict[str, list[float]] = {name: [] for name in names}
-    with ExitStack() as stack:
-        systems: dict[str, Any] = {}
+    context = multiprocessing.get_context("spawn")
+    conns: dict[str, Connection] = {}
+    children = []
+    try:
         for name in names:
             log(f"starting {name}")
-            systems[name] = SYSTEMS[name](stack)
-            for _ in range(20):  # warm up
-                systems[name].once()
+            conns[name], child_end = context.Pipe()
+            child = context.Process(target=serve_system, args=(name, child_end))  # Dask starts processes of its own
+            child.start()
+            children.append(child)
+            if conns[name].recv() != "ready":
+                raise RuntimeError(f"{name} did not start")
         for rnd in range(args.rounds):
-            for name, system in systems.items():
-                for _ in range(args.repeats):
-                    start = time.perf_counter()
-                    system.once()
-                    times[name].append((time.perf_counter() - start) * 1e3)
+            for name in names:
+                conns[name].send(("times", args.repeats))
+                times[name] += conns[name].recv()
             log(f"round {rnd + 1}: " + ", ".join(f"{n} {statistics.median(times[n][-args.repeats:]):.2f} ms"
                                                  for n in names))
-        wakeups = systems["rain"].wakeups(args.repeats) if "rain" in systems else None
+        wakeups = None
+        if "rain" in conns:
+            conns["rain"].send(("wakeups", args.repeats))
+            wakeups = conns["rain"].recv()
+        for conn in conns.values():
+            conn.send(None)
+    finally:
+        for child in children:
+            child.join(timeout=15)
+            if child.is_alive():
+                child.terminate()
     load1 = os.getloadavg()
     medians = {name: statistics.median(times[name]) for name in names}
     print(f"\nsingle-task round trip, {args.rounds} interleaved rounds x {args.repeats} per system")
