@@ -348,6 +348,20 @@ class SimCluster:
         return report
 
 
+def submit_a_then_b(server: Server) -> tuple[Any, list[Any], list[Any]]:
+    """A session with A: c -> a (1 CPU), then B: a -> b, kept (2 CPUs: it fits only on a
+    2-CPU governor, so `a` must travel to it); (session, task rows, object rows)."""
+    client = RecordingClient()
+    session = server.session(client, server.new_session(client, "s"))
+    objects = [list(SubmittedObject(1, "c", None, "blob", None, False, b"c", None)),
+               list(SubmittedObject(3, "a", None, "blob", None, False, None, None)),
+               list(SubmittedObject(5, "b", None, "blob", None, True, None, None))]
+    graph = [list(TaskRow(2, "t/x", None, [1, None], [3], 1, "A", None)),
+             list(TaskRow(4, "t/x", None, [3, None], [5], 2, "B", None))]
+    server.submit(session, graph, objects)
+    return session, graph, objects
+
+
 def test_a_recomputed_object_is_not_deleted_by_its_earlier_release() -> None:
     """`a` is released while its deletion on V waits for the delete timeout, then recomputed
     on V for a lost kept object: that pending deletion must not remove the new copy."""
@@ -360,14 +374,7 @@ def test_a_recomputed_object_is_not_deleted_by_its_earlier_release() -> None:
         assert isinstance(cluster.run_one(sim), FinishedTask)
 
     v, g = register("v:1", 1), register("g:1", 2)
-    client = RecordingClient()
-    session = server.session(client, server.new_session(client, "s"))
-    objects = [list(SubmittedObject(1, "c", None, "blob", None, False, b"c", None)),
-               list(SubmittedObject(3, "a", None, "blob", None, False, None, None)),
-               list(SubmittedObject(5, "b", None, "blob", None, True, None, None))]
-    graph = [list(TaskRow(2, "t/x", None, [1, None], [3], 1, "A", None)),
-             list(TaskRow(4, "t/x", None, [3, None], [5], 2, "B", None))]  # B fits only on 2 CPUs
-    server.submit(session, graph, objects)
+    session, graph, objects = submit_a_then_b(server)
     run_one(v)  # A on V (the tightest fit)
     run_one(g)  # B on G, which fetches `a`; `a` is released, deleted once the timeout is over
     assert g.state is not None and v.state is not None
@@ -390,14 +397,7 @@ def test_a_failed_fetch_from_a_replaced_governor_waits_for_the_recomputed_input(
     cluster = SimCluster(server)
     register, run_one, network = cluster.register, cluster.run_one, cluster.network
     v, g = register("v:1", 1), register("g:1", 2)
-    client = RecordingClient()
-    session = server.session(client, server.new_session(client, "s"))
-    objects = [list(SubmittedObject(1, "c", None, "blob", None, False, b"c", None)),
-               list(SubmittedObject(3, "a", None, "blob", None, False, None, None)),
-               list(SubmittedObject(5, "b", None, "blob", None, True, None, None))]
-    graph = [list(TaskRow(2, "t/x", None, [1, None], [3], 1, "A", None)),
-             list(TaskRow(4, "t/x", None, [3, None], [5], 2, "B", None))]  # B fits only on 2 CPUs
-    server.submit(session, graph, objects)
+    session, graph, objects = submit_a_then_b(server)
     run_one(v)  # A on V; B on G, sent to fetch `a` from V
     assert v.state is not None and g.state is not None
     server.remove_governor(v.state, "no heartbeat")  # `a` is lost: A runs again
