@@ -16,7 +16,7 @@ from rain.core.server.journal import Journal, read_journal
 from rain.core.server.restore import _replay, restore
 from rain.core.server.server import Server
 from rain.core.server.state import GovernorState
-from tests.unit.test_journal import ListJournal
+from tests.unit.test_journal import ListJournal, take_running
 from tests.unit.test_server_state import RecordingClient, SimulatedGovernor, random_graph
 
 
@@ -33,13 +33,9 @@ def live_run(rng: random.Random, n_tasks: int) -> list[list[Any]]:
     tasks, objects, kept = random_graph(rng, n_tasks, 2)
     server.submit(session, tasks, objects)
     for _ in range(rng.randint(0, n_tasks)):
-        for sim in sims:
-            sim.start_queued()
-        busy = [sim for sim in sims if sim.running]
-        if not busy:
+        if (taken := take_running(sims, rng)) is None:
             break
-        sim = rng.choice(busy)
-        assigned = sim.running.pop(rng.randrange(len(sim.running)))
+        sim, assigned = taken
         outputs = [ReportedOutput(ObjectRow(*out).id, output_info(rng)) for out in assigned.outputs]
         report = FinishedTask(assigned.session_id, TaskRow(*assigned.task).id, {"duration": 1.0}, outputs)
         server.tasks_updated(server.governors[sim.id], [report], [])

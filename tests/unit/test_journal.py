@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rain.common.ids import ID
-from rain.common.rows import ObjectRow, SubmittedObject, TaskRow
+from rain.common.rows import AssignedTask, ObjectRow, SubmittedObject, TaskRow
 from rain.common.states import DataObjectState, TaskState
 from rain.core.protocol import messages as m
 from rain.core.server.journal import HEADER_SIZE, Journal, JournalError, read_journal
@@ -137,17 +137,26 @@ async def test_closed_sessions_are_pruned(tmp_path, monkeypatch) -> None:
 # --- replay through the server --------------------------------------------------------------
 
 
+def take_running(sims: list[SimulatedGovernor],
+                 rng: random.Random) -> tuple[SimulatedGovernor, AssignedTask] | None:
+    """Starts what the simulated governors can start, then takes one running task at random
+    (its governor and its assignment), or None when nothing runs."""
+    for sim in sims:
+        sim.start_queued()
+    busy = [sim for sim in sims if sim.running]
+    if not busy:
+        return None
+    sim = rng.choice(busy)
+    return sim, sim.running.pop(rng.randrange(len(sim.running)))
+
+
 def run_some(server: Server, sims: list[SimulatedGovernor], rng: random.Random, steps: int) -> list[ID]:
     """Runs up to `steps` tasks on the simulated governors; the ids of those finished."""
     done = []
     for _ in range(steps):
-        for sim in sims:
-            sim.start_queued()
-        busy = [sim for sim in sims if sim.running]
-        if not busy:
+        if (taken := take_running(sims, rng)) is None:
             break
-        sim = rng.choice(busy)
-        assigned = sim.running.pop(rng.randrange(len(sim.running)))
+        sim, assigned = taken
         for out in assigned.outputs:
             sim.objects.add(ID(assigned.session_id, ObjectRow(*out).id))
         report = finished(assigned, {"duration": 1.0})
