@@ -18,7 +18,7 @@ import trio
 from rain.common.attributes import ObjectInfo, ObjectSpec
 from rain.common.dirtar import remove_tree, unpack_directory
 from rain.common.ids import ID
-from rain.common.rows import SentInput
+from rain.common.rows import ObjectRow, SentInput
 from rain.core.governor.store import MEMORY_LIMIT, ObjectStore, StoredObject
 from rain.core.protocol import messages as m
 from rain.core.protocol.auth import INSECURE, Credentials
@@ -215,7 +215,7 @@ class Transfers:
                     return False
                 continue
             sent = SentInput(*item)
-            if sent.data is None and self.store.get(ObjectSpec.from_row(session_id, sent.object).id) is None:
+            if sent.data is None and self.store.get(ID(session_id, ObjectRow(*sent.object).id)) is None:
                 return False
         return True
 
