@@ -114,9 +114,12 @@ def test_a_silently_partitioned_governor_costs_a_retry_not_the_session(cluster_o
             open(release, "w").close()
             s.wait_all()
             assert [obj.fetch().get_bytes() for obj in level] == values  # as a fault-free run
+            # the governor finds the silence by itself (its heartbeats stay unacknowledged)
+            wait_until(lambda: "connection to the server failed" in cluster.logs(), timeout=15,
+                       what="the partitioned governor to drop its dead server connection")
         finally:
             hosts.set_link(ids.index(victim) + 1, "up")
-    # healed: the governor finds its connection dead, is told to drop what it had, and rejoins
+    # healed: the governor dials again, is told to drop what it had, and rejoins
     wait_until(lambda: victim in governors(client), timeout=30, what="the healed governor to register again")
     [again] = [g for g in client.get_server_info()["governors"] if g["governor_id"] == victim]
     assert again["objects"] == [] and again["tasks"] == []

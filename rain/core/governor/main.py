@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import socket
 
 import attrs
 import trio
@@ -50,9 +51,27 @@ def _data_host(config: GovernorConfig, server_stream: trio.abc.Stream) -> str:
     """The host peers should use: the listen host, or the address we reach the server from."""
     if config.listen_host not in WILDCARD_HOSTS:
         return config.listen_host
-    if isinstance(server_stream, trio.SSLStream):  # --tls: the socket is under the TLS layer
-        server_stream = server_stream.transport_stream
-    return server_stream.socket.getsockname()[0]  # type: ignore[attr-defined]
+    return _tcp_stream(server_stream).socket.getsockname()[0]
+
+
+def _tcp_stream(stream: trio.abc.Stream) -> trio.SocketStream:
+    while isinstance(stream, trio.SSLStream):  # --tls: the socket is under the TLS layer
+        stream = stream.transport_stream
+    assert isinstance(stream, trio.SocketStream)
+    return stream
+
+
+def bound_silence(stream: trio.abc.Stream, seconds: float) -> None:
+    """Lets the kernel drop the server connection when what we send stays unacknowledged for
+    `seconds` (TCP_USER_TIMEOUT; Linux), as the server drops us after as long a silence.
+
+    Without it, a server behind a silent partition (no FIN, no RST) is noticed only when TCP
+    gives up retransmitting, a quarter of an hour later; the heartbeats we send every
+    `heartbeat_interval` are what goes unacknowledged, so the drop comes within the timeout
+    plus one interval, and the reconnect loop starts dialling."""
+    option = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if option is not None:
+        _tcp_stream(stream).socket.setsockopt(socket.IPPROTO_TCP, option, max(1, round(seconds * 1000)))
 
 
 async def serve_governor(config: GovernorConfig, task_types: dict[str, TaskType], *,
@@ -128,6 +147,9 @@ class ServerLink:
         interval = settings.get("heartbeat_interval")
         self.heartbeat = (min(STATS_PERIOD, interval) if isinstance(interval, int | float) and interval > 0
                           else STATS_PERIOD)
+        timeout = settings.get("heartbeat_timeout")
+        if isinstance(timeout, int | float) and timeout > 0:
+            bound_silence(conn.stream, timeout)
         self.conn = conn
         logger.info("governor %s registered at %s (%d cpus, %d objects and %d tasks reported)", self.data_address,
                     self.config.server_address, self.config.cpus, len(objects), len(tasks))

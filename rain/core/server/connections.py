@@ -217,7 +217,8 @@ async def _serve_governor(server: Server, conn: MessageStream) -> None:
     reason = "its connection closed"
     try:
         timeout = server.heartbeat_timeout
-        await conn.send(m.Registered(gov.id, {**settings, "heartbeat_interval": heartbeat_interval(timeout)}))
+        await conn.send(m.Registered(gov.id, {**settings, "heartbeat_interval": heartbeat_interval(timeout),
+                                              "heartbeat_timeout": timeout}))
         with trio.CancelScope(deadline=trio.current_time() + timeout) as watchdog:
             await _serve_governor_messages(server, gov, conn, link, watchdog)
         if watchdog.cancelled_caught:
