@@ -20,13 +20,14 @@ from rain.common.labeled_list import LabeledList
 from rain.core.governor.spawn import kill_process_group, run_program
 from rain.plugins.api import TaskContext, TaskError
 
-_PIPE_OPTIONS = ("capture_stdout", "capture_stderr", "check")
-
 
 def _needs_pipes(kwargs: dict[str, Any]) -> bool:
     """Whether a `run_process` call feeds or captures data (trio's path) or only waits."""
-    return (any(kwargs.get(name) for name in _PIPE_OPTIONS) or isinstance(kwargs.get("stdin"), (bytes, bytearray))
-            or subprocess.PIPE in (kwargs.get("stdin"), kwargs.get("stdout"), kwargs.get("stderr")))
+    if kwargs.get("capture_stdout") or kwargs.get("capture_stderr") or kwargs.get("check"):
+        return True
+    stdin = kwargs.get("stdin")
+    return (isinstance(stdin, (bytes, bytearray)) or stdin == subprocess.PIPE
+            or kwargs.get("stdout") == subprocess.PIPE or kwargs.get("stderr") == subprocess.PIPE)
 
 
 class GovernorTaskContext(TaskContext):

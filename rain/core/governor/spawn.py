@@ -29,6 +29,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -98,6 +99,7 @@ _STREAMS = ("stdin", "stdout", "stderr")
 _FAST_OPTIONS = frozenset(("cwd", *_STREAMS))
 _spawner = Spawner.create()
 _devnull: int | None = None  # one read-write /dev/null for every child that wants it
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()  # os.fsencode's
 
 
 def start_program(args: Sequence[str], **kwargs: Any) -> Child:
@@ -140,8 +142,8 @@ def _posix_spawn(path: str, args: Sequence[str], kwargs: dict[str, Any]) -> Chil
         elif fd is not None and (not isinstance(fd, int) or fd < 0):
             return None
         fds.append(fd)
-    argv = [os.fsencode(a) for a in args]
-    if any(b"\0" in a for a in argv):
+    argv = [a.encode(_FS_ENCODING, _FS_ERRORS) if type(a) is str else os.fsencode(a) for a in args]
+    if b"\0" in b"".join(argv):
         return None  # Popen raises the ValueError
     cwd = kwargs.get("cwd")
     return Child(_spawner.spawn(os.fsencode(path), argv, None if cwd is None else os.fsencode(cwd), fds))

@@ -48,13 +48,19 @@ def _remove_quietly(path: str) -> None:
         os.unlink(path)
 
 
-def tail(fd: int, size: int) -> str:
+def tail(fd: int, size: int, end: int | None = None) -> str:
     """The last `size` bytes written to a capture file (read through the governor's own
-    descriptor: no reopening, no seek)."""
-    end = os.fstat(fd).st_size
+    descriptor: no reopening, no seek); `end` is the file's size when the caller knows it."""
+    if end is None:
+        end = os.fstat(fd).st_size
     if not end:
         return ""
-    return os.pread(fd, size, max(0, end - size)).decode("utf-8", "replace").strip()
+    return text_tail(os.pread(fd, size, max(0, end - size)), size)
+
+
+def text_tail(data: bytes, size: int) -> str:
+    """The last `size` bytes of `data` as text, for messages and monitoring."""
+    return data[-size:].decode("utf-8", "replace").strip()
 
 
 class ReusedFiles:
@@ -75,13 +81,16 @@ class ReusedFiles:
             return fd
 
     @classmethod
-    def give_back(cls, directory: str, fd: int, reusable: bool) -> None:
+    def give_back(cls, directory: str, fd: int, reusable: bool, size: int | None = None) -> None:
         """Empties `fd` for the next program, or closes it when something may still write to
-        it (`reusable` False) or the pool is full."""
+        it (`reusable` False) or the pool is full. `size`: the file's size when the caller
+        has just read it (nothing can write to a reusable file any more)."""
         spare = cls._pools.setdefault(directory, [])
         if reusable and len(spare) < KEEP:
             try:
-                if os.fstat(fd).st_size:
+                if size is None:
+                    size = os.fstat(fd).st_size
+                if size:
                     os.ftruncate(fd, 0)
                 os.lseek(fd, 0, os.SEEK_SET)
                 spare.append(fd)

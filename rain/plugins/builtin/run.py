@@ -42,7 +42,7 @@ import attrs
 from rain.common.content_types import is_subtype
 from rain.common.data_instance import DataInstance
 from rain.plugins.api import TaskContext, TaskError, task_type
-from rain.plugins.builtin.captures import ReusedFiles, tail, unnamed_file
+from rain.plugins.builtin.captures import ReusedFiles, tail, text_tail, unnamed_file
 from rain.plugins.builtin.directories import link_or_copy_tree, relative_path
 
 STDERR_TAIL = 2000
@@ -51,14 +51,14 @@ QUICK_INPUT = 1 << 16  # in-memory inputs up to this size are written on the eve
 SMALL_STDOUT = 256 * 1024  # captured stdout up to this size is kept in memory (like the store)
 
 
-@attrs.frozen
+@attrs.define  # not frozen: built per program, and a frozen init costs twice as much
 class InputEntry:
     path: str | None
     write: bool
     content_type: str | None
 
 
-@attrs.frozen
+@attrs.define
 class RunConfig:
     args: list[str]
     shell: bool
@@ -193,13 +193,12 @@ def _dereference_links(root: str) -> None:
                     link_or_copy_tree(real, path)
 
 
-def _stdout_output(ctx: TaskContext, fd: int) -> tuple[DataInstance, bool]:
-    """A small stdout becomes an in-memory blob (where the store would keep it anyway), and its
-    file can be reused; a large one is given a name in the scratch dir and moved into the
-    store as a file, which is then the stored object's (False: never to be reused)."""
-    size = os.fstat(fd).st_size
-    if size <= SMALL_STDOUT:
-        return ctx.blob(os.pread(fd, size, 0) if size else b""), True
+def _stdout_output(ctx: TaskContext, fd: int, size: int, data: bytes | None) -> tuple[DataInstance, bool]:
+    """A small stdout (`data`, read whole) becomes an in-memory blob (where the store would keep
+    it anyway), and its file can be reused; a large one is given a name in the scratch dir and
+    moved into the store as a file, which is then the stored object's (False: never to be reused)."""
+    if data is not None:
+        return ctx.blob(data), True
     name = ".rain-stdout"
     while os.path.lexists(os.path.join(ctx.workdir, name)):
         name += "_"
@@ -249,14 +248,20 @@ async def run(ctx: TaskContext) -> list[DataInstance]:
     """Runs a program with inputs mapped to files and outputs collected from files / stdout."""
     cfg = parse_config(ctx)
     rundir = ctx.workdir
-    if _quick_inputs(ctx, cfg):
-        _place_inputs(ctx, cfg, rundir)
+    files = any(path is not None for path in cfg.outputs)
+    if files or cfg.inputs:
+        if _quick_inputs(ctx, cfg):
+            _place_inputs(ctx, cfg, rundir)
+        else:
+            await ctx.run_sync(_place_inputs, ctx, cfg, rundir)
+    if cfg.stdin is None:
+        stdout_output = await _run_program(ctx, cfg.argv, rundir, subprocess.DEVNULL, cfg.stdout is not None)
     else:
-        await ctx.run_sync(_place_inputs, ctx, cfg, rundir)
-    with contextlib.ExitStack() as stack:
-        stdin = _stdin_file(ctx, cfg, stack)
-        stdout_output = await _run_program(ctx, cfg.argv, rundir, stdin, cfg.stdout is not None)
-    if all(path is None or spec.data_type != "dir" for path, spec in zip(cfg.outputs, ctx.output_specs, strict=True)):
+        with contextlib.ExitStack() as stack:
+            stdin = _stdin_file(ctx, cfg, stack)
+            stdout_output = await _run_program(ctx, cfg.argv, rundir, stdin, cfg.stdout is not None)
+    if not files or all(path is None or spec.data_type != "dir"
+                        for path, spec in zip(cfg.outputs, ctx.output_specs, strict=True)):
         return _collect_outputs(ctx, cfg, stdout_output)
     return await ctx.run_sync(_collect_outputs, ctx, cfg, stdout_output)
 
@@ -265,10 +270,13 @@ async def _run_program(ctx: TaskContext, argv: list[str], rundir: str, stdin: in
                        keep_stdout: bool) -> DataInstance | None:
     """Runs the program; its stdout as an output instance when `keep_stdout`. stdout and
     stderr go to reused files (`ReusedFiles`), which go back to the pool unless a background
-    job of the program may still write to them (or a large stdout became a stored file)."""
+    job of the program may still write to them (or a large stdout became a stored file).
+    Each file is sized once and read at most once: a tiny program costs the governor a few
+    syscalls beyond its spawn, so none is repeated."""
     files_dir = os.path.dirname(rundir)
     stdout, stderr = ReusedFiles.take(files_dir), ReusedFiles.take(files_dir)
     reuse_stdout = reuse_stderr = False
+    out_size = err_size = None
     try:
         try:
             result = await ctx.run_process(argv, cwd=rundir, stdin=stdin, stdout=stdout, stderr=stderr)
@@ -279,14 +287,23 @@ async def _run_program(ctx: TaskContext, argv: list[str], rundir: str, stdin: in
                 raise TaskError(f"program {argv[0]!r} not found") from None
             raise TaskError(f"program {argv[0]!r} is not executable") from None
         reuse_stdout = reuse_stderr = not getattr(result, "leftovers", True)
-        ctx.program_output(tail(stdout, OUTPUT_TAIL), tail(stderr, OUTPUT_TAIL))
+        out_size, err_size = os.fstat(stdout).st_size, os.fstat(stderr).st_size
+        data = None
+        if keep_stdout and out_size <= SMALL_STDOUT:
+            data = os.pread(stdout, out_size, 0) if out_size else b""
+            out_tail = text_tail(data, OUTPUT_TAIL)
+        else:
+            out_tail = tail(stdout, OUTPUT_TAIL, out_size)
+        err = os.pread(stderr, STDERR_TAIL, max(0, err_size - STDERR_TAIL)) if err_size else b""
+        ctx.program_output(out_tail, text_tail(err, OUTPUT_TAIL))  # OUTPUT_TAIL <= STDERR_TAIL
         if result.returncode != 0:
-            raise TaskError(_exit_error(result.returncode, tail(stderr, STDERR_TAIL)))
+            raise TaskError(_exit_error(result.returncode, text_tail(err, STDERR_TAIL)))
         if not keep_stdout:
             return None
-        output, reusable = _stdout_output(ctx, stdout)
+        output, reusable = _stdout_output(ctx, stdout, out_size, data)
         reuse_stdout = reuse_stdout and reusable
         return output
     finally:
-        ReusedFiles.give_back(files_dir, stderr, reuse_stderr)
-        ReusedFiles.give_back(files_dir, stdout, reuse_stdout)
+        ReusedFiles.give_back(files_dir, stderr, reuse_stderr, err_size)
+        ReusedFiles.give_back(files_dir, stdout, reuse_stdout, out_size)
+
