@@ -13,6 +13,8 @@ import cbor2
 from rain.core.protocol.framing import ProtocolError, brief, encode_frame
 from rain.core.protocol.messages import MESSAGE_TYPES, Message
 
+_ABSENT: Any = object()
+
 
 def encode(msg: Message) -> bytes:
     """Message -> one complete frame (header included)."""
@@ -30,13 +32,13 @@ def decode(payload: bytes) -> Message:
     cls = MESSAGE_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ProtocolError(f"unknown message type {brief(kind)}")
-    keys = set(body)
-    if not keys <= cls.fields:
-        raise ProtocolError(f"{kind}: unexpected fields {sorted(map(str, keys - cls.fields))}")
-    for name, expected in cls.field_types.items():
-        if name in body and not isinstance(body[name], expected):
+    if not body.keys() <= cls.fields:
+        raise ProtocolError(f"{kind}: unexpected fields {sorted(map(str, body.keys() - cls.fields))}")
+    for name, expected in cls.field_checks:
+        value = body.get(name, _ABSENT)
+        if value is not _ABSENT and not isinstance(value, expected):
             names = " or ".join("null" if t is type(None) else t.__name__ for t in expected)
-            raise ProtocolError(f"{kind}: field {name!r} must be {names}, not {type(body[name]).__name__}")
+            raise ProtocolError(f"{kind}: field {name!r} must be {names}, not {type(value).__name__}")
     try:
         return cls(**body)
     except TypeError as exc:
