@@ -70,6 +70,11 @@ class Remote:
                                                 inspect.Parameter.POSITIONAL_OR_KEYWORD):
             raise TypeError(f"remote function {self.fn_name!r} must take the task context as its first parameter")
         self.signature = signature.replace(parameters=params[1:])
+        # Names that positional arguments fill in order, when binding them needs no more than
+        # that (no *args, **kwargs or keyword-only parameters): the common call skips
+        # `Signature.bind`, which costs as much as the rest of building the task.
+        self._positional = tuple(p.name for p in params[1:]) if all(
+            p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params[1:]) else None
         annotations = _annotations(fn)
         self.input_config: dict[str, InputBase] = {
             p.name: annotations[p.name] for p in params[1:] if isinstance(annotations.get(p.name), InputBase)}
@@ -183,15 +188,18 @@ class Remote:
                                if key in kwargs and key not in self.signature.parameters}
         outputs, output = own.get("outputs", _NOT_GIVEN), own.get("output", _NOT_GIVEN)
         name: str | None = own.get("name")
-        try:
-            bound = self.signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise TypeError(f"{self.fn_name}(): {exc}") from None
+        if not kwargs and self._positional is not None and len(args) == len(self._positional):
+            arguments: Mapping[str, Any] = dict(zip(self._positional, args, strict=True))
+        else:
+            try:
+                arguments = self.signature.bind(*args, **kwargs).arguments
+            except TypeError as exc:
+                raise TypeError(f"{self.fn_name}(): {exc}") from None
         session: Session = own.get("session") or get_active_session()
         specs = self._call_specs(outputs, output)
         inputs: LabeledList[DataObject] = LabeledList()
         inputs.append(self._function_object(session), label="fn")
-        pickled = self._pickle_arguments(bound.arguments, inputs, session)
+        pickled = self._pickle_arguments(arguments, inputs, session)
         config: dict[str, Any] = {"args": pickled, "inputs": self._input_settings,
                                   "encode": [s.encode for s in specs]}
         if sum(len(v) for v in pickled.values()) > ARGS_INLINE_LIMIT:
@@ -233,6 +241,9 @@ class Remote:
 
         result = {}
         for key, value in arguments.items():
+            if type(value) in _PLAIN:  # nothing in it to replace by an input: plain pickle, in C
+                result[key] = _check_size(pickle.dumps(value, pickle.HIGHEST_PROTOCOL), key)
+                continue
             try:
                 data = _checked(functools.partial(dumps_with_inputs, value, register), key)
             except (RainException, RainWarning):
@@ -244,15 +255,22 @@ class Remote:
         return result
 
 
+_PLAIN = frozenset((int, float, str, bytes, bool, type(None)))  # pickled alike by pickle and cloudpickle
+
+
+def _check_size(data: bytes, name: str) -> bytes:
+    if len(data) > PICKLE_ARG_SIZE_LIMIT:
+        raise RainWarning(f"Pickled object {name} length {len(data)} > PICKLE_ARG_SIZE_LIMIT="
+                          f"{PICKLE_ARG_SIZE_LIMIT}. Consider using a blob() for the data.")
+    return data
+
+
 def _checked(dumps: Callable[[], bytes], name: str) -> bytes:
     """Pickles, raising RainWarning (as Rain 0.4 did) when the result is too big to travel with
     the graph, or took too long: such data should be a data object (`blob()`, `pickled()`)."""
     started = time.perf_counter()
-    data = dumps()
+    data = _check_size(dumps(), name)
     elapsed = time.perf_counter() - started
-    if len(data) > PICKLE_ARG_SIZE_LIMIT:
-        raise RainWarning(f"Pickled object {name} length {len(data)} > PICKLE_ARG_SIZE_LIMIT="
-                          f"{PICKLE_ARG_SIZE_LIMIT}. Consider using a blob() for the data.")
     if elapsed > PICKLE_ARG_TIME_LIMIT:
         raise RainWarning(f"Pickling object {name} took {elapsed:.1f} s > PICKLE_ARG_TIME_LIMIT="
                           f"{PICKLE_ARG_TIME_LIMIT}. Consider using a blob() for the data.")

@@ -48,6 +48,23 @@ def test_binding_and_defaults(session):
         f(1, c=3, a=2)
 
 
+def test_positional_calls_bind_like_the_signature(session):
+    """Plain positional calls skip `Signature.bind` and plain values skip cloudpickle: the same
+    arguments, the same errors."""
+    @remote
+    def f(ctx, a, b=2):
+        pass
+
+    assert unpickle_args(f(1, "x")) == {"a": 1, "b": "x"}
+    assert unpickle_args(f(None)) == {"a": None}
+    assert unpickle_args(f(b"y", b=1.5)) == {"a": b"y", "b": 1.5}
+    assert unpickle_args(f(True, [3])) == {"a": True, "b": [3]}
+    with pytest.raises(TypeError, match=r"f\(\): too many positional arguments"):
+        f(1, 2, 3)
+    with pytest.raises(RainWarning, match=r"Pickled object a length 3000\d\d > PICKLE_ARG_SIZE_LIMIT"):
+        f(b"x" * 300_000)
+
+
 def test_function_needs_context_parameter():
     with pytest.raises(TypeError, match="context"):
         Remote(lambda: None)
