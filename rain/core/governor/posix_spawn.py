@@ -36,10 +36,12 @@ _LONG_BITS = 8 * ctypes.sizeof(ctypes.c_ulong)
 # refuses them, so the bits are set directly).
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, *range(32, signal.SIGRTMIN))
 _pid_t = ctypes.c_int
+KEEP_ACTIONS = 128  # sets of file actions kept (see `Spawner._file_actions`)
 
 
 class Spawner:
-    """Starts programs with glibc's `posix_spawn`; one per process (see `create`)."""
+    """Starts programs with glibc's `posix_spawn`; one per process (see `create`), used from
+    one thread (the governor's event loop: its kept file actions are not locked)."""
 
     def __init__(self, libc: Any) -> None:
         self._spawn = libc.posix_spawn
@@ -50,6 +52,7 @@ class Spawner:
         self._add_closefrom = libc.posix_spawn_file_actions_addclosefrom_np
         self._environ = ctypes.c_void_p.in_dll(libc, "environ")
         self._attributes = _Attributes()
+        self._actions: dict[tuple[bytes | None, tuple[int | None, ...]], Any] = {}
         defaults = _SigSet()
         for sig in _DEFAULT_SIGNALS:
             defaults[(sig - 1) // _LONG_BITS] |= 1 << ((sig - 1) % _LONG_BITS)
@@ -71,6 +74,23 @@ class Spawner:
         """Starts `path` with `args` (no NUL bytes: checked by the caller) in a new session;
         `fds[i]`, when given, becomes the child's descriptor i. Returns the pid; a program that
         cannot be started raises the `OSError` that Popen would (FileNotFoundError ...)."""
+        actions = self._file_actions(cwd, tuple(fds))
+        argv = (ctypes.c_char_p * (len(args) + 1))(*args, None)
+        pid = _pid_t()
+        err = self._spawn(ctypes.byref(pid), path, actions, self._attributes, argv, self._environ)
+        if err:
+            raise OSError(err, os.strerror(err), os.fsdecode(path))
+        return pid.value
+
+    def _file_actions(self, cwd: bytes | None, fds: tuple[int | None, ...]) -> Any:
+        """The prepared file actions for a working dir and descriptors. Building them costs
+        seven libc calls (each dup2 also asks for the descriptor limit), and a governor runs
+        its programs in a few reused scratch dirs with reused capture files, so they are
+        kept, up to `KEEP_ACTIONS` sets."""
+        key = (cwd, fds)
+        actions = self._actions.get(key)
+        if actions is not None:
+            return actions
         actions = _FileActions()
         if self._init_actions(actions):
             raise OSError("posix_spawn_file_actions_init failed")
@@ -80,11 +100,16 @@ class Spawner:
                     raise OSError(f"cannot pass descriptor {fd}")
             if (cwd is not None and self._add_chdir(actions, cwd)) or self._add_closefrom(actions, len(fds)):
                 raise OSError("posix_spawn file actions could not be set")
-            argv = (ctypes.c_char_p * (len(args) + 1))(*args, None)
-            pid = _pid_t()
-            err = self._spawn(ctypes.byref(pid), path, actions, self._attributes, argv, self._environ)
-        finally:
+        except BaseException:
             self._destroy_actions(actions)
-        if err:
-            raise OSError(err, os.strerror(err), os.fsdecode(path))
-        return pid.value
+            raise
+        if len(self._actions) >= KEEP_ACTIONS:
+            self.forget_actions()
+        self._actions[key] = actions
+        return actions
+
+    def forget_actions(self) -> None:
+        """Frees every kept set of file actions."""
+        for actions in self._actions.values():
+            self._destroy_actions(actions)
+        self._actions.clear()
