@@ -9,7 +9,14 @@ import pytest
 
 from rain.core.protocol import messages as m
 from rain.core.protocol.codec import decode, encode
-from rain.core.protocol.framing import HEADER, FrameReader, FrameTooLarge, ProtocolError, encode_frame
+from rain.core.protocol.framing import (
+    COPY_ONCE_FROM,
+    HEADER,
+    FrameReader,
+    FrameTooLarge,
+    ProtocolError,
+    encode_frame,
+)
 
 
 def test_round_trip_every_split_point():
@@ -41,6 +48,23 @@ def test_random_chunks_many_frames():
         while (f := reader.next_frame()) is not None:
             got.append(decode(f))
     assert got == msgs
+
+
+def test_big_and_small_frames_interleaved_in_random_chunks():
+    """Frames from COPY_ONCE_FROM bytes are cut out through a memoryview, smaller ones by slicing."""
+    rng = random.Random(99)
+    msgs = [m.DataChunk(bytes([i]) * size) for i, size in enumerate([10, COPY_ONCE_FROM, 5, 3 * COPY_ONCE_FROM, 0])]
+    data = b"".join(encode(msg) for msg in msgs)
+    reader = FrameReader()
+    got = []
+    pos = 0
+    while pos < len(data):
+        n = rng.randint(1, 2 * COPY_ONCE_FROM)
+        reader.feed(data[pos : pos + n])
+        pos += n
+        while (f := reader.next_frame()) is not None:
+            got.append(decode(f))
+    assert got == msgs and reader.pending == 0
 
 
 def test_oversized_frame_rejected_from_header():

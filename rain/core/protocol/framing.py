@@ -10,6 +10,7 @@ import struct
 
 HEADER = struct.Struct(">I")
 MAX_FRAME_SIZE = 512 * 1024 * 1024
+COPY_ONCE_FROM = 64 * 1024  # frames from this size are copied out through a memoryview (cheaper only for big ones)
 
 
 class ProtocolError(Exception):
@@ -59,7 +60,11 @@ class FrameReader:
         if available < HEADER.size + size:
             return None
         start = self._offset + HEADER.size
-        frame = bytes(self._buffer[start : start + size])
+        if size < COPY_ONCE_FROM:
+            frame = bytes(self._buffer[start : start + size])
+        else:  # slicing the bytearray would copy the frame twice
+            with memoryview(self._buffer) as view:
+                frame = bytes(view[start : start + size])
         self._offset = start + size
         if self._offset == len(self._buffer):
             self._buffer.clear()
