@@ -6,7 +6,8 @@ Each system gets 2 CPUs and runs N programs `echo I` whose stdout is kept:
   - Rain: one governor with 2 CPUs, `tasks.Execute(["echo", str(i)], stdout=True)` for
     i < N in one session, submitted at once, then `wait_all()`. The figure counts from
     submit to the last completion; the governor's CPU time per program is printed too
-    (compare it with the spawn floor below).
+    (compare it with the spawn floor below), and each run's log splits the CPU per program
+    into the governor, the server and the programs themselves (the governor's reaped children).
   - HyperQueue (PyPI `hyperqueue`, bench environment only): `LocalCluster` runs the real HQ
     server and one worker with 2 cores in-process; one `Job` with N `job.program(["echo",
     str(i)], stdout=FILE)`, submitted and waited for.
@@ -58,16 +59,28 @@ class RainRunner:
         self.cluster = self._ctx.__enter__()
         self.client = self.cluster.client()
         self.gov_pid = next(iter(self.cluster.governor_processes.values())).pid
+        self.server_pid = self.cluster.server_process.pid
         rain_programs(self.client, 200)  # warm up
 
     def run(self, n: int) -> tuple[float, float]:
-        cpu0 = cpu_seconds(self.gov_pid)
+        gov0, server0, programs0 = cpu_seconds(self.gov_pid), cpu_seconds(self.server_pid), _children_cpu(self.gov_pid)
         rate = rain_programs(self.client, n)
-        return rate, (cpu_seconds(self.gov_pid) - cpu0) / n * 1e3
+        gov = (cpu_seconds(self.gov_pid) - gov0) / n * 1e6
+        server = (cpu_seconds(self.server_pid) - server0) / n * 1e6
+        programs = (_children_cpu(self.gov_pid) - programs0) / n * 1e6
+        log(f"  Rain CPU per program: governor {gov:.0f} us, server {server:.0f} us, the programs {programs:.0f} us")
+        return rate, gov / 1e3
 
     def close(self) -> None:
         self.client.close()
         self._ctx.__exit__(None, None, None)
+
+
+def _children_cpu(pid: int) -> float:
+    """User + system CPU time of the reaped children of a live process (a governor's programs)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 
 
 class HqRunner:
