@@ -8,6 +8,7 @@ every task finishes, and in the end nothing that is not kept remains on any gove
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -235,3 +236,33 @@ def test_tasks_queue_ahead_on_a_governor_by_how_long_their_type_runs(duration: f
     objects = [list(SubmittedObject(11 + 2 * i, "0", None, "blob", None, False, None, None)) for i in range(200)]
     server.submit(session, tasks, objects)
     assert len(sim.queue) == assigned
+
+
+def test_a_full_local_queue_is_refilled_in_one_go_once_half_of_it_is_worked_off() -> None:
+    """Finishes under load do not top the governor's queue up one task at a time: it gets
+    nothing while more than half of its queue is left, then all it may hold at once."""
+    server = Server(delete_timeout=0)
+    sim = SimulatedGovernor("g:1", 2)
+    server.add_governor(GovernorState(sim.id, sim.cpus, frozenset({"t/x"}), sim))
+    client = RecordingClient()
+    session = server.session(client, server.new_session(client, "s"))
+    server.submit(session, [list(TaskRow(1, "t/x", None, [], [2], 1, None, None))],
+                  [list(SubmittedObject(2, "0", None, "blob", None, False, None, None))])
+    server.tasks_updated(server.governors[sim.id], [finished(sim.queue.pop(), {"duration": 0.001})], [])
+    tasks = [list(TaskRow(10 + 2 * i, "t/x", None, [], [11 + 2 * i], 1, None, None)) for i in range(1000)]
+    objects = [list(SubmittedObject(11 + 2 * i, "0", None, "blob", None, False, None, None)) for i in range(1000)]
+    server.submit(session, tasks, objects)
+    gov = server.governors[sim.id]
+    full = 2 + 2 * 64  # both CPUs busy, 64 tasks per CPU queued
+    assert len(sim.queue) == full
+    sim.start_queued()
+    sizes = []
+    for _ in range(3 * full):
+        server.tasks_updated(gov, [finished(sim.running.pop(0), {"duration": 0.001})], [])
+        sim.start_queued()
+        sizes.append(len(sim.queue) + len(sim.running))
+        assert len(gov.running) == len(sim.queue) + len(sim.running)
+        assert len(gov.running) >= 2 + 64  # never below half of the queue: no CPU waits for work
+    refills = [after for before, after in itertools.pairwise(sizes) if after > before]
+    assert refills and all(after == full for after in refills)  # each refill fills the queue up
+    assert len(refills) <= 3 * full // 64 + 1  # one refill per half queue worked off, not one per task

@@ -35,6 +35,24 @@ def queue_depth(average_duration: float | None) -> int:
     return min(QUEUE_AHEAD_PER_CPU, int(QUEUE_AHEAD_SECONDS / average_duration))
 
 
+def refilling(governors: Iterable[GovernorState], depth: int) -> list[GovernorState]:
+    """The governors that may take tasks now, with a queue `depth` (see `queue_depth`): every
+    one with a free CPU, and those whose local queue is down to half of what it may hold.
+
+    A governor whose queue is fuller than that is not topped up after each task it finishes:
+    it is refilled in one go once it has worked half of its queue off. Its queue never runs
+    dry (half of it is still there when the refill goes out), and the refill is one message
+    of many tasks where a top-up per report was one message of one or two, each a wake-up
+    and a write on both sides."""
+    return [g for g in governors
+            if g.free_cpus > 0 or -2 * g.free_cpus <= min(g.queue_capacity, depth * g.cpus)]
+
+
+def any_refilling(governors: Iterable[GovernorState]) -> bool:
+    """Whether any governor may take a task now, whatever its type's queue depth."""
+    return bool(refilling(governors, QUEUE_AHEAD_PER_CPU))
+
+
 def local_bytes(task: TaskNode) -> dict[str, int]:
     """Bytes of the task's inputs per governor that holds them (real or test-mode holders)."""
     score: dict[str, int] = {}

@@ -45,7 +45,7 @@ from rain.core.protocol.messages import ErrorCategory
 from rain.core.server.held import HeldOutputs
 from rain.core.server.progress import ProgressWatchers
 from rain.core.server.recovery import forget_governor, recover_objects, strike
-from rain.core.server.scheduler import place, queue_depth
+from rain.core.server.scheduler import any_refilling, place, queue_depth, refilling
 from rain.core.server.state import Attempts, GovernorState, ObjectNode, SessionState, TaskNode, Waiter
 from rain.core.server.submit import SubmitError, SubmitLimits, check_submit, task_cpus, task_retries
 
@@ -283,16 +283,19 @@ class Server:
         if not self.governors or not self.ready or self.restoring is not None:
             return
         governors = self.governors.values()
+        if not any_refilling(governors):  # a finish under load: every queue is still full enough
+            return
         for key in sorted(self.ready, key=lambda k: -k[0]):  # big tasks first, while big holes exist
             queue = self.ready[key]
             task_type = key[1]
             queue_ahead = queue_depth(self.durations.get(task_type))
+            candidates = governors if queue_ahead == 0 else refilling(governors, queue_ahead)
             while queue:
                 task = queue[0]
                 if task.state is not TaskState.ready or not task.session.alive:
                     queue.popleft()
                     continue
-                gov = place(task, governors, queue_ahead)
+                gov = place(task, candidates, queue_ahead)
                 if gov is None:  # it waits, also when no governor offers its type any more
                     break
                 queue.popleft()
