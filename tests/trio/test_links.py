@@ -10,7 +10,7 @@ from rain.common.ids import ID
 from rain.common.rows import AssignedTask, ObjectRow
 from rain.core.protocol import messages as m
 from rain.core.protocol.stream import MessageStream
-from rain.core.server.links import GovernorLink
+from rain.core.server.links import DELETE_DELAY, GovernorLink
 
 
 def assigned(task_id: int) -> AssignedTask:
@@ -37,3 +37,24 @@ async def test_consecutive_commands_of_one_kind_share_a_message(nursery):
         m.AssignTasks(as_lists[:2]), m.DeleteObjects([[1, 1]]), m.DropSession(3), m.DropSession(4),
         m.AssignTasks(as_lists[2:]), m.DeleteObjects([[1, 2]]),
     ]
+
+
+async def test_deletes_go_with_the_next_command_or_after_a_short_delay(nursery, autojump_clock):
+    ours, theirs = trio.testing.memory_stream_pair()
+    link = GovernorLink(MessageStream(ours, "governor"))
+    nursery.start_soon(link.serve_writer)
+    received = MessageStream(theirs, "server")
+    link.delete(ID(1, 1))
+    link.delete(ID(1, 2))
+    link.assign(assigned(5))
+    start = trio.current_time()
+    assert await received.receive() == m.DeleteObjects([[1, 1], [1, 2]])
+    assert await received.receive() == m.AssignTasks([cbor2.loads(cbor2.dumps(assigned(5)))])
+    assert trio.current_time() == start  # no wait: the assign took the deletes along
+    link.delete(ID(1, 3))
+    link.delete(ID(1, 4))
+    assert await received.receive() == m.DeleteObjects([[1, 3], [1, 4]])
+    assert trio.current_time() - start == DELETE_DELAY  # alone, they wait only for this delay
+    link.delete(ID(1, 5))
+    assert await received.receive() == m.DeleteObjects([[1, 5]])
+    link.close()

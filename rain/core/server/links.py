@@ -89,25 +89,67 @@ class ClientLink(Outbox):
 
 
 class GovernorLink(Outbox):
-    """Commands to one governor; consecutive commands of one kind become one message."""
+    """Commands to one governor; consecutive commands of one kind become one message.
+
+    Deletes do not wake the writer: they go with the next other command, or `DELETE_DELAY`
+    after the first of them. A governor's memory may hold dead objects that long; in exchange
+    a finished task's report does not cost a message back (one wake-up and one write here, one
+    read and one decode there), and deletes travel by the hundred.
+    """
+
+    def __init__(self, stream: MessageStream) -> None:
+        super().__init__(stream)
+        self._deletes: list[list[int]] = []
+        self._deletes_waiting = trio.Event()
 
     def assign(self, task: AssignedTask) -> None:
-        self._queue((_ASSIGN, task))
+        self._command((_ASSIGN, task))
 
     def delete(self, object_id: ID) -> None:
-        self._queue((_DELETE, list(object_id)))
+        if not self._deletes:
+            self._deletes_waiting.set()
+        self._deletes.append(list(object_id))
 
     def drop_session(self, session_id: int) -> None:
-        self._queue((_DROP_SESSION, session_id))
+        self._command((_DROP_SESSION, session_id))
 
     def peer_lost(self, data_address: str) -> None:
-        self._queue((_PEER_LOST, data_address))
+        self._command((_PEER_LOST, data_address))
+
+    def _command(self, item: tuple[str, Any]) -> None:
+        if self._deletes:
+            self._flush_deletes()  # in order: what was deleted before goes before
+        self._queue(item)
+
+    def close(self) -> None:
+        if self._deletes:
+            self._flush_deletes()
+        super().close()
+
+    def _flush_deletes(self) -> None:
+        deletes, self._deletes = self._deletes, []
+        self._queue((_DELETES, deletes))
+
+    async def serve_writer(self) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._serve_deletes)
+            await super().serve_writer()
+            nursery.cancel_scope.cancel()
+
+    async def _serve_deletes(self) -> None:
+        while True:
+            await self._deletes_waiting.wait()
+            await trio.sleep(DELETE_DELAY)
+            self._deletes_waiting = trio.Event()
+            if self._deletes:
+                self._flush_deletes()
 
     def _messages(self, batch: list[tuple[str, Any]]) -> list[m.Message]:
         return _group(batch)
 
 
-_ASSIGN, _DELETE, _DROP_SESSION, _PEER_LOST = "assign", "delete", "drop_session", "peer_lost"
+DELETE_DELAY = 0.05
+_ASSIGN, _DELETE, _DELETES, _DROP_SESSION, _PEER_LOST = "assign", "delete", "deletes", "drop_session", "peer_lost"
 _BATCHED: dict[str, Callable[[list[Any]], m.Message]] = {_ASSIGN: m.AssignTasks, _DELETE: m.DeleteObjects}
 _SINGLE: dict[str, Callable[[Any], m.Message]] = {_DROP_SESSION: m.DropSession, _PEER_LOST: m.PeerLost}
 
@@ -118,6 +160,9 @@ def _group(commands: list[tuple[str, Any]]) -> list[m.Message]:
     kind = ""
     items: list[Any] = []
     for cmd_kind, item in commands:
+        many = cmd_kind == _DELETES  # a run of deletes, queued at once
+        if many:
+            cmd_kind = _DELETE
         if cmd_kind != kind and items:
             messages.append(_BATCHED[kind](items))
             items = []
@@ -126,7 +171,10 @@ def _group(commands: list[tuple[str, Any]]) -> list[m.Message]:
             kind = ""
             continue
         kind = cmd_kind
-        items.append(item)
+        if many:
+            items.extend(item)
+        else:
+            items.append(item)
     if items:
         messages.append(_BATCHED[kind](items))
     return messages
