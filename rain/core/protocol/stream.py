@@ -89,6 +89,17 @@ class MessageStream:
         finally:
             lock.release()
 
+    def write_nowait(self, data: bytes) -> int:
+        """Writes what the socket takes at once, without awaiting; returns how many bytes
+        (0 when a send is in progress, on TLS, or on an error, which the next send raises)."""
+        sock = self.raw_socket
+        if sock is None or self._send_lock.locked():
+            return 0
+        try:
+            return os.write(sock.fileno(), data)
+        except OSError:  # BlockingIOError included: the writer task waits for room
+            return 0
+
     @property
     def raw_socket(self) -> trio.socket.SocketType | None:
         """The TCP socket when nothing (TLS) is layered over it: unframed bytes may then go

@@ -22,7 +22,7 @@ from rain.core.protocol import messages as m
 from rain.core.protocol.errors import describe, is_connection_error
 from rain.core.protocol.framing import ProtocolError
 from rain.core.protocol.stream import Gate, MessageStream, peer_name
-from rain.core.server.links import ClientLink, GovernorLink
+from rain.core.server.links import ClientLink, GovernorLink, handling
 from rain.core.server.server import RequestError, Server
 from rain.core.server.state import GovernorState
 from rain.core.server.submit import SubmitError, check_submit_size
@@ -138,12 +138,13 @@ async def _serve_client(server: Server, conn: MessageStream) -> None:
                 handler = CLIENT_HANDLERS.get(type(msg))
                 if handler is None:
                     raise ProtocolError(f"unexpected message {msg.kind!r} from a client")
-                try:
-                    reply = handler(server, link, msg)
-                except RequestError as exc:
-                    reply = m.Error(msg.request_id, str(exc), exc.category.value, exc.task_id)  # type: ignore[attr-defined]
-                if reply is not None:
-                    link.send(reply)
+                with handling():
+                    try:
+                        reply = handler(server, link, msg)
+                    except RequestError as exc:
+                        reply = m.Error(msg.request_id, str(exc), exc.category.value, exc.task_id)  # type: ignore[attr-defined]
+                    if reply is not None:
+                        link.send(reply)
             nursery.cancel_scope.cancel()
     finally:
         link.close()
@@ -250,11 +251,13 @@ async def _serve_governor_messages(server: Server, gov: GovernorState, conn: Mes
         async for msg in conn:
             heard[0] = trio.current_time()
             if isinstance(msg, m.TasksUpdated):
-                server.tasks_updated(gov, msg.finished, msg.failed)
+                with handling():
+                    server.tasks_updated(gov, msg.finished, msg.failed)
                 continue
             if isinstance(msg, m.GovernorStats):
                 server.record_event("GovernorStats", governor=gov.id, **{f: getattr(msg, f) for f in msg.fields})
-                server.governor_alive(gov)
+                with handling():
+                    server.governor_alive(gov)
                 continue
             raise ProtocolError(f"unexpected message {msg.kind!r} from a governor")
         nursery.cancel_scope.cancel()

@@ -1,13 +1,20 @@
-"""Outgoing halves of connections: outboxes flushed in batches by one writer task each.
+"""Outgoing halves of connections: outboxes written when a handler is done, or by a writer task.
 
 Handlers in `Server` never await; they drop messages into an outbox with `*_nowait` semantics.
-The writer takes a batch (`rain.core.protocol.batching`) and sends it in one `send_all`.
+While a connection's reader runs the handler of one received message (`handling`), what the
+handler queues is held, and written straight to each socket it is for when the handler ends,
+when the socket takes it at once: a reply costs no wake-up of a writer task and no extra turn
+of the event loop. Otherwise (a full socket, a write already waiting, TLS, or messages queued
+outside a handler, by timers and the journal), each outbox's writer task takes a batch
+(`rain.core.protocol.batching`) and sends it in one write. Order is kept: nothing is written
+straight while the writer still has something to send.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import trio
@@ -20,18 +27,76 @@ from rain.core.protocol.codec import encode
 from rain.core.protocol.stream import MessageStream
 
 
+class _Handling:
+    """The outboxes a running handler queued messages into (trio runs one task at a time, and
+    a handler does not await: at most one handler is running)."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.held: list[Outbox] = []
+
+
+_HANDLING = _Handling()
+
+
+@contextmanager
+def handling() -> Iterator[None]:
+    """Holds what the code inside queues, and writes it out when it ends."""
+    _HANDLING.active = True
+    try:
+        yield
+    finally:
+        _HANDLING.active = False
+        held, _HANDLING.held = _HANDLING.held, []
+        for outbox in held:
+            outbox.flush()
+
+
+class _Unsent:
+    """The end of a write the socket did not take at once, for the writer task."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
 class Outbox:
-    """Items queued without awaiting and written by `serve_writer`, one `send_all` per batch."""
+    """Items queued without awaiting, written when the handler ends or by `serve_writer`."""
 
     def __init__(self, stream: MessageStream) -> None:
         self.stream = stream
         self._send, self._receive = trio.open_memory_channel[Any](math.inf)
+        self._to_write = 0  # items given to the writer task and not written yet
+        self._held: list[Any] = []  # queued by the running handler
 
     def _queue(self, item: Any) -> None:
+        if _HANDLING.active:
+            if not self._held:
+                _HANDLING.held.append(self)
+            self._held.append(item)
+        else:
+            self._to_writer(item)
+
+    def _to_writer(self, item: Any) -> None:
         try:
             self._send.send_nowait(item)
         except trio.ClosedResourceError:  # the connection is closing; nobody will read it
-            pass
+            return
+        self._to_write += 1
+
+    def flush(self) -> None:
+        """Writes what the handler queued, straight to the socket if the writer task has
+        nothing left to send (else after that, by the writer)."""
+        held, self._held = self._held, []
+        if self._to_write:
+            for item in held:
+                self._to_writer(item)
+            return
+        data = _encode(self._messages(held))
+        sent = self.stream.write_nowait(data)
+        if sent < len(data):
+            self._to_writer(_Unsent(data[sent:]))
 
     def close(self) -> None:
         self._send.close()
@@ -45,7 +110,18 @@ class Outbox:
                 batch = await receive_batch(self._receive)
             except trio.EndOfChannel:
                 return
-            await self.stream.send_raw(b"".join(encode(msg) for msg in self._messages(batch)))
+            head = b""
+            if type(batch[0]) is _Unsent:  # it was queued when nothing else was: it is first
+                head = batch[0].data
+                items = batch[1:]
+            else:
+                items = batch
+            await self.stream.send_raw(head + _encode(self._messages(items)) if items else head)
+            self._to_write -= len(batch)
+
+
+def _encode(messages: list[m.Message]) -> bytes:
+    return b"".join([encode(msg) for msg in messages])
 
 
 class ClientSink(Protocol):
