@@ -82,8 +82,11 @@ def place(task: TaskNode, governors: Iterable[GovernorState], depth: int = 0) ->
             return g.free_cpus + min(g.queue_capacity, depth * g.cpus)
 
         candidates = [g for g in governors if room(g) >= cpus and task_type in g.task_types and cpus <= g.cpus]
+        if len(candidates) == 1:
+            return candidates[0]
         if candidates:
-            return max(candidates, key=lambda g: (room(g), local_bytes(task).get(g.id, 0)))
+            score = local_bytes(task) if task.inputs else {}
+            return max(candidates, key=lambda g: (room(g), score.get(g.id, 0)))
     if not candidates:
         return None
     if len(candidates) == 1:
