@@ -111,11 +111,13 @@ class SimGovernor:
         """Fetches the inputs and computes the output, or fails as a real governor would."""
         assigned = queued.assigned
         sid, row = assigned.session_id, TaskRow(*assigned.task)
-        inputs = []
+        inputs: list[bytes] = []
+        here: list[int] = []  # the inputs stored here so far, reported with a failure as a governor does
         for item in assigned.inputs:
             if isinstance(item, int):
                 value = self.values.get(ID(sid, item))
                 assert value is not None, f"the server said {ID(sid, item)} was on {self.id}"
+                here.append(item)
             else:
                 sent = SentInput(*item)
                 oid = ID(sid, ObjectRow(*sent.object).id)
@@ -124,13 +126,16 @@ class SimGovernor:
                     assert sent.location is not None
                     peer = self.network.get(sent.location)
                     if peer is None or self.lost_peers.get(sent.location, -1) > queued.epoch:
-                        return FailedTask(sid, row.id, {"error": "fetch failed", "input_unavailable": sent.location})
+                        return FailedTask(sid, row.id, {"error": "fetch failed", "input_unavailable": sent.location,
+                                                    "inputs_here": here})
                     value = peer.values.get(oid)
                     if value is None and self.lost:  # no PeerLost reaches a lost governor: its fetch
                         # may meet a new governor at the address, or a copy released since
-                        return FailedTask(sid, row.id, {"error": "not found", "input_unavailable": sent.location})
+                        return FailedTask(sid, row.id, {"error": "not found", "input_unavailable": sent.location,
+                                                    "inputs_here": here})
                     assert value is not None, f"the server sent {self.id} to {sent.location} for {oid}"
                 self.values[oid] = value
+                here.append(oid.id)
             inputs.append(value)
         [out] = [ObjectRow(*o).id for o in assigned.outputs]
         self.values[ID(sid, out)] = compute(row.id, inputs)

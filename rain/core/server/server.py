@@ -461,6 +461,7 @@ class Server:
         task = self._release_cpus(gov, session_id, task_id)
         if task is None or not task.session.alive:
             return
+        self._inputs_left_on(gov, task, info.pop("inputs_here", None))
         if self._retry_failed(gov, task, info):
             return
         task.state = TaskState.failed
@@ -475,6 +476,24 @@ class Server:
         if info.get("debug"):
             message += f"\ndebug:\n{info['debug']}"
         self.fail_session(task.session, message, task)
+
+    def _inputs_left_on(self, gov: GovernorState, task: TaskNode, ids: Any) -> None:
+        """A failed run leaves the inputs it brought on its governor (`ids`: those stored there).
+        A finish would have made `gov` their holder; a failure must too, or nothing deletes
+        them there once the retry runs elsewhere. A copy of an input released meanwhile is
+        deleted at once. One of an input being recomputed (its holder lost since) is left:
+        the new copy may be made on `gov` itself, before this delete would arrive."""
+        if not isinstance(ids, list) or not task.inputs:
+            return
+        here = set(ids)
+        for obj in task.inputs:
+            if obj.id not in here:
+                continue
+            if obj.state is FINISHED:
+                obj.add_holder(gov.id)
+                gov.objects.add(obj.full_id)
+            elif obj.state is DataObjectState.removed and gov.id not in obj.holders:
+                gov.link.delete(obj.full_id)
 
     def _retry_failed(self, gov: GovernorState, task: TaskNode, info: dict[str, Any]) -> bool:
         """Whether a failed run is retried: an input that could not be fetched from a peer
