@@ -33,7 +33,7 @@ from rain.core.governor import state as s
 from rain.core.governor.context import GovernorTaskContext
 from rain.core.governor.reports import Reporter, small_output_data
 from rain.core.governor.store import ObjectStore, StoredObject
-from rain.core.governor.transfers import TransferError, Transfers
+from rain.core.governor.transfers import TransferError, Transfers, input_id
 from rain.core.protocol.auth import INSECURE, Credentials
 from rain.plugins.api import TaskCrashed, TaskError, TaskType
 
@@ -279,8 +279,11 @@ class TaskRunner:
                 ctx.info.error = error or s.CANCELLED
                 outputs = None
             info = _info_wire(ctx)
-            if hint is not None and outputs is None:
-                info.update(hint)
+            if outputs is None:
+                if hint is not None:
+                    info.update(hint)
+                if ctx.inputs:  # the server makes us their holder, so they are deleted once not needed
+                    info["inputs_here"] = [input_id(item) for item in task.assigned.inputs[:len(ctx.inputs)]]
             self.handle(s.TaskEnded(task.spec.id, info, outputs))
         finally:
             ctx.cleanup()

@@ -155,6 +155,11 @@ class PeerConnections:
             idle.append(conn)
 
 
+def input_id(item: int | SentInput) -> int:
+    """The object id of an assigned task's input record."""
+    return item if isinstance(item, int) else ObjectRow(*SentInput(*item).object).id
+
+
 class Transfers:
     """`on_stored` hears of every input stored here (fetched, or sent with its data), so the
     governor's state machine can keep its inventory and delete what a dropped session left."""
