@@ -224,6 +224,12 @@ def test_an_unneeded_object_is_deleted_once_its_delete_timeout_has_passed() -> N
 def test_tasks_queue_ahead_on_a_governor_by_how_long_their_type_runs(duration: float, assigned: int) -> None:
     """Up to 0.32 s of a type's average duration per CPU waits in the governor's queue: all
     the way (64 per CPU) for tasks of a millisecond, none for tasks of a second."""
+    _server, sim = submit_after_one_run(duration, 200)
+    assert len(sim.queue) == assigned
+
+
+def submit_after_one_run(duration: float, n: int) -> tuple[Server, SimulatedGovernor]:
+    """A 2-CPU governor that has run one task of type t/x for `duration`, then `n` more submitted."""
     server = Server(delete_timeout=0)
     sim = SimulatedGovernor("g:1", 2)
     server.add_governor(GovernorState(sim.id, sim.cpus, frozenset({"t/x"}), sim))
@@ -232,26 +238,16 @@ def test_tasks_queue_ahead_on_a_governor_by_how_long_their_type_runs(duration: f
     server.submit(session, [list(TaskRow(1, "t/x", None, [], [2], 1, None, None))],
                   [list(SubmittedObject(2, "0", None, "blob", None, False, None, None))])
     server.tasks_updated(server.governors[sim.id], [finished(sim.queue.pop(), {"duration": duration})], [])
-    tasks = [list(TaskRow(10 + 2 * i, "t/x", None, [], [11 + 2 * i], 1, None, None)) for i in range(200)]
-    objects = [list(SubmittedObject(11 + 2 * i, "0", None, "blob", None, False, None, None)) for i in range(200)]
+    tasks = [list(TaskRow(10 + 2 * i, "t/x", None, [], [11 + 2 * i], 1, None, None)) for i in range(n)]
+    objects = [list(SubmittedObject(11 + 2 * i, "0", None, "blob", None, False, None, None)) for i in range(n)]
     server.submit(session, tasks, objects)
-    assert len(sim.queue) == assigned
+    return server, sim
 
 
 def test_a_full_local_queue_is_refilled_in_one_go_once_half_of_it_is_worked_off() -> None:
     """Finishes under load do not top the governor's queue up one task at a time: it gets
     nothing while more than half of its queue is left, then all it may hold at once."""
-    server = Server(delete_timeout=0)
-    sim = SimulatedGovernor("g:1", 2)
-    server.add_governor(GovernorState(sim.id, sim.cpus, frozenset({"t/x"}), sim))
-    client = RecordingClient()
-    session = server.session(client, server.new_session(client, "s"))
-    server.submit(session, [list(TaskRow(1, "t/x", None, [], [2], 1, None, None))],
-                  [list(SubmittedObject(2, "0", None, "blob", None, False, None, None))])
-    server.tasks_updated(server.governors[sim.id], [finished(sim.queue.pop(), {"duration": 0.001})], [])
-    tasks = [list(TaskRow(10 + 2 * i, "t/x", None, [], [11 + 2 * i], 1, None, None)) for i in range(1000)]
-    objects = [list(SubmittedObject(11 + 2 * i, "0", None, "blob", None, False, None, None)) for i in range(1000)]
-    server.submit(session, tasks, objects)
+    server, sim = submit_after_one_run(0.001, 1000)
     gov = server.governors[sim.id]
     full = 2 + 2 * 64  # both CPUs busy, 64 tasks per CPU queued
     assert len(sim.queue) == full
