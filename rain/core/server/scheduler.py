@@ -44,13 +44,17 @@ def refilling(governors: Iterable[GovernorState], depth: int) -> list[GovernorSt
     dry (half of it is still there when the refill goes out), and the refill is one message
     of many tasks where a top-up per report was one message of one or two, each a wake-up
     and a write on both sides."""
-    return [g for g in governors
-            if g.free_cpus > 0 or -2 * g.free_cpus <= min(g.queue_capacity, depth * g.cpus)]
+    return [g for g in governors if _may_take(g, depth)]
 
 
 def any_refilling(governors: Iterable[GovernorState]) -> bool:
-    """Whether any governor may take a task now, whatever its type's queue depth."""
-    return bool(refilling(governors, QUEUE_AHEAD_PER_CPU))
+    """Whether any governor may take a task now, whatever its type's queue depth (asked at
+    every finish: it stops at the first one, and builds no list)."""
+    return any(_may_take(g, QUEUE_AHEAD_PER_CPU) for g in governors)
+
+
+def _may_take(gov: GovernorState, depth: int) -> bool:
+    return gov.free_cpus > 0 or -2 * gov.free_cpus <= min(gov.queue_capacity, depth * gov.cpus)
 
 
 def local_bytes(task: TaskNode) -> dict[str, int]:
