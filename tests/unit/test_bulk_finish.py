@@ -15,21 +15,14 @@ from rain.common.states import TaskState
 from rain.core.server.journal import Journal, read_journal
 from rain.core.server.restore import _replay, restore
 from rain.core.server.server import Server
-from rain.core.server.state import GovernorState
-from tests.unit.test_journal import ListJournal, take_running
-from tests.unit.test_server_state import RecordingClient, SimulatedGovernor, random_graph
+from tests.unit.test_journal import journaled_server, take_running
+from tests.unit.test_server_state import random_graph
 
 
 def live_run(rng: random.Random, n_tasks: int) -> list[list[Any]]:
     """The journal items of a session run part way on two simulated governors, with unkeeps
     between finishes and outputs whose info is more than a size."""
-    server = Server(delete_timeout=0)
-    server.journal = ListJournal()
-    sims = [SimulatedGovernor("g0:1", 2), SimulatedGovernor("g1:1", 3)]
-    for sim in sims:
-        server.add_governor(GovernorState(sim.id, sim.cpus, frozenset({"t/x"}), sim))
-    client = RecordingClient()
-    session = server.session(client, server.new_session(client, "s"))
+    server, sims, session = journaled_server([2, 3])
     tasks, objects, kept = random_graph(rng, n_tasks, 2)
     server.submit(session, tasks, objects)
     for _ in range(rng.randint(0, n_tasks)):

@@ -21,7 +21,7 @@ from rain.core.protocol import messages as m
 from rain.core.server.journal import HEADER_SIZE, Journal, JournalError, read_journal
 from rain.core.server.restore import end_restore, restore
 from rain.core.server.server import Server
-from rain.core.server.state import GovernorState
+from rain.core.server.state import GovernorState, SessionState
 from tests.unit.test_server_state import RecordingClient, SimulatedGovernor, finished, random_graph
 
 
@@ -165,6 +165,18 @@ def run_some(server: Server, sims: list[SimulatedGovernor], rng: random.Random, 
     return done
 
 
+def journaled_server(cpus: list[int], keep_alive: bool = False) -> tuple[Server, list[SimulatedGovernor], SessionState]:
+    """A server journaling into a list, a simulated governor of type t/x per entry of `cpus`
+    (g0:1, g1:1, ...) and one session, "s"."""
+    server = Server(delete_timeout=0)
+    server.journal = ListJournal()
+    sims = [SimulatedGovernor(f"g{i}:1", n) for i, n in enumerate(cpus)]
+    for sim in sims:
+        server.add_governor(GovernorState(sim.id, sim.cpus, frozenset({"t/x"}), sim))
+    client = RecordingClient()
+    return server, sims, server.session(client, server.new_session(client, "s", keep_alive=keep_alive))
+
+
 def restarted(items: list[list[Any]]) -> Server:
     server = Server(delete_timeout=0)
     restore(server, items)
@@ -175,14 +187,8 @@ def restarted(items: list[list[Any]]) -> Server:
 @given(seed=st.integers(0, 2**32), n_tasks=st.integers(1, 30))
 def test_a_restarted_server_finishes_the_graph_and_reruns_only_what_is_lost(seed: int, n_tasks: int) -> None:
     rng = random.Random(seed)
-    server = Server(delete_timeout=0)
-    server.journal = ListJournal()
-    sims = [SimulatedGovernor("g0:1", 2), SimulatedGovernor("g1:1", 2)]
-    for sim in sims:
-        server.add_governor(GovernorState(sim.id, sim.cpus, frozenset({"t/x"}), sim))
-    client = RecordingClient()
-    session = server.session(client, server.new_session(client, "s", keep_alive=True))
-    closed = server.new_session(client, "closed")
+    server, sims, session = journaled_server([2, 2], keep_alive=True)
+    closed = server.new_session(session.client, "closed")
     tasks, objects, kept = random_graph(rng, n_tasks, 2)
     server.submit(session, tasks, objects)
     server.close_session(server.sessions[closed])
@@ -215,10 +221,7 @@ def test_a_submit_is_journaled_as_its_frame_and_restored_from_it() -> None:
     objects = [list(SubmittedObject(1, "c", None, "blob", None, False, b"xyz", None)),
                list(SubmittedObject(3, "o", None, "blob", None, True, None, None))]
     frame = cbor2.dumps(m.Submit(7, 1, rows, objects).to_wire())
-    server = Server(delete_timeout=0)
-    server.journal = ListJournal()
-    client = RecordingClient()
-    session = server.session(client, server.new_session(client, "s"))
+    server, _sims, session = journaled_server([])
     server.submit(session, rows, objects, frame)
     assert server.journal.items[-1] == ["submit_frame", 1, frame]
     restored = restarted(server.journal.items).sessions[1]
