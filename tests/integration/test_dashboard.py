@@ -64,8 +64,11 @@ def test_dashboard_shows_governors_sessions_progress_and_stream(make_cluster, tm
         page.wait_for_function("Number(document.querySelector('#stream').dataset.tasks) === 19")
         legend = page.eval_on_selector_all("#legend li[data-type]", "els => els.map(e => e.dataset.type)")
         assert legend == ["buildin/concat", "buildin/run", "buildin/sleep"]
-        stats = page.query_selector("#task-types tr[data-type='buildin/sleep']").inner_text()
-        assert "\t8\t8\t0\t" in stats  # submitted, finished, failed
+        # one evaluation reads the cells: a refresh replaces the rows, and a handle taken before it
+        # would read a detached row (whose inner text has no cell separators)
+        stats = page.eval_on_selector_all("#task-types tr[data-type='buildin/sleep'] td.num",
+                                          "tds => tds.map(td => td.textContent)")
+        assert stats[:3] == ["8", "8", "0"]  # submitted, finished, failed
         shots = [screenshot(page, str(tmp_path), "overview")]
 
         page.goto(f"{url}#/session/{good.session_id}")
