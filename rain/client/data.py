@@ -30,8 +30,15 @@ class DataObject:
         session = session or get_active_session()
         if label is not None and not isinstance(label, str):
             raise RainException(f"data object label must be a str, got {label!r}")
-        self._data_type = "blob" if data_type is DataType.BLOB else DataType.from_value(data_type).value
-        self._content_type = check_content_type(content_type) if content_type is not None else None
+        data_type = "blob" if data_type is DataType.BLOB else DataType.from_value(data_type).value
+        self._init_fields(session, label, data_type,
+                          check_content_type(content_type) if content_type is not None else None)
+
+    def _init_fields(self, session: Session, label: str | None, data_type: str, content_type: str | None) -> None:
+        """Sets every field from arguments already checked (by `__init__`, or once for all the
+        calls of a task factory) and registers the object; `data_type` is the `DataType` value."""
+        self._data_type = data_type
+        self._content_type = content_type
         self._num = session._new_number()
         self._label = label
         self._built_spec: ObjectSpec | None = None

@@ -88,8 +88,9 @@ class Task:
         task_type = task_type or getattr(type(self), "TASK_TYPE", None)
         if not isinstance(task_type, str) or not task_type:
             raise RainException(f"task_type must be a non-empty string, got {task_type!r}")
-        check_cpus(cpus, error=RainException)
-        check_retries(retries, error=RainException)
+        if type(cpus) is not int or cpus < 0 or type(retries) is not int or retries < 0:  # calls only to raise
+            check_cpus(cpus, error=RainException)
+            check_retries(retries, error=RainException)
         if name is not None and not isinstance(name, str):
             raise RainException(f"task name must be a str, got {name!r}")
         if config is not None and not self._RAIN_CONFIG:
@@ -99,16 +100,25 @@ class Task:
                 raise RainException(f"user_spec must be a dict, got {user_spec!r}")
             _check_cbor(user_spec, "user_spec")
             user_spec = dict(user_spec)
-        self._session = session
-        self._inputs, self._input_labels = _make_inputs(inputs, session)
+        input_objects, input_labels = _make_inputs(inputs, session)
         if outputs is ONE_OUTPUT or (type(outputs) is int and outputs == 1):
-            out = DataObject(None, session)
-            out._producer = self
-            self._outputs, self._output_labels = [out], None
+            output_objects: list[DataObject] = [DataObject(None, session)]
+            output_labels = None
         else:
-            self._outputs, self._output_labels = _make_outputs(outputs, session, self._inputs)
-            for obj in self._outputs:
-                obj._producer = self
+            output_objects, output_labels = _make_outputs(outputs, session, input_objects)
+        self._init_fields(session, input_objects, input_labels, output_objects, output_labels, task_type, config,
+                          cpus, retries, name, user_spec)
+
+    def _init_fields(self, session: Session, inputs: list[DataObject], input_labels: list[Any] | None,
+                     outputs: list[DataObject], output_labels: list[Any] | None, task_type: str, config: Any,
+                     cpus: int, retries: int, name: str | None, user_spec: dict[str, Any] | None) -> None:
+        """Sets every field from arguments already checked (by `__init__`, or by a task factory
+        that checked them once for all its calls, see `RemoteTask`) and registers the task."""
+        self._session = session
+        self._inputs, self._input_labels = inputs, input_labels
+        self._outputs, self._output_labels = outputs, output_labels
+        for obj in outputs:
+            obj._producer = self
         self._num = session._new_number()
         self._task_type = task_type
         self._config = config

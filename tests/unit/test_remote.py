@@ -13,6 +13,7 @@ from rain.client import Input, Output, OutputDir, RainException, RainWarning, Re
 from rain.common import DataInstance
 from rain.common.attributes import TaskSpec
 from rain.common.ids import ID
+from rain.common.states import DataObjectState
 from rain.plugins.python.context import Context
 from rain.plugins.python.invoke import CallError, split_result, to_instance
 from rain.plugins.python.pickling import loads_with_inputs
@@ -63,6 +64,53 @@ def test_positional_calls_bind_like_the_signature(session):
         f(1, 2, 3)
     with pytest.raises(RainWarning, match=r"Pickled object a length 3000\d\d > PICKLE_ARG_SIZE_LIMIT"):
         f(b"x" * 300_000)
+
+
+def test_plain_calls_build_the_task_the_general_path_builds(session):
+    """A call with plain positional values takes a shorter path (`Remote._plain_call`); it
+    must build the same task, objects, ids and rows as a call binding by keyword."""
+    @remote(outputs=[Output("x", size_hint=2.5, content_type="json"), OutputDir("d")], cpus=2, retries=1,
+            name="named")
+    def f(ctx, a, b):
+        pass
+
+    plain, general = f(1, "s"), f(a=1, b="s")
+    assert session.task_count == 2 and session.dataobj_count == 5  # the function, 2 outputs each
+    assert type(plain) is type(general) and plain.remote is f
+    assert plain.spec.config == general.spec.config
+    assert [o.spec.label for o in plain.outputs] == [o.spec.label for o in general.outputs] == ["x", "d"]
+    assert [o._to_row()[1:] for o in plain.outputs] == [o._to_row()[1:] for o in general.outputs]
+    assert plain.outputs["x"]._size_hint == 3
+    assert [o._producer for o in plain.outputs] == [plain, plain]
+    assert (plain.name, plain.spec.resources, plain.spec.inputs[0].label) == ("named", {"cpus": 2, "retries": 1}, "fn")
+    plain_row, general_row = plain._to_row(), general._to_row()
+    assert plain_row[0] + 3 == general_row[0]  # ids in the same order: outputs first, then the task
+    assert plain_row[1:3] + plain_row[5:] == general_row[1:3] + general_row[5:]
+    assert "test_remote.py" in plain.stack
+    assert not hasattr(plain, "__dict__") or not plain.__dict__
+
+
+def test_plain_calls_resend_an_unkept_function_object(session):
+    @remote
+    def f(ctx, a):
+        pass
+
+    fn = f(1).inputs["fn"]
+    fn._state = DataObjectState.finished  # as a submit leaves it
+    fn._keep = False  # as unkeep() leaves it
+    again = f(2).inputs["fn"]
+    assert again is not fn and again._data == fn._data and again._state is None
+
+
+def test_plain_calls_on_a_closed_session_raise(session):
+    @remote
+    def f(ctx, a):
+        pass
+
+    f(1)
+    session.close()
+    with pytest.raises(RainException, match="closed"):
+        f(2)
 
 
 def test_function_needs_context_parameter():
