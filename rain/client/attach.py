@@ -30,7 +30,7 @@ class AttachedObjects:
             self.by_id[obj._num] = obj
             if obj._label is not None:
                 self.by_label.setdefault(obj._label, []).append(obj)
-            session._submitted_objects[obj.id] = obj
+        session._submitted_objects.add_all(list(self.by_id.values()))
         session._ids = itertools.count(reply["last_id"] + 1)
 
     def get(self, session_id: int, key: int | str | ID) -> DataObject:
