@@ -42,6 +42,13 @@ def server_session():
     ([task(3, [1], [2]), task(3, [1], [4])], [const(1), out(2), out(4)], "duplicate task id"),
     ([task(3, [9], [2])], [out(2)], r"unknown input id ID\(1, 9\)"),
     ([task(3, [4], [2]), task(5, [2], [4])], [out(2), out(4)], "cycle"),
+    ([task(3, [2], [4]), task(5, [6], [2]), task(7, [4], [6])], [out(2), out(4), out(6)], "cycle"),
+    ([task(3, [], [2], cpus=True)], [out(2)], "invalid resources"),
+    ([[3, "buildin/concat", None, [True, None], [2], 1, None, None]], [out(2)], "unknown input id"),
+    ([[3, "buildin/concat", None, [1], [2], 1, None, None]], [const(1), out(2)], "malformed inputs"),
+    ([[3, "buildin/concat", None, [], ["2"], 1, None, None]], [out(2)], "malformed outputs"),
+    ([[3, "buildin/concat", None, [], [2], 1, 5, None]], [out(2)], "malformed name"),
+    ([], [[1, "c", None, "blob", None, 1, b"", None]], "malformed object record"),
     ([task(3, [], [2]), task(4, [], [2])], [out(2)], "output of two tasks"),
     ([task(3, [], [1])], [const(1)], "is a constant"),
     ([], [out(7)], "neither data nor a producing task"),
@@ -106,3 +113,13 @@ def test_declared_inputs_see_objects_of_earlier_submits(server_session):
 def labeled_task(tid, inputs, outputs, task_type, name):
     flat = [x for pair in inputs for x in pair]
     return [tid, task_type, None, flat, list(outputs), 1, name, None]
+
+
+def test_valid_rows_of_every_shape_pass(server_session):
+    """Rows beyond the common shape (checked in detail) and a graph whose tasks consume outputs
+    of tasks with larger ids (checked for cycles in full) are accepted."""
+    _server, session = server_session
+    tasks = [[3, "buildin/concat", {"a": 1}, [2, "x"], [4], {"cpus": 2, "retries": 1}, "n", {"u": 1}],
+             task(5, [], [2])]
+    objects = [[2, "l", "json", "blob", {"k": 1}, True, None, 10], out(4)]
+    check_submit(session, tasks, objects, {"buildin/concat"}, 2)
