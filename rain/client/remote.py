@@ -127,6 +127,8 @@ class Remote:
         self._plain_name = name
         self._plain_outputs = [(s.label, s.data_type.value, s.content_type or s.encode,
                                 None if s.size_hint is None else math.ceil(s.size_hint)) for s in self._declared]
+        # Shared by the tasks of plain calls, like `_input_settings` (nothing changes them after):
+        # fewer objects per task for the cyclic GC to traverse while a big graph is built.
         self._plain_labels = [s.label for s in self._declared]
         self._plain_encodes = [s.encode for s in self._declared]
 
@@ -263,8 +265,8 @@ class Remote:
             outputs.append(obj)
         task = RemoteTask.__new__(RemoteTask)
         task.remote = self
-        config = {"args": pickled, "inputs": self._input_settings, "encode": list(self._plain_encodes)}
-        task._init_fields(session, [fn_object], ["fn"], outputs, list(self._plain_labels), TASK_TYPE, config,
+        config = {"args": pickled, "inputs": self._input_settings, "encode": self._plain_encodes}
+        task._init_fields(session, [fn_object], _FN_LABEL, outputs, self._plain_labels, TASK_TYPE, config,
                           self.cpus, self.retries, self._plain_name, None)
         return task
 
@@ -313,6 +315,7 @@ class Remote:
         return result
 
 
+_FN_LABEL = ["fn"]  # the input labels of a plain call's task (shared, never changed)
 _PLAIN = frozenset((int, float, str, bytes, bool, type(None)))  # pickled alike by pickle and cloudpickle
 
 
