@@ -138,15 +138,19 @@ class Task:
         changed), else straight from the fields."""
         if self._built_spec is not None:
             return self._built_spec.to_row()
-        inputs: list[Any] = []
-        labels = self._input_labels
-        if labels is None:
-            for obj in self._inputs:
-                inputs += (obj._num, None)
+        labels, objs, outs = self._input_labels, self._inputs, self._outputs
+        if len(objs) == 1:  # the usual shapes skip the loops: submit calls this for every task
+            inputs: list[Any] = [objs[0]._num, None if labels is None else labels[0]]
         else:
-            for obj, label in zip(self._inputs, labels, strict=True):
-                inputs += (obj._num, label)
-        return [self._num, self._task_type, self._config, inputs, [o._num for o in self._outputs],
+            inputs = []
+            if labels is None:
+                for obj in objs:
+                    inputs += (obj._num, None)
+            else:
+                for obj, label in zip(objs, labels, strict=True):
+                    inputs += (obj._num, label)
+        return [self._num, self._task_type, self._config, inputs,
+                [outs[0]._num] if len(outs) == 1 else [o._num for o in outs],
                 self._cpus if not self._retries else {"cpus": self._cpus, "retries": self._retries},
                 self._name, self._user or None]
 
