@@ -29,7 +29,7 @@ from rain.common.rows import (
 )
 from rain.common.states import DataObjectState, TaskState
 from rain.core.protocol import messages as m
-from rain.core.server.server import Server
+from rain.core.server.server import EARLY_PART, Server
 from rain.core.server.state import GovernorState
 
 
@@ -113,8 +113,14 @@ def test_random_graphs_finish_without_overbooking(seed: int, n_tasks: int, cpus:
     session = server.session(client, server.new_session(client, "s"))
     tasks, objects, kept = random_graph(rng, n_tasks, max(cpus))
     server.submit(session, tasks, objects)
+    run_to_the_end(server, session, client, governors, rng, kept)
+
+
+def run_to_the_end(server: Server, session: Any, client: RecordingClient, governors: list[SimulatedGovernor],
+                   rng: random.Random, kept: set[int]) -> None:
+    """Runs every task of the session on the simulated governors, checking the invariants."""
     server.wait(session, client, 99, [], True)
-    for _ in range(10 * n_tasks + 10):
+    for _ in range(10 * len(session.tasks) + 10):
         for sim in governors:
             sim.start_queued()
             assert sim.used() <= sim.cpus
@@ -141,6 +147,35 @@ def test_random_graphs_finish_without_overbooking(seed: int, n_tasks: int, cpus:
     remaining = {o.id for sim in governors for o in sim.objects}
     assert remaining <= kept
     assert {oid for oid in kept if session.objects[oid].holders} == kept
+
+
+@pytest.mark.parametrize("order", ["as made", "objects reversed"])
+def test_a_large_submit_assigns_its_first_tasks_before_the_rest_is_built(order: str) -> None:
+    """With `send_early`, the first tasks of a large submit go out before the rest is built,
+    when the objects they name come first (as a client lists them); the graph then runs as
+    any other."""
+    rng = random.Random(3)
+    server = Server(delete_timeout=0)
+    governors = [SimulatedGovernor("g0:1", 2), SimulatedGovernor("g1:1", 1)]
+    for sim in governors:
+        server.add_governor(GovernorState(sim.id, sim.cpus, frozenset({"t/x"}), sim))
+    client = RecordingClient()
+    session = server.session(client, server.new_session(client, "s"))
+    tasks, objects, kept = random_graph(rng, 3 * EARLY_PART, 2)
+    if order == "objects reversed":
+        objects.reverse()
+    seen: list[tuple[int, int]] = []
+
+    def send_early() -> None:
+        seen.append((len(session.tasks), sum(len(sim.queue) for sim in governors)))
+
+    server.submit(session, tasks, objects, send_early=send_early)
+    if order == "objects reversed":
+        assert seen == []  # the first tasks' objects are the last: nothing to send early
+    else:
+        assert len(seen) == 1 and seen[0][0] == EARLY_PART and seen[0][1] > 0  # built, and some assigned
+    assert len(session.tasks) == len(tasks) and session.unfinished_tasks == len(tasks)
+    run_to_the_end(server, session, client, governors, rng, kept)
 
 
 def test_closed_session_graph_is_freed_without_the_cycle_collector() -> None:

@@ -22,7 +22,7 @@ from rain.core.protocol import messages as m
 from rain.core.protocol.errors import describe, is_connection_error
 from rain.core.protocol.framing import ProtocolError
 from rain.core.protocol.stream import Gate, MessageStream, peer_name
-from rain.core.server.links import ClientLink, GovernorLink, handling
+from rain.core.server.links import ClientLink, GovernorLink, handling, send_held
 from rain.core.server.server import RequestError, Server
 from rain.core.server.state import GovernorState
 from rain.core.server.submit import SubmitError, check_submit_size
@@ -85,7 +85,7 @@ def _submit(server: Server, link: ClientLink, msg: m.Submit) -> None:
         check_submit_size(server.submit_limits, msg.tasks, link.stream.last_frame_size)
     except SubmitError as exc:
         raise RequestError(f"submit refused: {exc}") from None
-    server.submit(server.session(link, msg.session_id), msg.tasks, msg.objects, link.stream.last_frame)
+    server.submit(server.session(link, msg.session_id), msg.tasks, msg.objects, link.stream.last_frame, send_held)
     if server.journal is None:
         link.send_later(m.Ok(msg.request_id))  # pipelined: read with the reply to the next request
     else:

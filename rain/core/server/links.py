@@ -47,9 +47,15 @@ def handling() -> Iterator[None]:
         yield
     finally:
         _HANDLING.active = False
-        held, _HANDLING.held = _HANDLING.held, []
-        for outbox in held:
-            outbox.flush()
+        send_held()
+
+
+def send_held() -> None:
+    """Writes what the running handler queued so far, as its end would (a large submit's first
+    assignments, sent before the rest of the submit is built)."""
+    held, _HANDLING.held = _HANDLING.held, []
+    for outbox in held:
+        outbox.flush()
 
 
 class _Unsent:
