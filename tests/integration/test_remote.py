@@ -288,3 +288,30 @@ def test_blob_write_link_and_per_call_outputs(client):
         s.submit()
         assert [o.get_bytes() for o in t.fetch_outputs()] == [b"s+", b"500000"]
         assert t.name == "copier"
+
+
+@remote
+def inc(ctx, i):
+    return str(i + 1).encode()
+
+
+@remote
+def add(ctx, a, b):
+    return str(int(a.get_bytes()) + int(b.get_bytes())).encode()
+
+
+def test_a_large_graph_of_plain_calls_runs_in_full(client):
+    """Enough tasks for the server to assign the first ones before it has built the rest, made
+    by plain calls (positional values of plain types), with later tasks consuming their outputs."""
+    with client.new_session() as s:
+        firsts = [inc(i) for i in range(700)]
+        sums = [add(firsts[i], firsts[-1 - i]) for i in range(0, 700, 50)]
+        for t in (*sums, firsts[0], firsts[-1]):
+            t.output.keep()
+        s.submit()
+        s.wait_all()
+        assert firsts[0].output.fetch().get_bytes() == b"1"
+        assert firsts[-1].output.fetch().get_bytes() == b"700"
+        assert [int(t.output.fetch().get_bytes()) for t in sums] == [701] * len(sums)
+        [info] = [i for i in client.get_server_info()["sessions"] if i["session_id"] == s.session_id]
+        assert info["tasks"] == 714 and info["unfinished_tasks"] == 0
