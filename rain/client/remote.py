@@ -16,7 +16,6 @@ import inspect
 import math
 import pickle
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -98,8 +97,6 @@ class Remote:
         self._declared = self._output_specs(self.outputs)  # validated now rather than at the first call
         self._plain_call_plan()
         self._pickled_fn: bytes | None = None
-        self._fn_objects: weakref.WeakKeyDictionary[Session, DataObject] = weakref.WeakKeyDictionary()
-        self._last_fn_object: DataObject | None = None  # that of the session of the last call
         functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
@@ -108,14 +105,8 @@ class Remote:
     def __getstate__(self) -> dict[str, Any]:
         # A function may refer to other remote functions; they pickle without their caches.
         state = dict(self.__dict__)
-        state["_fn_objects"] = None
         state["_pickled_fn"] = None
-        state["_last_fn_object"] = None
         return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._fn_objects = weakref.WeakKeyDictionary()
 
     # --- configuration -------------------------------------------------------------------
 
@@ -251,9 +242,7 @@ class Remote:
         if size > ARGS_INLINE_LIMIT:
             return None  # the general path moves the arguments into an input
         session = get_active_session()
-        fn_object = self._last_fn_object
-        if fn_object is None or fn_object._session is not session:
-            fn_object = self._last_fn_object = self._function_object(session)
+        fn_object = self._function_object(session)
         if fn_object._state is not None and not fn_object._keep:
             return None  # submitted and unkept since: the general path sends a copy
         outputs = []
@@ -271,7 +260,10 @@ class Remote:
         return task
 
     def _function_object(self, session: Session) -> DataObject:
-        obj = self._fn_objects.get(session)
+        """The session's object holding the pickled function, made on its first call there. The
+        session keeps it (the object refers to its session, so a cache here would keep every
+        session the function was ever called in alive)."""
+        obj = session._function_objects.get(self)
         if obj is None:
             if self._pickled_fn is None:
                 self._pickled_fn = _checked(lambda: cloudpickle.dumps(self.fn, protocol=pickle.HIGHEST_PROTOCOL),
@@ -279,7 +271,7 @@ class Remote:
             obj = DataObject("fn", session=session, content_type="cloudpickle")
             obj._data = self._pickled_fn
             obj.keep()
-            self._fn_objects[session] = obj
+            session._function_objects[self] = obj
         return obj
 
     def _pickle_arguments(self, arguments: Mapping[str, Any], inputs: LabeledList[DataObject],

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from rain.client.attach import AttachedObjects
     from rain.client.client import Client
     from rain.client.data import DataObject
+    from rain.client.remote import Remote
     from rain.client.task import Task
     from rain.common.data_instance import DataInstance
 
@@ -65,6 +66,7 @@ class Session:
         self._error: RainException | None = None
         self.keep_alive = False  # the session outlives its client's connection
         self._attached: AttachedObjects | None = None  # made by `Client.attach_session`
+        self._function_objects: dict[Remote, DataObject] = {}  # see Remote._function_object
         if default:
             _default_session = self
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import pickle
 import time
+import weakref
 
 import cbor2
 import pytest
@@ -134,6 +136,21 @@ def test_function_object_shared_per_session(session):
         t3 = f(3)
     assert t3.inputs["fn"] is not t1.inputs["fn"]
     assert session.task_count == 2
+
+
+@pytest.mark.parametrize("call", ["plain", "general"])
+def test_a_function_does_not_keep_the_sessions_it_was_called_in(call):
+    @remote
+    def f(ctx, a):
+        pass
+
+    other = Session(None, 9)
+    with other.bind_only():
+        f(1) if call == "plain" else f(a=1)
+    gone = weakref.ref(other)
+    del other
+    gc.collect()
+    assert gone() is None
 
 
 def test_data_objects_inside_arguments_become_inputs(session):
