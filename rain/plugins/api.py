@@ -100,6 +100,13 @@ def input_mismatch(task_type: str, declared: Sequence[str], data_types: Sequence
 RunFunction = (Callable[["TaskContext"], Awaitable[Sequence[DataInstance] | None]]
                | Callable[["TaskContext"], Sequence[DataInstance] | None])
 
+# What a `start` function is told when its run ends: the outputs (as `run` returns them), or the
+# exception that failed the task.
+DoneCallback = Callable[[Sequence[DataInstance] | None, Exception | None], None]
+# `start(ctx, done)`: begins a run without awaiting; returns how to cancel it, or None when it
+# cannot begin now (the governor then awaits `run` instead).
+StartFunction = Callable[["TaskContext", DoneCallback], Callable[[], None] | None]
+
 
 @attrs.frozen
 class TaskType:
@@ -127,6 +134,14 @@ class TaskType:
       the last may be starred for "any number of these" (`["dir", "*blob"]`: a dir, then any
       number of blobs). A submit whose task does not fit is refused, naming the task and the
       input. None (the default) accepts anything.
+    - `start(ctx, done)`: optional, for task types that hand the work to another process and
+      only wait for its answer (`py/call`). The governor calls it synchronously once the task
+      has its CPUs and all its inputs are stored here, instead of giving the task a trio task
+      and cancel scope of its own (on tiny tasks that costs more than the work). It must not
+      block: it sends the work off and returns a `cancel` function, and some long-lived trio
+      task of the plugin later calls `done(outputs, None)` or `done(None, exc)` exactly once,
+      unless `cancel()` was called first (which must stop the work at once, e.g. kill the
+      process). It returns None when it cannot start now (no idle worker): then `run` runs.
     """
 
     task_type: str = attrs.field(validator=_check_name)
@@ -135,6 +150,7 @@ class TaskType:
     doc: str = ""
     inline: bool = attrs.field(default=False, kw_only=True)
     inputs: tuple[str, ...] | None = attrs.field(default=None, kw_only=True, converter=_input_kinds)
+    start: StartFunction | None = attrs.field(default=None, kw_only=True)
 
     def check_inputs(self, inputs: Sequence[DataInstance], labels: Sequence[Any] = ()) -> None:
         """Raises `TaskError` when the inputs do not fit `inputs` (nothing to do when undeclared)."""
@@ -167,7 +183,15 @@ class TaskType:
         async def checked(ctx: TaskContext) -> Any:
             check(ctx)
             return await cast(Awaitable[Any], run(ctx))
-        return attrs.evolve(self, run=checked)
+
+        start = self.start
+        if start is None:
+            return attrs.evolve(self, run=checked)
+
+        def checked_start(ctx: TaskContext, done: DoneCallback) -> Callable[[], None] | None:
+            check(ctx)
+            return start(ctx, done)
+        return attrs.evolve(self, run=checked, start=checked_start)
 
 
 def task_type(name: str, *, cpus: int = 1, inline: bool = False,

@@ -6,19 +6,24 @@ turns what happens to tasks into its events.
 
 Every task has its own cancel scope, so dropping a session cancels its tasks without touching
 the rest; exceptions never escape into the nursery, because one failing task must not stop the
-governor. A task's whole run sits inside one try/finally that sends `TaskEnded`, and the state
-machine gives back whatever the task held when that event arrives, so no cancellation point
+governor. Two kinds of task skip the trio task and scope: an inline one (run within the event
+that lets it run), and one whose type has `start` (py/call) and whose inputs are here: it waits
+for its CPUs as a plain record, is started synchronously when granted them, and ends when the
+plugin calls its `done`; cancelling it calls the plugin's `cancel` and ends it at once.
+A task's whole run sits inside one try/finally that sends `TaskEnded`, and the state machine
+gives back whatever the task held when that event arrives, so no cancellation point
 can lose a CPU. Waiting for CPUs follows trio's own locks: a task already cancelled takes
 nothing, and one granted its CPUs at once still yields (shielded) to the rest of the governor.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import traceback
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import attrs
@@ -48,17 +53,22 @@ class RunningTask:
     assigned: AssignedTask
     task_type: TaskType | None
     local_inputs: list[StoredObject] | None = None  # an inline task's inputs, all in memory
-    # Made when the task gets a trio task of its own (most inline tasks never do).
+    # Made when the task gets a trio task of its own (inline and started tasks seldom do).
     scope: trio.CancelScope | None = None
     granted: trio.Event | None = None
     epoch: int = 0  # the transfers' epoch when it was assigned (see Transfers.peer_lost)
+    # A task type with `start` whose inputs are here waits for its CPUs without a trio task
+    # (`deferred`), then is started (`cancel` set until its `done` arrives).
+    deferred: bool = False
+    ctx: GovernorTaskContext | None = None
+    cancel: Callable[[], None] | None = None
 
 
 def _describe_failure(exc: Exception, ctx: GovernorTaskContext) -> str:
     """The task's error text; an unexpected exception also leaves its traceback in the debug text."""
     if isinstance(exc, TaskError):
         return str(exc)
-    ctx.debug("%s", traceback.format_exc().rstrip())
+    ctx.debug("%s", "".join(traceback.format_exception(exc)).rstrip())
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -197,12 +207,24 @@ class TaskRunner:
 
     def _start_task(self, action: s.StartTask) -> None:
         task: RunningTask = action.handle
+        if action.queued and task.task_type is not None and task.task_type.start is not None:
+            task.deferred = True  # `_grant_cpus` starts it
+            return
+        self._spawn(task)
+
+    def _spawn(self, task: RunningTask, granted: bool = False) -> None:
+        """Gives the task a trio task of its own (`granted`: its CPUs are taken already)."""
         task.scope = trio.CancelScope()
         task.granted = trio.Event()
+        if granted:
+            task.granted.set()
         self._nursery.start_soon(self._run, task, task.scope, task.granted, name=f"task {task.spec.id}")
 
     def _grant_cpus(self, action: s.GrantCpus) -> None:
         task: RunningTask = action.handle
+        if task.deferred:
+            self._start_deferred(task)
+            return
         assert task.granted is not None  # only tasks started on their own wait for CPUs
         task.granted.set()
 
@@ -210,6 +232,12 @@ class TaskRunner:
         task: RunningTask = action.handle
         if task.scope is not None:  # an inline run is over before anything can cancel it
             task.scope.cancel()
+        elif task.deferred:  # waiting for CPUs, or started: it ends now
+            task.deferred = False
+            cancel, task.cancel = task.cancel, None
+            if cancel is not None:
+                cancel()
+            self._ended(task, task.ctx or self._context(task), None, None, None)
 
     def _delete_objects(self, action: s.DeleteObjects) -> None:
         for oid in action.ids:
@@ -234,6 +262,58 @@ class TaskRunner:
             error = _describe_failure(exc, ctx)
         finally:
             self._ended(task, ctx, outputs, error, started)
+
+    def _start_deferred(self, task: RunningTask) -> None:
+        """Starts a task through its type's `start`, now that it has its CPUs; a trio task of its
+        own when its inputs are no longer all here or the type cannot start it now."""
+        assert task.task_type is not None and task.task_type.start is not None
+        ctx = task.ctx = self._context(task)
+        try:
+            stored = self._transfers.here(task.assigned.session_id, task.assigned.inputs)
+        except Exception as exc:  # sent data that cannot be stored (a bad archive)
+            task.deferred = False
+            self._ended(task, ctx, None, _describe_failure(exc, ctx), None, _retry_hint(exc))
+            return
+        if stored is None:  # the server deleted an input meanwhile: let the fetch say so
+            task.deferred = False
+            task.ctx = None
+            self._spawn(task, granted=True)
+            return
+        for inp, obj in zip(task.spec.inputs, stored, strict=True):
+            ctx.inputs.append(obj.instance(), label=inp.label)
+        ctx.info.start_time = time.time()
+        started = time.monotonic()
+        try:
+            cancel = task.task_type.start(ctx, functools.partial(self._started_done, task, ctx, started))
+        except Exception as exc:
+            task.deferred = False
+            self._ended(task, ctx, None, _describe_failure(exc, ctx), started, _retry_hint(exc))
+            return
+        if cancel is None:
+            task.deferred = False
+            task.ctx = None
+            ctx.cleanup()
+            self._spawn(task, granted=True)
+            return
+        task.cancel = cancel
+
+    def _started_done(self, task: RunningTask, ctx: GovernorTaskContext, started: float,
+                      result: Sequence[DataInstance] | None, exc: Exception | None) -> None:
+        """The end of a run begun by `start` (ignored once the task was cancelled)."""
+        if task.cancel is None:
+            return
+        task.cancel = None
+        task.deferred = False
+        outputs = error = hint = None
+        try:
+            if exc is not None:
+                error, hint = _describe_failure(exc, ctx), _retry_hint(exc)
+            else:
+                outputs = self._store_outputs(ctx, result, task.assigned.report_data)
+        except Exception as store_exc:
+            error, hint = _describe_failure(store_exc, ctx), _retry_hint(store_exc)
+        finally:
+            self._ended(task, ctx, outputs, error, started, hint)
 
     async def _run(self, task: RunningTask, scope: trio.CancelScope, granted: trio.Event) -> None:
         spec = task.spec

@@ -11,14 +11,14 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import trio
 
 from rain.common.attributes import ObjectInfo, ObjectSpec
 from rain.common.dirtar import remove_tree, unpack_directory
 from rain.common.ids import ID
-from rain.common.rows import ObjectRow, SentInput
+from rain.common.rows import OBJECT_ID, ObjectRow, SentInput
 from rain.core.governor.store import MEMORY_LIMIT, ObjectStore, StoredObject
 from rain.core.protocol import messages as m
 from rain.core.protocol.auth import INSECURE, Credentials
@@ -27,6 +27,9 @@ from rain.core.protocol.stream import MessageStream, open_message_stream
 from rain.plugins.api import TaskError
 
 logger = logging.getLogger(__name__)
+
+
+SENT_OBJECT = SentInput._fields.index("object")
 
 
 class TransferError(TaskError):
@@ -192,11 +195,13 @@ class Transfers:
         """The input if it is stored here or came with its data (stored now); None otherwise."""
         if isinstance(item, int):
             return self.store.get(ID(session_id, item))
-        sent = SentInput(*item)
-        spec = ObjectSpec.from_row(session_id, sent.object)
-        obj = self.store.get(spec.id)
-        if obj is None and sent.data is not None:
-            obj = self._stored(self.store.put_bytes(spec, ObjectInfo.from_wire(sent.info), sent.data))
+        # A SentInput arrives as a plain list: read by position until it must be stored.
+        obj = self.store.get(ID(session_id, cast(Any, item)[SENT_OBJECT][OBJECT_ID]))
+        if obj is None:
+            sent = SentInput(*item)
+            if sent.data is not None:
+                spec = ObjectSpec.from_row(session_id, sent.object)
+                obj = self._stored(self.store.put_bytes(spec, ObjectInfo.from_wire(sent.info), sent.data))
         return obj
 
     def in_memory(self, session_id: int, items: list[int | SentInput]) -> list[StoredObject] | None:
@@ -206,6 +211,17 @@ class Transfers:
         for item in items:
             obj = self._present(session_id, item)
             if obj is None or obj.data is None:
+                return None
+            found.append(obj)
+        return found
+
+    def here(self, session_id: int, items: list[int | SentInput]) -> list[StoredObject] | None:
+        """The inputs when every one is stored here or came with its data (stored now), without
+        awaiting; None when any must come from a peer."""
+        found = []
+        for item in items:
+            obj = self._present(session_id, item)
+            if obj is None:
                 return None
             found.append(obj)
         return found

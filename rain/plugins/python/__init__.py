@@ -13,6 +13,6 @@ from rain.plugins.hookspecs import hookimpl
 
 @hookimpl
 def rain_task_types() -> list[TaskType]:
-    from rain.plugins.python.task import call_python
+    from rain.plugins.python.task import PYTHON_CALL
 
-    return [call_python]
+    return [PYTHON_CALL]

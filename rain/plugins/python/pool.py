@@ -21,13 +21,14 @@ import socket
 import subprocess
 import sys
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import trio
 
 from rain.common.dirtar import remove_tree
 from rain.core.protocol.codec import decode
-from rain.core.protocol.framing import FrameReader
+from rain.core.protocol.framing import FrameReader, ProtocolError
 from rain.core.protocol.messages import PROTOCOL_VERSION, Hello, Message
 from rain.core.protocol.stream import MessageStream
 from rain.plugins.python.messages import FUNCTION_CACHE_SIZE, RECEIVE_SIZE, executor_dirs
@@ -36,6 +37,16 @@ logger = logging.getLogger(__name__)
 
 EXECUTOR_MODULE = "rain.plugins.python.executor"
 START_TIMEOUT = 60.0
+
+
+ReplyCallback = Callable[[Message | None], None]
+
+
+def _deliver(on_reply: ReplyCallback, reply: Message | None) -> None:
+    try:
+        on_reply(reply)
+    except Exception:  # a bug in the caller's completion: the reader must go on
+        logger.exception("completing a Python call failed")
 
 
 class ExecutorStartError(Exception):
@@ -52,6 +63,7 @@ class Executor:
         self.reader = FrameReader()
         self.buffer = bytearray(RECEIVE_SIZE)  # see executor.Connection
         self.functions: OrderedDict[Any, None] = OrderedDict()
+        self.on_reply: ReplyCallback | None = None  # the call in flight
         self.alive = True
         self.dirs: tuple[str, str] | None = None  # its working and staging dirs, once it ran a call
         self._tasks_dir = ""
@@ -63,26 +75,83 @@ class Executor:
             self._tasks_dir = tasks_dir
         return self.dirs[1]
 
-    async def call(self, frame: bytes) -> Message | None:
-        """Sends one call and waits for the answer (None: the executor closed its socket).
+    def send_call(self, frame: bytes, on_reply: ReplyCallback) -> None:
+        """Sends one call now, without a checkpoint; `on_reply` later gets the answer, or None
+        when the executor closed its socket or spoke nonsense (from `read_replies`).
 
-        One trio checkpoint per call, the wait for the answer: the send goes straight to the
-        non-blocking socket (the executor is idle, so its buffer has room and this seldom
-        waits), where a `MessageStream` would take a lock and yield around every send and
-        receive. Only the task holding the executor uses its socket, so no lock is needed.
+        The send goes straight to the non-blocking socket: the executor is idle, so its buffer
+        has room and the rare rest of a big frame goes on in the background. Only the holder of
+        the executor sends to it, so no lock is needed.
         """
-        view = memoryview(frame)
-        while view:
-            try:
-                sent = self.sock.send(view)
-            except BlockingIOError:
+        assert self.on_reply is None, "one call at a time"
+        self.on_reply = on_reply
+        try:
+            sent = self.sock.send(frame)
+        except BlockingIOError:
+            sent = 0
+        except OSError:  # it is gone: the reader reports that
+            return
+        if sent < len(frame):
+            trio.lowlevel.spawn_system_task(self._send_rest, memoryview(frame)[sent:], name="rain executor send")
+
+    async def _send_rest(self, view: memoryview) -> None:
+        try:
+            while view:
                 await trio.lowlevel.wait_writable(self.sock)
-                continue
-            view = view[sent:]
+                try:
+                    view = view[self.sock.send(view):]
+                except BlockingIOError:
+                    continue
+        except (OSError, trio.ClosedResourceError, trio.BusyResourceError):
+            self.kill()  # half a frame went out: the reader reports the executor's end
+
+    async def call(self, frame: bytes) -> Message | None:
+        """Sends one call and waits for the answer (None: the executor closed its socket)."""
+        replies: list[Message | None] = []
+        answered = trio.Event()
+
+        def on_reply(reply: Message | None) -> None:
+            replies.append(reply)
+            answered.set()
+
+        self.send_call(frame, on_reply)
+        try:
+            await answered.wait()
+        finally:
+            if not replies:  # cancelled: the caller kills the executor
+                self.on_reply = None
+        return replies[0]
+
+    def forget_call(self) -> None:
+        """The call's answer is no longer wanted (its task was cancelled; the executor is killed)."""
+        self.on_reply = None
+
+    async def read_replies(self) -> None:
+        """Hands each answer to the call waiting for it, for the executor's whole life (a system
+        task, started after the hello). When the executor ends, so does this; a call still
+        waiting gets None once the process has exited (or half a second passed), so that its
+        exit status can say what happened."""
+        try:
+            while (reply := await self._next_reply()) is not None:
+                on_reply, self.on_reply = self.on_reply, None
+                if on_reply is None:  # an answer nobody asked for
+                    break
+                _deliver(on_reply, reply)
+        except (OSError, ProtocolError, trio.ClosedResourceError, trio.BrokenResourceError):
+            pass
+        self.kill()
+        if self.on_reply is not None:
+            with trio.move_on_after(0.5):
+                await self.process.wait()
+            on_reply, self.on_reply = self.on_reply, None
+            if on_reply is not None:
+                _deliver(on_reply, None)
+
+    async def _next_reply(self) -> Message | None:
         while True:
-            reply = self.reader.next_frame()
-            if reply is not None:
-                return decode(reply)
+            frame = self.reader.next_frame()
+            if frame is not None:
+                return decode(frame)
             await trio.lowlevel.wait_readable(self.sock)
             try:
                 n = self.sock.recv_into(self.buffer)
@@ -229,6 +298,7 @@ class ExecutorPool:
         except BaseException:
             self.discard(executor)
             raise
+        trio.lowlevel.spawn_system_task(executor.read_replies, name=f"rain executor {process.pid} replies")
         logger.debug("started Python executor %d", process.pid)
         return executor
 

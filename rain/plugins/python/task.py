@@ -5,12 +5,18 @@ held in memory, paths into the store otherwise) and, when the executor has not c
 the pickled function. It turns the executor's answer into output instances; files the function
 produced are moved from the executor's staging dir into the store. The task takes no scratch
 dir of its own: a trivial call costs the governor one frame out, one frame back.
-Cancellation (trio) kills the busy executor, so nothing keeps running after its task is gone.
+Cancellation kills the busy executor, so nothing keeps running after its task is gone.
+
+A call whose inputs are all here goes through `start_call` (see `TaskType.start`): the frame
+is sent to an idle executor synchronously and the executor's reply reader (pool.py) finishes
+the task, with no trio task per call. `call_python` (awaited) serves the rest: calls that had
+to fetch inputs, or found no idle executor.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -19,10 +25,10 @@ from rain.common.attributes import ObjectInfo
 from rain.common.data_instance import DataInstance
 from rain.common.states import DataType
 from rain.core.protocol.codec import encode
-from rain.core.protocol.framing import ProtocolError
-from rain.plugins.api import TaskContext, TaskCrashed, TaskError, task_type
+from rain.core.protocol.messages import Message
+from rain.plugins.api import DoneCallback, TaskContext, TaskCrashed, TaskError, TaskType
 from rain.plugins.python.messages import ExecutorCall, ExecutorResult
-from rain.plugins.python.pool import ExecutorStartError, get_pool
+from rain.plugins.python.pool import Executor, ExecutorPool, ExecutorStartError, get_pool
 
 TASK_TYPE = "py/call"
 FUNCTION_LABEL = "fn"
@@ -60,44 +66,33 @@ def _output(ctx: TaskContext, record: dict[str, Any], label: str | None, stage_d
     return DataInstance("blob", data=record["data"], content_type=content_type, info=info)
 
 
-@task_type(TASK_TYPE)
-async def call_python(ctx: TaskContext) -> list[DataInstance]:
-    """Runs a Python function created with `rain.client.remote` in one of the governor's executors."""
+def _prepare(ctx: TaskContext, executor: Executor, tasks_dir: str) -> bytes:
+    """The call's frame for this executor (with the function's bytes if it has not cached them)."""
     fn_input = _function_input(ctx)
     fn_key = list(fn_input.object_id or ())
     inputs = [None if inp.label == FUNCTION_LABEL else _input_record(ctx.inputs[i])
               for i, inp in enumerate(ctx.spec.inputs)]
     outputs = [[o.label, o.content_type, o.data_type] for o in ctx.output_specs]
-    pool = get_pool()
-    if pool.tasks_dir is None:
-        pool.tasks_dir = os.path.dirname(ctx.workdir)  # the only scratch dir a Python task takes
-    await trio.lowlevel.checkpoint_if_cancelled()  # a task cancelled already takes no executor
-    executor = pool.take_idle()
-    if executor is None:
-        try:
-            executor = await pool.acquire()
-        except ExecutorStartError as exc:
-            raise TaskError(str(exc)) from None
-    stage_dir = executor.stage_dir(pool.tasks_dir)
-    call = ExecutorCall(ctx.spec.to_wire(), pool.tasks_dir, fn_key,
+    call = ExecutorCall(ctx.spec.to_wire(), tasks_dir, fn_key,
                         fn_input.get_bytes() if executor.needs_function(tuple(fn_key)) else None,
                         inputs, outputs)
-    done = False
-    try:
-        reply = await executor.call(encode(call))
-        done = isinstance(reply, ExecutorResult)
-    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ProtocolError):
-        reply = None
-    finally:
-        if done:
-            pool.release(executor)
-        else:  # cancelled, crashed, or spoke nonsense: never reuse it
-            pool.discard(executor)
+    return encode(call)
+
+
+def _tasks_dir(ctx: TaskContext, pool: ExecutorPool) -> str:
+    if pool.tasks_dir is None:
+        pool.tasks_dir = os.path.dirname(ctx.workdir)  # the only scratch dir a Python task takes
+    return pool.tasks_dir
+
+
+def _finish(ctx: TaskContext, pool: ExecutorPool, executor: Executor, reply: Message | None) -> list[DataInstance]:
+    """The outputs of an answered call. The executor goes back to the pool first (the caller
+    stores the outputs before anything else can take it), or is killed when it did not answer."""
     if not isinstance(reply, ExecutorResult):
-        with trio.move_on_after(0.5):
-            await executor.process.wait()
+        pool.discard(executor)
         raise TaskCrashed(f"the Python executor (pid {executor.pid}) {executor.exit_description()} "
                           "while running the task")
+    pool.release(executor)
     for line in reply.debug:
         ctx.debug("%s", line)
     if isinstance(reply.user, dict):
@@ -105,5 +100,60 @@ async def call_python(ctx: TaskContext) -> list[DataInstance]:
     if reply.error is not None:
         raise TaskError(reply.error)
     assert reply.outputs is not None
+    stage_dir = executor.stage_dir(pool.tasks_dir or "")
     return [_output(ctx, record, spec.label, stage_dir)
             for record, spec in zip(reply.outputs, ctx.output_specs, strict=True)]
+
+
+def start_call(ctx: TaskContext, done: DoneCallback) -> Callable[[], None] | None:
+    """Sends the call to an idle executor without awaiting (see `TaskType.start`); the
+    executor's reply reader completes the task. None when no executor is idle."""
+    _function_input(ctx)  # a task without its function fails before it takes an executor
+    pool = get_pool()
+    tasks_dir = _tasks_dir(ctx, pool)
+    executor = pool.take_idle()
+    if executor is None:
+        return None
+    try:
+        frame = _prepare(ctx, executor, tasks_dir)
+    except BaseException:
+        pool.release(executor)
+        raise
+
+    def on_reply(reply: Message | None) -> None:
+        try:
+            outputs = _finish(ctx, pool, executor, reply)
+        except Exception as exc:
+            done(None, exc)
+        else:
+            done(outputs, None)
+
+    def cancel() -> None:
+        executor.forget_call()
+        pool.discard(executor)
+
+    executor.send_call(frame, on_reply)
+    return cancel
+
+
+async def call_python(ctx: TaskContext) -> list[DataInstance]:
+    """Runs a Python function created with `rain.client.remote` in one of the governor's executors."""
+    _function_input(ctx)
+    pool = get_pool()
+    tasks_dir = _tasks_dir(ctx, pool)
+    await trio.lowlevel.checkpoint_if_cancelled()  # a task cancelled already takes no executor
+    executor = pool.take_idle()
+    if executor is None:
+        try:
+            executor = await pool.acquire()
+        except ExecutorStartError as exc:
+            raise TaskError(str(exc)) from None
+    try:
+        reply = await executor.call(_prepare(ctx, executor, tasks_dir))
+    except BaseException:  # cancelled: never reuse it
+        pool.discard(executor)
+        raise
+    return _finish(ctx, pool, executor, reply)
+
+
+PYTHON_CALL = TaskType(TASK_TYPE, call_python, doc=(call_python.__doc__ or "").strip(), start=start_call)
