@@ -100,10 +100,6 @@ class TaskSpec:
         )
 
 
-def _compact(record: Any, defaults: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, default in defaults.items() if (v := getattr(record, k)) != default}
-
-
 @attrs.define
 class TaskInfo:
     """What happened to a task: `error` (non-empty when it failed), `start_time` (epoch
@@ -121,7 +117,25 @@ class TaskInfo:
     attempt_errors: list[str] = attrs.Factory(list)
 
     def to_wire(self) -> dict[str, Any]:
-        return _compact(self, _TASK_INFO_DEFAULTS)
+        """The fields that differ from their defaults (spelt out: a governor does this per task)."""
+        wire: dict[str, Any] = {}
+        if self.error != "":
+            wire["error"] = self.error
+        if self.start_time is not None:
+            wire["start_time"] = self.start_time
+        if self.duration is not None:
+            wire["duration"] = self.duration
+        if self.governor is not None:
+            wire["governor"] = self.governor
+        if self.debug != "":
+            wire["debug"] = self.debug
+        if self.user != {}:
+            wire["user"] = self.user
+        if self.attempts != 1:
+            wire["attempts"] = self.attempts
+        if self.attempt_errors != []:
+            wire["attempt_errors"] = self.attempt_errors
+        return wire
 
     @classmethod
     def from_wire(cls, d: dict[str, Any] | None) -> TaskInfo:
@@ -167,12 +181,21 @@ class ObjectInfo:
     user: dict[str, Any] = attrs.Factory(dict)
 
     def to_wire(self) -> dict[str, Any]:
-        return _compact(self, _OBJECT_INFO_DEFAULTS)
+        """The fields that differ from their defaults (spelt out: a governor does this per output)."""
+        wire: dict[str, Any] = {}
+        if self.error != "":
+            wire["error"] = self.error
+        if self.size is not None:
+            wire["size"] = self.size
+        if self.content_type is not None:
+            wire["content_type"] = self.content_type
+        if self.debug != "":
+            wire["debug"] = self.debug
+        if self.user != {}:
+            wire["user"] = self.user
+        return wire
 
     @classmethod
     def from_wire(cls, d: dict[str, Any] | None) -> ObjectInfo:
         return cls(**d) if d else cls()
 
-
-_TASK_INFO_DEFAULTS = attrs.asdict(TaskInfo())
-_OBJECT_INFO_DEFAULTS = attrs.asdict(ObjectInfo())

@@ -42,6 +42,7 @@ class GovernorTaskContext(TaskContext):
         self._workdir: str | None = None
         self._reuse_workdir = True
         self.output_tails: dict[str, str] | None = None
+        self.task_row: Any = None  # the task's row as the server sent it (rows.TaskRow), to forward as is
 
     @property
     def workdir(self) -> str:  # type: ignore[override]

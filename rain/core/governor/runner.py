@@ -373,6 +373,7 @@ class TaskRunner:
         output_specs = [ObjectSpec.from_row(session_id, row) for row in task.assigned.outputs]
         ctx = GovernorTaskContext(task.spec, output_specs, self._store.tasks_dir)
         ctx.info.governor = self._governor_id
+        ctx.task_row = task.assigned.task
         return ctx
 
     def _store_outputs(self, ctx: GovernorTaskContext, result: Any,

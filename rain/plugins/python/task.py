@@ -42,10 +42,10 @@ def _input_record(instance: DataInstance) -> dict[str, Any]:
 
 
 def _function_input(ctx: TaskContext) -> DataInstance:
-    labels = [inp.label for inp in ctx.spec.inputs]
-    if FUNCTION_LABEL not in labels:
-        raise TaskError(f"a {TASK_TYPE} task needs its function as the input labelled {FUNCTION_LABEL!r}")
-    return ctx.inputs[labels.index(FUNCTION_LABEL)]
+    for i, inp in enumerate(ctx.spec.inputs):
+        if inp.label == FUNCTION_LABEL:
+            return ctx.inputs[i]
+    raise TaskError(f"a {TASK_TYPE} task needs its function as the input labelled {FUNCTION_LABEL!r}")
 
 
 def _output(ctx: TaskContext, record: dict[str, Any], label: str | None, stage_dir: str) -> DataInstance:
@@ -66,14 +66,17 @@ def _output(ctx: TaskContext, record: dict[str, Any], label: str | None, stage_d
     return DataInstance("blob", data=record["data"], content_type=content_type, info=info)
 
 
-def _prepare(ctx: TaskContext, executor: Executor, tasks_dir: str) -> bytes:
-    """The call's frame for this executor (with the function's bytes if it has not cached them)."""
-    fn_input = _function_input(ctx)
+def _prepare(ctx: TaskContext, fn_input: DataInstance, executor: Executor, tasks_dir: str) -> bytes:
+    """The call's frame for this executor (with the function's bytes if it has not cached them).
+    The spec goes as the row the server sent, when the context has it: rebuilding it from the
+    `TaskSpec` costs more than the rest of the frame."""
     fn_key = list(fn_input.object_id or ())
-    inputs = [None if inp.label == FUNCTION_LABEL else _input_record(ctx.inputs[i])
-              for i, inp in enumerate(ctx.spec.inputs)]
+    instances = ctx.inputs
+    inputs = [None if instance is fn_input else _input_record(instance) for instance in instances]
     outputs = [[o.label, o.content_type, o.data_type] for o in ctx.output_specs]
-    call = ExecutorCall(ctx.spec.to_wire(), tasks_dir, fn_key,
+    row = getattr(ctx, "task_row", None)
+    spec = {"session_id": ctx.spec.id.session_id, "row": row} if row is not None else ctx.spec.to_wire()
+    call = ExecutorCall(spec, tasks_dir, fn_key,
                         fn_input.get_bytes() if executor.needs_function(tuple(fn_key)) else None,
                         inputs, outputs)
     return encode(call)
@@ -108,14 +111,14 @@ def _finish(ctx: TaskContext, pool: ExecutorPool, executor: Executor, reply: Mes
 def start_call(ctx: TaskContext, done: DoneCallback) -> Callable[[], None] | None:
     """Sends the call to an idle executor without awaiting (see `TaskType.start`); the
     executor's reply reader completes the task. None when no executor is idle."""
-    _function_input(ctx)  # a task without its function fails before it takes an executor
+    fn_input = _function_input(ctx)  # a task without its function fails before it takes an executor
     pool = get_pool()
     tasks_dir = _tasks_dir(ctx, pool)
     executor = pool.take_idle()
     if executor is None:
         return None
     try:
-        frame = _prepare(ctx, executor, tasks_dir)
+        frame = _prepare(ctx, fn_input, executor, tasks_dir)
     except BaseException:
         pool.release(executor)
         raise
@@ -138,7 +141,7 @@ def start_call(ctx: TaskContext, done: DoneCallback) -> Callable[[], None] | Non
 
 async def call_python(ctx: TaskContext) -> list[DataInstance]:
     """Runs a Python function created with `rain.client.remote` in one of the governor's executors."""
-    _function_input(ctx)
+    fn_input = _function_input(ctx)
     pool = get_pool()
     tasks_dir = _tasks_dir(ctx, pool)
     await trio.lowlevel.checkpoint_if_cancelled()  # a task cancelled already takes no executor
@@ -149,7 +152,7 @@ async def call_python(ctx: TaskContext) -> list[DataInstance]:
         except ExecutorStartError as exc:
             raise TaskError(str(exc)) from None
     try:
-        reply = await executor.call(_prepare(ctx, executor, tasks_dir))
+        reply = await executor.call(_prepare(ctx, fn_input, executor, tasks_dir))
     except BaseException:  # cancelled: never reuse it
         pool.discard(executor)
         raise
