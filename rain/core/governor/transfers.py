@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 
 SENT_OBJECT = SentInput._fields.index("object")
+SENT_DATA = SentInput._fields.index("data")
 
 
 class TransferError(TaskError):
@@ -230,13 +231,14 @@ class Transfers:
         """Every input is stored here or came with its data: `ensure` will not wait for a peer.
         Stores nothing: storing sent data may fail (a bad archive), which fails the task in
         `ensure`, not the caller."""
-        for item in items:
+        objects = self.store.objects
+        for item in items:  # positions, not views: this runs for every assigned task
             if isinstance(item, int):
-                if self.store.get(ID(session_id, item)) is None:
+                if ID(session_id, item) not in objects:
                     return False
                 continue
-            sent = SentInput(*item)
-            if sent.data is None and self.store.get(ID(session_id, ObjectRow(*sent.object).id)) is None:
+            sent = cast(Any, item)
+            if sent[SENT_DATA] is None and ID(session_id, sent[SENT_OBJECT][OBJECT_ID]) not in objects:
                 return False
         return True
 

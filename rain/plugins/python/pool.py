@@ -238,9 +238,12 @@ class ExecutorPool:
         return executor
 
     def _pop_idle(self) -> Executor | None:
+        """The most recently used live executor. One that died idle is known by its reply
+        reader (which marks it dead), not by polling its process per call; one that dies
+        unnoticed in between fails its next call as crashed, which the server retries."""
         while self.idle:
             executor = self.idle.pop()
-            if executor.alive and executor.process.poll() is None:
+            if executor.alive:
                 return executor
             self.discard(executor)
         return None
