@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import socket
 import time
 
 import cloudpickle
@@ -96,3 +97,24 @@ async def test_cancelling_a_running_call_kills_its_executor(tmp_path, nursery):
     assert runner.state.free_cpus == 1 and not executor.alive
     with trio.fail_after(5):
         assert await executor.process.wait() < 0  # killed by a signal
+
+
+async def test_a_call_larger_than_the_socket_buffer_is_sent_whole(tmp_path, nursery):
+    runner, store, reporter, spawned = setup(tmp_path, nursery)
+    pool = get_pool()
+    executor = await pool.acquire()
+    pool.release(executor)
+    buffered = executor.sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    ballast = os.urandom(4 * buffered)  # the pickled function carries it: the frame cannot go at once
+    rests = []
+    send_rest = executor._send_rest
+
+    async def counted(view):
+        rests.append(len(view))
+        await send_rest(view)
+
+    executor._send_rest = counted
+    runner.start(call(1, function(lambda ctx, x: str(len(ballast) + x).encode()), 1))
+    ok, _body = await next_report(reporter)
+    assert ok and spawned == [] and len(rests) == 1  # the rest went on in the background
+    assert store.objects[(1, 1001)].data == str(len(ballast) + 1).encode()
