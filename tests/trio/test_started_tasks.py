@@ -24,6 +24,9 @@ class Worker:
     def start(self, ctx, done):
         if ctx.config == "bad":
             raise TaskError("refused at start")
+        if ctx.config == "at once":  # answered before `start` returns
+            done([ctx.blob(b"now")], None)
+            return lambda: self.cancelled.append("at once")
         if self.refuse:
             return None
         name = ctx.spec.name
@@ -144,3 +147,13 @@ async def test_queued_task_waits_without_a_trio_task(tmp_path, nursery, autojump
     assert list(worker.runs) == ["queued"]  # granted when the hold ended
     worker.finish("queued", b"Q")
     assert (await next_report(reporter))[0]
+
+
+async def test_done_called_within_start_ends_the_task(tmp_path, nursery):
+    runner, store, reporter, worker, spawned = setup(tmp_path, nursery)
+    runner.start(item(1, "test/worker", [constant(7, b"x")], config="at once"))
+    [(ok, body)] = reported(reporter)
+    assert ok and body.task_id == 1 and store.get(ID(1, 1001)).data == b"now"
+    assert runner.state.free_cpus == 1 and runner.state.tasks == {} and spawned == []
+    runner.drop_session(1)
+    assert worker.cancelled == []  # nothing left to cancel

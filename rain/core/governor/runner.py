@@ -64,6 +64,10 @@ class RunningTask:
     cancel: Callable[[], None] | None = None
 
 
+def _starting() -> None:
+    """`RunningTask.cancel` while its type's `start` runs (nothing to cancel yet)."""
+
+
 def _describe_failure(exc: Exception, ctx: GovernorTaskContext) -> str:
     """The task's error text; an unexpected exception also leaves its traceback in the debug text."""
     if isinstance(exc, TaskError):
@@ -283,13 +287,19 @@ class TaskRunner:
             ctx.inputs.append(obj.instance(), label=inp.label)
         ctx.info.start_time = time.time()
         started = time.monotonic()
+        task.cancel = _starting  # a `done` called within `start` still counts
         try:
             cancel = task.task_type.start(ctx, functools.partial(self._started_done, task, ctx, started))
         except Exception as exc:
-            task.deferred = False
-            self._ended(task, ctx, None, _describe_failure(exc, ctx), started, _retry_hint(exc))
+            if task.cancel is _starting:
+                task.cancel = None
+                task.deferred = False
+                self._ended(task, ctx, None, _describe_failure(exc, ctx), started, _retry_hint(exc))
+            return
+        if task.cancel is not _starting:  # it ended already
             return
         if cancel is None:
+            task.cancel = None
             task.deferred = False
             task.ctx = None
             ctx.cleanup()
