@@ -118,3 +118,25 @@ async def test_a_call_larger_than_the_socket_buffer_is_sent_whole(tmp_path, nurs
     ok, _body = await next_report(reporter)
     assert ok and spawned == [] and len(rests) == 1  # the rest went on in the background
     assert store.objects[(1, 1001)].data == str(len(ballast) + 1).encode()
+
+
+async def test_debug_lines_user_info_and_errors_come_back_from_a_sent_call(tmp_path, nursery):
+    runner, _store, reporter, spawned = setup(tmp_path, nursery)
+    pool = get_pool()
+    pool.release(await pool.acquire())
+
+    def chatty(ctx, x):
+        ctx.debug("got {}", x)
+        ctx.info.user["seen"] = x
+        if x == 2:
+            raise ValueError("two is right out")
+        return b"fine"
+
+    runner.start(call(1, function(chatty), 1))
+    runner.start(call(2, FN, 2))
+    (ok1, first), (ok2, second) = [await next_report(reporter) for _ in range(2)]
+    assert ok1 and first.info["debug"] == "got 1" and first.info["user"] == {"seen": 1}
+    assert not ok2 and second.info["user"] == {"seen": 2} and second.info["debug"] == "got 2"
+    error = second.info["error"]
+    assert error.startswith("ValueError: two is right out") and "in chatty" in error and "Traceback" in error
+    assert spawned == []
