@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 EXECUTOR_MODULE = "rain.plugins.python.executor"
 START_TIMEOUT = 60.0
+REAP_TIMEOUT = 2.0  # how long the end of a run waits for its killed executors to exit
 
 
 ReplyCallback = Callable[[Message | None], None]
@@ -97,6 +98,8 @@ class Executor:
     async def _send_rest(self, view: memoryview) -> None:
         try:
             while view:
+                if self.sock.fileno() == -1:
+                    raise trio.ClosedResourceError
                 await trio.lowlevel.wait_writable(self.sock)
                 try:
                     view = view[self.sock.send(view):]
@@ -152,6 +155,8 @@ class Executor:
             frame = self.reader.next_frame()
             if frame is not None:
                 return decode(frame)
+            if self.sock.fileno() == -1:  # closed while this task was not waiting on it
+                return None
             await trio.lowlevel.wait_readable(self.sock)
             try:
                 n = self.sock.recv_into(self.buffer)
@@ -201,6 +206,7 @@ class ExecutorPool:
         self._claims = 0
         self._lot = trio.lowlevel.ParkingLot()
         self.tasks_dir: str | None = None  # the governor's, learnt from the first task
+        self.reaping: set[Executor] = set()  # discarded, not yet reaped
 
     async def acquire(self) -> Executor:
         """An idle executor, a warming one, or a freshly started one; keeps one spare warming.
@@ -260,6 +266,7 @@ class ExecutorPool:
         executor.kill()
         if executor in self.all:
             self.all.discard(executor)
+            self.reaping.add(executor)
             trio.lowlevel.spawn_system_task(self._reap, executor, name="rain executor reaper")
         self._ensure_spare()
 
@@ -321,18 +328,25 @@ class ExecutorPool:
         try:
             await executor.stream.aclose()
             await executor.process.wait()
+            self.reaping.discard(executor)  # its process is gone; the guardian need not wait
             for path in executor.dirs or ():  # a killed executor could not remove them itself
                 await trio.to_thread.run_sync(remove_tree, path)
-        except BaseException:  # cancelled at the end of the run: the guardian has killed it
+        except BaseException:  # cancelled at the end of the run: the guardian reaps it
             pass
 
     async def guard(self) -> None:
-        """Kills every executor when the governor's trio run ends."""
+        """Kills every executor when the governor's trio run ends, and reaps them (briefly:
+        they were sent SIGKILL), so that no zombie or open socket outlives the run."""
         try:
             await trio.sleep_forever()
         finally:
-            for executor in list(self.all):
+            executors = [*self.all, *self.reaping]
+            for executor in executors:
                 executor.kill()
+            with trio.CancelScope(shield=True), trio.move_on_after(REAP_TIMEOUT):
+                for executor in executors:
+                    await executor.stream.aclose()
+                    await executor.process.wait()
 
 
 _POOL: trio.lowlevel.RunVar[ExecutorPool] = trio.lowlevel.RunVar("rain_python_executor_pool")
