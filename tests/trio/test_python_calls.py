@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import socket
 import time
 
 import cloudpickle
 import trio
+import trio.testing
 
 from rain.plugins.python.pool import get_pool
 from rain.plugins.python.task import PYTHON_CALL
@@ -140,3 +142,19 @@ async def test_debug_lines_user_info_and_errors_come_back_from_a_sent_call(tmp_p
     error = second.info["error"]
     assert error.startswith("ValueError: two is right out") and "in chatty" in error and "Traceback" in error
     assert spawned == []
+
+
+async def test_an_executor_killed_while_idle_is_not_sent_calls(tmp_path, nursery):
+    runner, _store, reporter, _spawned = setup(tmp_path, nursery)
+    pool = get_pool()
+    executor = await pool.acquire()
+    pool.release(executor)
+    os.kill(executor.pid, signal.SIGKILL)  # by someone else, between two calls
+    with trio.fail_after(10):
+        await executor.process.wait()
+        await trio.testing.wait_all_tasks_blocked()  # its reply reader has seen the socket close
+    assert not executor.alive
+    runner.start(call(1, function(lambda ctx, x: str(os.getpid()).encode()), 1))
+    ok, body = await next_report(reporter)
+    assert ok, body.info
+    assert executor not in pool.idle and executor not in pool.all
