@@ -28,7 +28,9 @@ import trio
 
 FLUSH_PERIOD = 0.5
 QUERY_LIMIT = 10_000
+STRING_CACHE_SIZE = 10_000
 _ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
+_FINISHED_KEYS = ("session", "task", "governor", "name", "task_type", "start_time", "duration")
 MODES = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 # filter key in a query -> (column, accepted value types)
 FILTER_COLUMNS: dict[str, tuple[str, tuple[type, ...]]] = {
@@ -117,6 +119,7 @@ class EventLog:
             self._reader = self._writer
         self._pending: list[tuple[float, str, dict[str, Any]]] = []
         self._flush_lock = trio.Lock()
+        self._strings: dict[str | None, str] = {}  # JSON of governor ids, task names and types
         self.written = 0  # events committed to the database so far
 
     def _create_table(self) -> None:
@@ -136,8 +139,10 @@ class EventLog:
         return len(pending), (time.time() - pending[0][0]) if pending else 0.0
 
     def _write(self, events: list[tuple[float, str, dict[str, Any]]]) -> None:
-        encode = _ENCODER.encode
-        rows = [(t, kind, fields.get("session"), encode({"type": kind, **fields})) for t, kind, fields in events]
+        encode, strings = _encode_event, self._strings
+        if len(strings) > STRING_CACHE_SIZE:
+            strings.clear()
+        rows = [(t, kind, fields.get("session"), encode(kind, fields, strings)) for t, kind, fields in events]
         with self._writer.lock:
             db = self._writer.connection
             db.executemany("INSERT INTO events (time, type, session, event) VALUES (?, ?, ?, ?)", rows)
@@ -174,6 +179,41 @@ class EventLog:
         for db in _unique([self._reader, self._writer]):
             with db.lock:
                 db.connection.close()
+
+
+def _encode_event(kind: str, fields: dict[str, Any], strings: dict[str | None, str]) -> str:
+    """The event as a JSON object, `type` first. TaskFinished, one per task, is formatted
+    directly: the same text as the generic encoding at under half its cost."""
+    if kind == "TaskFinished" and tuple(fields) == _FINISHED_KEYS:
+        text = _finished_json(fields, strings)
+        if text is not None:
+            return text
+    return _ENCODER.encode({"type": kind, **fields})
+
+
+def _finished_json(fields: dict[str, Any], strings: dict[str | None, str]) -> str | None:
+    """None unless every value is of the plain kind the format covers (ints, strings, finite
+    floats). `strings` caches the JSON of the few distinct governor ids, names and types; it
+    holds only str and None keys, so no value of another type can match one."""
+    session, task, governor, name, task_type, start_time, duration = fields.values()
+    try:
+        texts = strings[governor], strings[name], strings[task_type]
+    except (KeyError, TypeError):  # TypeError: an unhashable value
+        if not all(value is None or type(value) is str for value in (governor, name, task_type)):
+            return None
+        texts = (_cached_json(governor, strings), _cached_json(name, strings), _cached_json(task_type, strings))
+    if (type(session) is not int or type(task) is not int or type(start_time) is not float
+            or type(duration) is not float or start_time - start_time != 0.0 or duration - duration != 0.0):
+        return None  # NaN and infinities: the encoder's own spelling
+    return (f'{{"type":"TaskFinished","session":{session},"task":{task},"governor":{texts[0]},'
+            f'"name":{texts[1]},"task_type":{texts[2]},"start_time":{start_time!r},"duration":{duration!r}}}')
+
+
+def _cached_json(value: str | None, strings: dict[str | None, str]) -> str:
+    text = strings.get(value)
+    if text is None:
+        text = strings[value] = _ENCODER.encode(value)
+    return text
 
 
 def _unique(dbs: Sequence[_Database]) -> list[_Database]:
