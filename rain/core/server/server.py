@@ -439,9 +439,10 @@ class Server:
             return
         task.set_info(info)
         self._record_duration(task)
-        self.record_event("TaskFinished", session=session_id, task=task_id, governor=gov.id, name=task.name,
-                          task_type=task.task_type, start_time=info.get("start_time"),
-                          duration=info.get("duration"))
+        if self.events is not None:  # the one event per task: its fields as a dict at once, no keywords
+            self.events.record("TaskFinished", {"session": session_id, "task": task_id, "governor": gov.id,
+                                                "name": task.name, "task_type": task.task_type,
+                                                "start_time": task.start_time, "duration": task.duration})
         self.finish_task(task, outputs, gov)
 
     def finish_task(self, task: TaskNode, outputs: list[Any], gov: GovernorState | None) -> None:

@@ -85,6 +85,9 @@ class ObjectNode:
 
     def set_info(self, info: dict[str, Any]) -> None:
         self.size = info.get("size") or 0
+        if len(info) == 1 and "size" in info:  # the usual report: no extras to sort out
+            self.extra_info = None
+            return
         extra = {k: v for k, v in info.items() if k != "size" and not (k == "content_type" and v == self.content_type)}
         self.extra_info = extra or None
 
@@ -141,6 +144,9 @@ class TaskNode:
     def set_info(self, info: dict[str, Any]) -> None:
         self.start_time = info.get("start_time")
         self.duration = info.get("duration")
+        if len(info) == 2 and "start_time" in info and "duration" in info:  # the usual report
+            self.extra_info = None
+            return
         extra = {k: v for k, v in info.items() if k not in ("start_time", "duration", "governor")}
         self.extra_info = extra or None
 
