@@ -36,8 +36,13 @@ class HeldOutputs:
         cost = len(data) + ENTRY_COST
         if not obj.keep or self.size + cost > self.limit:
             return
-        self.drop(obj)
-        self._by_session.setdefault(obj.session.id, {})[obj.id] = data
+        held = self._by_session.get(obj.session.id)
+        if held is None:
+            held = self._by_session[obj.session.id] = {}
+        old = held.get(obj.id)
+        if old is not None:  # reported again (a recomputed object): the new data replaces it
+            self.size -= len(old) + ENTRY_COST
+        held[obj.id] = data
         self.size += cost
 
     def take(self, obj: ObjectNode) -> bytes | None:
