@@ -456,8 +456,9 @@ class Server:
             obj.set_info(output[OUTPUT_INFO])
             obj.state = FINISHED
             if gov is not None:
-                obj.add_holder(gov.id)
-                gov.objects.add(obj.full_id)
+                if gov.id not in obj.holders:
+                    obj.holders.append(gov.id)
+                gov.objects.add(ID(session.id, obj.id))
                 if len(output) > OUTPUT_DATA and output[OUTPUT_DATA] is not None:
                     self.held.offer(obj, output[OUTPUT_DATA])
             if obj.waiters:
