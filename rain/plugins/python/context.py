@@ -29,8 +29,10 @@ class Context:
     (the task's fresh working directory, also the current directory while the task runs).
     """
 
-    def __init__(self, spec: TaskSpec, workdir: str, function: Any, stage_dir: str | None = None) -> None:
-        self.spec = spec
+    def __init__(self, spec: TaskSpec | None, workdir: str, function: Any, stage_dir: str | None = None,
+                 spec_wire: dict[str, Any] | None = None) -> None:
+        self._spec = spec
+        self._spec_wire = spec_wire  # read into `spec` on first use: most functions never ask
         self.info = TaskInfo()
         self.function = function
         self.workdir = workdir
@@ -38,6 +40,13 @@ class Context:
         self.debug_lines: list[str] = []
         self._staged = itertools.count()
         self.staged = False  # a file was put into stage_dir (see executor.ExecutorDirs)
+
+    @property
+    def spec(self) -> TaskSpec:
+        if self._spec is None:
+            assert self._spec_wire is not None, "a Context needs a spec or its wire form"
+            self._spec = TaskSpec.from_wire(self._spec_wire)
+        return self._spec
 
     def debug(self, message: str, *args: Any, **kw: Any) -> None:
         """Appends one line to the task's `info.debug`: `message.format(*args, **kw)`.

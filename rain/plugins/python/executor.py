@@ -13,6 +13,7 @@ thread ends it even while a task runs.
 
 from __future__ import annotations
 
+import inspect
 import os
 import pickle
 import socket
@@ -20,10 +21,10 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, NamedTuple
 
-from rain.common.attributes import TaskSpec
 from rain.common.dirtar import remove_tree
+from rain.common.rows import TASK_CONFIG
 from rain.core.protocol.codec import decode, encode
 from rain.core.protocol.framing import FrameReader, ProtocolError
 from rain.core.protocol.messages import PROTOCOL_VERSION, Hello, Message
@@ -33,6 +34,7 @@ from rain.plugins.python.invoke import (
     build_arguments,
     call_signature,
     collect_outputs,
+    leading_positional,
     make_inputs,
     run_function,
 )
@@ -71,23 +73,37 @@ class Connection:
             self.reader.feed(self.buffer[:n])
 
 
+class CachedFunction(NamedTuple):
+    fn: Any
+    signature: inspect.Signature
+    leading: tuple[str, ...]  # see invoke.leading_positional
+
+
 class FunctionCache:
     """LRU of unpickled functions; the governor mirrors it to know when to resend bytes."""
 
     def __init__(self, size: int = FUNCTION_CACHE_SIZE) -> None:
         self.size = size
-        self.entries: OrderedDict[Any, tuple[Any, Any]] = OrderedDict()
+        self.entries: OrderedDict[Any, CachedFunction] = OrderedDict()
 
-    def get(self, key: Any, data: bytes | None) -> tuple[Any, Any]:
+    def get(self, key: Any, data: bytes | None) -> CachedFunction:
         if data is not None:
             fn = pickle.loads(data)
-            self.entries[key] = (fn, call_signature(fn))
+            signature = call_signature(fn)
+            self.entries[key] = CachedFunction(fn, signature, leading_positional(signature))
         elif key not in self.entries:
             raise CallError("internal error: the executor lost a cached function")
         self.entries.move_to_end(key)
         while len(self.entries) > self.size:
             self.entries.popitem(last=False)
         return self.entries[key]
+
+
+# A directory's ctime comes from the kernel's coarse clock (a tick: up to 10 ms) and some
+# filesystems keep whole seconds, so a change made within the same tick (or second) as the last
+# one seen may leave it as it was. Within this much of the last change, `ExecutorDirs.leave`
+# lists the working directory instead of trusting its ctime.
+CTIME_MARGIN_NS = 1_000_000_000
 
 
 class ExecutorDirs:
@@ -99,14 +115,19 @@ class ExecutorDirs:
     empties it only when a function left something there. What a call stages (and a result too
     big to send inline) goes to the executor's staging dir, from which the governor moves it
     into its store before it sends the next call; whatever it did not take (the call failed) is
-    removed before the next call runs. A call that makes no files touches neither directory
-    beyond entering and leaving the working one.
+    removed before the next call runs.
+
+    A call that makes no files costs one chdir and one stat: the executor stays in the working
+    directory between calls, and learns whether a call changed it from the directory's inode
+    and ctime (any entry made, removed or renamed in it sets the ctime), listing it only when
+    they moved or the last change was recent (see CTIME_MARGIN_NS).
     """
 
     def __init__(self) -> None:
         self.tasks_dir: str | None = None
         self.paths: tuple[str, str] | None = None
         self.staged = False  # the last call put files into the staging dir
+        self.seen: tuple[int, int] | None = None  # (inode, ctime) of the working dir when empty
 
     def enter(self, tasks_dir: str) -> tuple[str, str]:
         if tasks_dir != self.tasks_dir or self.paths is None:
@@ -119,18 +140,34 @@ class ExecutorDirs:
         if self.staged:
             _empty(paths[1])
         self.staged = False
-        os.chdir(paths[0])
+        os.chdir(paths[0])  # the last function may have gone elsewhere
         return paths
 
-    def leave(self, home: str) -> None:
-        os.chdir(home)
-        if self.paths is not None:
-            _empty(self.paths[0])
+    def leave(self) -> None:
+        """Empties the working directory if the call may have left something in it."""
+        if self.paths is None:
+            return
+        workdir = self.paths[0]
+        try:
+            seen = _identity(workdir)
+            if seen != self.seen or time.time_ns() - seen[1] < CTIME_MARGIN_NS:
+                _empty(workdir)
+                seen = _identity(workdir)
+        except OSError:  # the function removed it, or took away its permissions
+            remove_tree(workdir)
+            os.makedirs(workdir)
+            seen = _identity(workdir)
+        self.seen = seen
 
     def remove(self) -> None:
         for path in self.paths or ():
             remove_tree(path)
-        self.paths = self.tasks_dir = None
+        self.paths = self.tasks_dir = self.seen = None
+
+
+def _identity(path: str) -> tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_ino, stat.st_ctime_ns
 
 
 def _empty(path: str) -> None:
@@ -139,14 +176,15 @@ def _empty(path: str) -> None:
         os.mkdir(path)
 
 
-def run_call(call: ExecutorCall, cache: FunctionCache, home: str, dirs: ExecutorDirs) -> ExecutorResult:
+def run_call(call: ExecutorCall, cache: FunctionCache, dirs: ExecutorDirs) -> ExecutorResult:
     """Runs one call in the executor's emptied working directory; what the function stages and
-    results too big to send inline go to the executor's staging dir."""
-    spec = TaskSpec.from_wire(call.spec)
-    ctx = Context(spec, "", None, stage_dir="")
+    results too big to send inline go to the executor's staging dir. The task's `TaskSpec` is
+    built only if the function asks for `ctx.spec`: the config is all a call needs of it."""
+    config = call.spec["row"][TASK_CONFIG] or {}
+    ctx = Context(None, "", None, stage_dir="", spec_wire=call.spec)
     try:
         try:
-            fn, signature = cache.get(tuple(call.fn_key), call.fn)
+            fn, signature, leading = cache.get(tuple(call.fn_key), call.fn)
         except CallError:
             raise
         except Exception as exc:
@@ -156,16 +194,16 @@ def run_call(call: ExecutorCall, cache: FunctionCache, home: str, dirs: Executor
         ctx.workdir, ctx.stage_dir = dirs.enter(call.tasks_dir)
         try:
             try:
-                bound = build_arguments(call, spec, inputs, signature)
+                args, kwargs = build_arguments(ctx, config, inputs, signature, leading)
             except CallError:
                 raise
             except Exception as exc:
                 raise CallError(f"cannot unpickle the arguments: {type(exc).__name__}: {exc}") from None
-            result = run_function(ctx, fn, bound)
-            outputs = collect_outputs(ctx, result, call, inputs)
+            result = run_function(ctx, fn, args, kwargs)
+            outputs = collect_outputs(ctx, result, call, inputs, config)
         finally:
             dirs.staged = ctx.staged
-            dirs.leave(home)
+            dirs.leave()
     except CallError as exc:
         return ExecutorResult(str(exc), None, ctx.debug_lines, _plain(ctx.info.user))
     return ExecutorResult(None, outputs, ctx.debug_lines, _plain(ctx.info.user))
@@ -196,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     fd = int(argv[0])
     _die_with_parent()
-    home = os.getcwd()
+    home = os.getcwd()  # calls run in their own working dir, but import from here
     if home not in sys.path:
         sys.path.insert(0, home)
     conn = Connection(socket.socket(fileno=fd))
@@ -219,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             if not isinstance(msg, ExecutorCall):
                 print(f"rain executor: unexpected message {msg.kind!r}", file=sys.stderr)
                 return 2
-            conn.sock.sendall(_encode_result(run_call(msg, cache, home, dirs)))
+            conn.sock.sendall(_encode_result(run_call(msg, cache, dirs)))
     finally:
         dirs.remove()
 

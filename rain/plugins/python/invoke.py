@@ -20,7 +20,7 @@ from typing import Any
 
 import cbor2
 
-from rain.common.attributes import ObjectInfo, ObjectSpec, TaskSpec
+from rain.common.attributes import ObjectInfo, ObjectSpec
 from rain.common.content_types import is_subtype
 from rain.common.data_instance import DataInstance
 from rain.common.errors import RainException
@@ -67,12 +67,13 @@ def _resolver(inputs: list[DataInstance | None], param: str, load: bool, content
     return resolve
 
 
-def build_arguments(call: ExecutorCall, spec: TaskSpec, inputs: list[DataInstance | None],
-                    signature: inspect.Signature) -> inspect.BoundArguments:
-    config = spec.config or {}
+def build_arguments(ctx: Context, config: dict[str, Any], inputs: list[DataInstance | None],
+                    signature: inspect.Signature, leading: tuple[str, ...]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The positional and keyword arguments of the call. `leading` (see `leading_positional`)
+    lets the common call, its arguments all given by position, skip `inspect.BoundArguments`."""
     pickled = config.get("args")
     if pickled is None:
-        labels = [i.label for i in spec.inputs]
+        labels = [i.label for i in ctx.spec.inputs]
         holder = inputs[labels.index("args")]
         assert holder is not None
         pickled = cbor2.loads(holder.get_bytes())
@@ -81,7 +82,11 @@ def build_arguments(call: ExecutorCall, spec: TaskSpec, inputs: list[DataInstanc
     for name, data in pickled.items():
         load, content_type = settings.get(name, (False, None))
         arguments[name] = loads_with_inputs(data, _resolver(inputs, name, load, content_type))
-    return inspect.BoundArguments(signature, arguments)
+    names = tuple(arguments)
+    if names == leading[:len(names)]:
+        return tuple(arguments.values()), {}
+    bound = inspect.BoundArguments(signature, arguments)
+    return bound.args, bound.kwargs
 
 
 def call_signature(fn: Any) -> inspect.Signature:
@@ -90,9 +95,20 @@ def call_signature(fn: Any) -> inspect.Signature:
     return sig.replace(parameters=list(sig.parameters.values())[1:])
 
 
-def run_function(ctx: Context, fn: Any, bound: inspect.BoundArguments) -> Any:
+def leading_positional(signature: inspect.Signature) -> tuple[str, ...]:
+    """The names of the parameters before any `*args`, keyword-only or `**kwargs` one: arguments
+    given for a prefix of them, in order, are exactly the call's positional arguments."""
+    names = []
+    for name, param in signature.parameters.items():
+        if param.kind not in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            break
+        names.append(name)
+    return tuple(names)
+
+
+def run_function(ctx: Context, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     try:
-        return fn(ctx, *bound.args, **bound.kwargs)
+        return fn(ctx, *args, **kwargs)
     except BaseException as exc:  # SystemExit too: a task must not end its executor
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -180,10 +196,14 @@ def _bytes_record(value: bytes) -> dict[str, Any]:
     return {"content_type": None, "user": {}, "data_type": "blob", "data": value}
 
 
-def collect_outputs(ctx: Context, result: Any, call: ExecutorCall,
-                    inputs: list[DataInstance | None]) -> list[dict[str, Any]]:
+def collect_outputs(ctx: Context, result: Any, call: ExecutorCall, inputs: list[DataInstance | None],
+                    config: dict[str, Any]) -> list[dict[str, Any]]:
+    encodes = config.get("encode")
+    if (type(result) is bytes and len(call.outputs) == 1 and call.outputs[0][2] == "blob"
+            and (not encodes or encodes[0] is None) and len(result) <= INLINE_RESULT_LIMIT):
+        return [_bytes_record(result)]  # the common case: one blob output, plain bytes returned
     labels = [o[0] for o in call.outputs]
-    encodes = list((ctx.spec.config or {}).get("encode") or [None] * len(labels))
+    encodes = list(encodes or [None] * len(labels))
     values = split_result(result, labels, encodes)
     records = []
     outputs = zip(values, call.outputs, encodes, strict=False)

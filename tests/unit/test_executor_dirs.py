@@ -1,0 +1,56 @@
+"""The executor's working directory: every call starts in it, empty, whatever the last call did."""
+
+from __future__ import annotations
+
+import os
+
+from rain.plugins.python.executor import ExecutorDirs
+
+
+def test_each_call_starts_in_an_empty_workdir(tmp_path, monkeypatch):
+    """Calls in quick succession (within one tick of the filesystem's clock) that leave files,
+    directories or nothing: the next one always finds its working dir empty."""
+    monkeypatch.chdir(tmp_path)  # the calls change the current directory
+    dirs = ExecutorDirs()
+    for i in range(50):
+        workdir, _ = dirs.enter(str(tmp_path))
+        assert os.getcwd() == workdir and os.listdir(".") == []
+        if i % 3 == 0:
+            with open(f"file-{i}", "w") as f:
+                f.write("x")
+        elif i % 3 == 1:
+            os.makedirs(f"dir-{i}/sub")
+        dirs.leave()
+    dirs.remove()
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_call_that_removed_or_left_its_workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the calls change the current directory
+    dirs = ExecutorDirs()
+    workdir, _ = dirs.enter(str(tmp_path))
+    os.chdir(tmp_path)
+    os.rmdir(workdir)
+    dirs.leave()
+    assert dirs.enter(str(tmp_path))[0] == workdir
+    assert os.getcwd() == workdir and os.listdir(".") == []
+    os.mkdir("locked")
+    os.chmod(workdir, 0o500)
+    dirs.leave()
+    dirs.enter(str(tmp_path))
+    assert os.getcwd() == workdir and os.listdir(".") == []
+    dirs.remove()
+
+
+def test_staged_files_stay_until_the_next_call(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the calls change the current directory
+    dirs = ExecutorDirs()
+    _, stage_dir = dirs.enter(str(tmp_path))
+    with open(os.path.join(stage_dir, "out"), "w") as f:
+        f.write("x")
+    dirs.staged = True
+    dirs.leave()
+    assert os.listdir(stage_dir) == ["out"]  # the governor moves it from here
+    dirs.enter(str(tmp_path))
+    assert os.listdir(stage_dir) == []
+    dirs.remove()
