@@ -23,15 +23,18 @@ import time
 from collections import OrderedDict
 from typing import Any, NamedTuple
 
+import cbor2
+
 from rain.common.dirtar import remove_tree
 from rain.common.rows import TASK_CONFIG
 from rain.core.protocol.codec import decode, encode
-from rain.core.protocol.framing import FrameReader, ProtocolError
+from rain.core.protocol.framing import HEADER, FrameReader, ProtocolError, encode_frame
 from rain.core.protocol.messages import PROTOCOL_VERSION, Hello, Message
 from rain.plugins.python.context import Context
 from rain.plugins.python.invoke import (
     CallError,
     build_arguments,
+    bytes_record,
     call_signature,
     collect_outputs,
     leading_positional,
@@ -63,6 +66,8 @@ class Connection:
         self.sock.sendall(encode(msg))
 
     def receive(self) -> Message | None:
+        """The next message; a read that brings exactly one whole frame (the usual call) is
+        decoded straight from the buffer, without going through the frame reader."""
         while True:
             frame = self.reader.next_frame()
             if frame is not None:
@@ -70,6 +75,10 @@ class Connection:
             n = self.sock.recv_into(self.buffer)
             if not n:
                 return None
+            if not self.reader.pending and n > HEADER.size and HEADER.unpack_from(self.buffer)[0] == n - HEADER.size:
+                with memoryview(self.buffer) as view:
+                    frame = bytes(view[HEADER.size:n])
+                return decode(frame)
             self.reader.feed(self.buffer[:n])
 
 
@@ -262,7 +271,28 @@ def main(argv: list[str] | None = None) -> int:
         dirs.remove()
 
 
+def _bytes_result_parts() -> tuple[bytes, bytes]:
+    """The CBOR of a result with one plain bytes output and nothing else, around that value."""
+    marker = b"rain-executor-result-marker"
+    payload = cbor2.dumps(ExecutorResult(None, [bytes_record(marker)], [], {}).to_wire())
+    head, tail = payload.split(cbor2.dumps(marker))
+    return head, tail
+
+
+_BYTES_RESULT_HEAD, _BYTES_RESULT_TAIL = _bytes_result_parts()
+_BYTES_RECORD_KEYS = frozenset(bytes_record(b""))
+
+
 def _encode_result(result: ExecutorResult) -> bytes:
+    """The result's frame; the common result, one small bytes output, is put together from its
+    encoded parts (the same bytes `encode` makes, for a fifth of the CPU)."""
+    outputs = result.outputs
+    if outputs is not None and len(outputs) == 1 and result.error is None and not result.debug and not result.user:
+        record = outputs[0]
+        if (record.keys() == _BYTES_RECORD_KEYS and record["content_type"] is None and not record["user"]
+                and record["data_type"] == "blob" and type(record["data"]) is bytes):
+            payload = b"".join((_BYTES_RESULT_HEAD, cbor2.dumps(record["data"]), _BYTES_RESULT_TAIL))
+            return encode_frame(payload)
     try:
         return encode(result)
     except Exception as exc:  # e.g. info.user holding values CBOR cannot carry

@@ -191,7 +191,7 @@ def output_record(ctx: Context, instance: DataInstance, inputs: list[DataInstanc
     return record
 
 
-def _bytes_record(value: bytes) -> dict[str, Any]:
+def bytes_record(value: bytes) -> dict[str, Any]:
     """What `to_instance` and `output_record` make of plain bytes returned for a blob output."""
     return {"content_type": None, "user": {}, "data_type": "blob", "data": value}
 
@@ -201,7 +201,7 @@ def collect_outputs(ctx: Context, result: Any, call: ExecutorCall, inputs: list[
     encodes = config.get("encode")
     if (type(result) is bytes and len(call.outputs) == 1 and call.outputs[0][2] == "blob"
             and (not encodes or encodes[0] is None) and len(result) <= INLINE_RESULT_LIMIT):
-        return [_bytes_record(result)]  # the common case: one blob output, plain bytes returned
+        return [bytes_record(result)]  # the common case: one blob output, plain bytes returned
     labels = [o[0] for o in call.outputs]
     encodes = list(encodes or [None] * len(labels))
     values = split_result(result, labels, encodes)
@@ -209,7 +209,7 @@ def collect_outputs(ctx: Context, result: Any, call: ExecutorCall, inputs: list[
     outputs = zip(values, call.outputs, encodes, strict=False)
     for value, (label, content_type, data_type), encode in outputs:
         if type(value) is bytes and encode is None and data_type == "blob" and len(value) <= INLINE_RESULT_LIMIT:
-            records.append(_bytes_record(value))  # the common case, without a DataInstance in between
+            records.append(bytes_record(value))  # the common case, without a DataInstance in between
             continue
         instance = to_instance(ctx, value, label, content_type, data_type, encode)
         if instance.data_type.value != data_type:
