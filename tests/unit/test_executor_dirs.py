@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from rain.plugins.python import executor
 from rain.plugins.python.executor import ExecutorDirs
 
 
@@ -11,7 +12,7 @@ def test_each_call_starts_in_an_empty_workdir(tmp_path, monkeypatch):
     """Calls in quick succession (within one tick of the filesystem's clock) that leave files,
     directories or nothing: the next one always finds its working dir empty."""
     monkeypatch.chdir(tmp_path)  # the calls change the current directory
-    dirs = ExecutorDirs()
+    dirs = ExecutorDirs(str(tmp_path))
     for i in range(50):
         workdir, _ = dirs.enter(str(tmp_path))
         assert os.getcwd() == workdir and os.listdir(".") == []
@@ -27,7 +28,7 @@ def test_each_call_starts_in_an_empty_workdir(tmp_path, monkeypatch):
 
 def test_a_call_that_removed_or_left_its_workdir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the calls change the current directory
-    dirs = ExecutorDirs()
+    dirs = ExecutorDirs(str(tmp_path))
     workdir, _ = dirs.enter(str(tmp_path))
     os.chdir(tmp_path)
     os.rmdir(workdir)
@@ -44,7 +45,7 @@ def test_a_call_that_removed_or_left_its_workdir(tmp_path, monkeypatch):
 
 def test_staged_files_stay_until_the_next_call(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the calls change the current directory
-    dirs = ExecutorDirs()
+    dirs = ExecutorDirs(str(tmp_path))
     _, stage_dir = dirs.enter(str(tmp_path))
     with open(os.path.join(stage_dir, "out"), "w") as f:
         f.write("x")
@@ -54,3 +55,30 @@ def test_staged_files_stay_until_the_next_call(tmp_path, monkeypatch):
     dirs.enter(str(tmp_path))
     assert os.listdir(stage_dir) == []
     dirs.remove()
+
+
+def test_a_call_that_went_elsewhere_and_a_function_loaded_at_home(tmp_path, monkeypatch):
+    """Long after the working dir last changed (no margin for the filesystem's clock), calls
+    that leave it, or are preceded by loading a function (at home), still start in it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(executor, "CTIME_MARGIN_NS", 0)
+    home = tmp_path / "home"
+    home.mkdir()
+    dirs = ExecutorDirs(str(home))
+    tasks = str(tmp_path / "tasks")
+    workdir, _ = dirs.enter(tasks)
+    dirs.leave()
+    for _ in range(3):
+        assert dirs.enter(tasks)[0] == workdir and os.getcwd() == workdir
+        dirs.leave()
+    dirs.enter(tasks)
+    os.chdir(home)
+    dirs.leave()
+    assert dirs.enter(tasks)[0] == workdir and os.getcwd() == workdir
+    dirs.leave()
+    dirs.go_home()
+    assert os.getcwd() == str(home)
+    assert dirs.enter(tasks)[0] == workdir and os.getcwd() == workdir
+    dirs.leave()
+    dirs.remove()
+    assert os.listdir(home) == []

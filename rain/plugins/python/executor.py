@@ -126,17 +126,25 @@ class ExecutorDirs:
     into its store before it sends the next call; whatever it did not take (the call failed) is
     removed before the next call runs.
 
-    A call that makes no files costs one chdir and one stat: the executor stays in the working
-    directory between calls, and learns whether a call changed it from the directory's inode
-    and ctime (any entry made, removed or renamed in it sets the ctime), listing it only when
-    they moved or the last change was recent (see CTIME_MARGIN_NS).
+    A call that stays in the working directory and makes no files costs one stat: the executor
+    stays there between calls, and learns whether a call changed it from the directory's
+    identity (any entry made, removed or renamed in it sets its ctime), listing it only when
+    that moved or the last change was recent (see CTIME_MARGIN_NS).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, home: str) -> None:
+        self.home = home
         self.tasks_dir: str | None = None
         self.paths: tuple[str, str] | None = None
         self.staged = False  # the last call put files into the staging dir
-        self.seen: tuple[int, int] | None = None  # (inode, ctime) of the working dir when empty
+        self.seen: Identity | None = None  # the working dir's, when it was last known empty
+        self.inside = False  # the current dir is the working dir, known empty since `seen`
+
+    def go_home(self) -> None:
+        """Back to the directory the executor started in: a function being unpickled may
+        import modules, which may read files relative to the current directory."""
+        os.chdir(self.home)
+        self.inside = False
 
     def enter(self, tasks_dir: str) -> tuple[str, str]:
         if tasks_dir != self.tasks_dir or self.paths is None:
@@ -149,17 +157,28 @@ class ExecutorDirs:
         if self.staged:
             _empty(paths[1])
         self.staged = False
-        os.chdir(paths[0])  # the last function may have gone elsewhere
+        if not self.inside:
+            os.chdir(paths[0])
+        self.inside = False
         return paths
 
     def leave(self) -> None:
-        """Empties the working directory if the call may have left something in it."""
+        """Empties the working directory if the call may have left something in it. The usual
+        call, which stayed there and made nothing, costs one stat of the current directory."""
+        self.inside = False
         if self.paths is None:
+            return
+        try:
+            here = _identity(".")
+        except OSError:
+            here = None
+        if here is not None and here == self.seen and time.time_ns() - here.ctime >= CTIME_MARGIN_NS:
+            self.inside = True
             return
         workdir = self.paths[0]
         try:
             seen = _identity(workdir)
-            if seen != self.seen or time.time_ns() - seen[1] < CTIME_MARGIN_NS:
+            if seen != self.seen or time.time_ns() - seen.ctime < CTIME_MARGIN_NS:
                 _empty(workdir)
                 seen = _identity(workdir)
         except OSError:  # the function removed it, or took away its permissions
@@ -172,11 +191,21 @@ class ExecutorDirs:
         for path in self.paths or ():
             remove_tree(path)
         self.paths = self.tasks_dir = self.seen = None
+        self.inside = False
 
 
-def _identity(path: str) -> tuple[int, int]:
+class Identity(NamedTuple):
+    """What changes when a directory is replaced, removed, or has an entry made or removed."""
+
+    device: int
+    inode: int
+    links: int
+    ctime: int
+
+
+def _identity(path: str) -> Identity:
     stat = os.stat(path)
-    return stat.st_ino, stat.st_ctime_ns
+    return Identity(stat.st_dev, stat.st_ino, stat.st_nlink, stat.st_ctime_ns)
 
 
 def _empty(path: str) -> None:
@@ -192,6 +221,8 @@ def run_call(call: ExecutorCall, cache: FunctionCache, dirs: ExecutorDirs) -> Ex
     config = call.spec["row"][TASK_CONFIG] or {}
     ctx = Context(None, "", None, stage_dir="", spec_wire=call.spec)
     try:
+        if call.fn is not None:
+            dirs.go_home()
         try:
             fn, signature, leading = cache.get(tuple(call.fn_key), call.fn)
         except CallError:
@@ -253,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rain executor: bad hello from the governor: {hello!r}", file=sys.stderr)
         return 2
     cache = FunctionCache()
-    dirs = ExecutorDirs()
+    dirs = ExecutorDirs(home)
     try:
         while True:
             try:
