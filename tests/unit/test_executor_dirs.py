@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from rain.plugins.python import executor
 from rain.plugins.python.executor import ExecutorDirs
@@ -82,3 +83,12 @@ def test_a_call_that_went_elsewhere_and_a_function_loaded_at_home(tmp_path, monk
     dirs.leave()
     dirs.remove()
     assert os.listdir(home) == []
+
+
+def test_recent_changes_by_the_grain_of_timestamps():
+    now = time.time_ns()
+    fine = now - now % 1_000_000 + 123_457  # a grain of nanoseconds
+    assert executor._recent(fine - 10_000_000) and not executor._recent(fine - 200_000_000)
+    whole_seconds = now - now % 1_000_000_000
+    assert executor._recent(whole_seconds - 1_000_000_000)
+    assert not executor._recent(whole_seconds - 30_000_000_000)

@@ -108,11 +108,20 @@ class FunctionCache:
         return self.entries[key]
 
 
-# A directory's ctime comes from the kernel's coarse clock (a tick: up to 10 ms) and some
-# filesystems keep whole seconds, so a change made within the same tick (or second) as the last
-# one seen may leave it as it was. Within this much of the last change, `ExecutorDirs.leave`
-# lists the working directory instead of trusting its ctime.
-CTIME_MARGIN_NS = 1_000_000_000
+# A directory's ctime comes from the kernel's coarse clock (a tick: up to 10 ms), and some
+# filesystems keep whole seconds (or two), so a change made within the same tick (or second) as
+# the last one seen may leave it as it was. Within a margin of the last change, twice the
+# timestamps' grain and at least CTIME_MARGIN_NS, `ExecutorDirs.leave` lists the working
+# directory instead of trusting its ctime.
+CTIME_MARGIN_NS = 50_000_000
+
+
+def _recent(ctime: int) -> bool:
+    """Whether a change made now could have left `ctime` as it is."""
+    grain = 1
+    while grain < 10**10 and ctime % (grain * 10) == 0:  # a ctime in whole seconds: their grain
+        grain *= 10
+    return time.time_ns() - ctime < max(CTIME_MARGIN_NS, 2 * grain)
 
 
 class ExecutorDirs:
@@ -129,7 +138,7 @@ class ExecutorDirs:
     A call that stays in the working directory and makes no files costs one stat: the executor
     stays there between calls, and learns whether a call changed it from the directory's
     identity (any entry made, removed or renamed in it sets its ctime), listing it only when
-    that moved or the last change was recent (see CTIME_MARGIN_NS).
+    that moved or the last change was recent (see `_recent`).
     """
 
     def __init__(self, home: str) -> None:
@@ -172,13 +181,13 @@ class ExecutorDirs:
             here = _identity(".")
         except OSError:
             here = None
-        if here is not None and here == self.seen and time.time_ns() - here.ctime >= CTIME_MARGIN_NS:
+        if here is not None and here == self.seen and not _recent(here.ctime):
             self.inside = True
             return
         workdir = self.paths[0]
         try:
             seen = _identity(workdir)
-            if seen != self.seen or time.time_ns() - seen.ctime < CTIME_MARGIN_NS:
+            if seen != self.seen or _recent(seen.ctime):
                 _empty(workdir)
                 seen = _identity(workdir)
         except OSError:  # the function removed it, or took away its permissions
