@@ -88,7 +88,30 @@ def test_a_call_that_went_elsewhere_and_a_function_loaded_at_home(tmp_path, monk
 def test_recent_changes_by_the_grain_of_timestamps():
     now = time.time_ns()
     fine = now - now % 1_000_000 + 123_457  # a grain of nanoseconds
-    assert executor._recent(fine - 10_000_000) and not executor._recent(fine - 200_000_000)
+    assert executor._recent(fine - 10_000_000, now) and not executor._recent(fine - 200_000_000, now)
     whole_seconds = now - now % 1_000_000_000
-    assert executor._recent(whole_seconds - 1_000_000_000)
-    assert not executor._recent(whole_seconds - 30_000_000_000)
+    assert executor._recent(whole_seconds - 1_000_000_000, now)
+    assert not executor._recent(whole_seconds - 30_000_000_000, now)
+
+
+def test_a_long_call_begun_in_the_tick_of_the_last_change(tmp_path, monkeypatch):
+    """A call that begins within a tick of the working dir's last change and makes a file there
+    may leave its ctime as it was (the coarse clock has not moved); however long that call then
+    runs, its file must not reach the next call."""
+    monkeypatch.chdir(tmp_path)
+    dirs = ExecutorDirs(str(tmp_path))
+    workdir, _ = dirs.enter(str(tmp_path))
+    dirs.leave()
+    frozen = executor._identity(workdir)  # what the coarse clock would leave after the file
+    dirs.enter(str(tmp_path))
+    with open("left-behind", "w") as f:
+        f.write("x")
+    dirs.entered = frozen.ctime  # the call began in the tick of the last change
+    monkeypatch.setattr(executor, "_identity", lambda path: frozen)
+    later = frozen.ctime + 10 * executor.CTIME_MARGIN_NS
+    monkeypatch.setattr(executor.time, "time_ns", lambda: later)  # and ran long
+    dirs.leave()
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    assert os.listdir(workdir) == []
+    dirs.remove()

@@ -110,18 +110,19 @@ class FunctionCache:
 
 # A directory's ctime comes from the kernel's coarse clock (a tick: up to 10 ms), and some
 # filesystems keep whole seconds (or two), so a change made within the same tick (or second) as
-# the last one seen may leave it as it was. Within a margin of the last change, twice the
-# timestamps' grain and at least CTIME_MARGIN_NS, `ExecutorDirs.leave` lists the working
-# directory instead of trusting its ctime.
+# the last one seen may leave it as it was. A call that began within a margin of the last
+# change, twice the timestamps' grain and at least CTIME_MARGIN_NS, may have made such a change
+# however long it then ran: `ExecutorDirs.leave` lists the working directory after it instead
+# of trusting its ctime.
 CTIME_MARGIN_NS = 50_000_000
 
 
-def _recent(ctime: int) -> bool:
-    """Whether a change made now could have left `ctime` as it is."""
+def _recent(ctime: int, since: int) -> bool:
+    """Whether a change made at `since` (ns) or later could have left `ctime` as it is."""
     grain = 1
     while grain < 10**10 and ctime % (grain * 10) == 0:  # a ctime in whole seconds: their grain
         grain *= 10
-    return time.time_ns() - ctime < max(CTIME_MARGIN_NS, 2 * grain)
+    return since - ctime < max(CTIME_MARGIN_NS, 2 * grain)
 
 
 class ExecutorDirs:
@@ -148,6 +149,7 @@ class ExecutorDirs:
         self.staged = False  # the last call put files into the staging dir
         self.seen: Identity | None = None  # the working dir's, when it was last known empty
         self.inside = False  # the current dir is the working dir, known empty since `seen`
+        self.entered = 0  # when the last call began (ns): what it changed is at least as new
 
     def go_home(self) -> None:
         """Back to the directory the executor started in: a function being unpickled may
@@ -169,6 +171,7 @@ class ExecutorDirs:
         if not self.inside:
             os.chdir(paths[0])
         self.inside = False
+        self.entered = time.time_ns()
         return paths
 
     def leave(self) -> None:
@@ -181,13 +184,13 @@ class ExecutorDirs:
             here = _identity(".")
         except OSError:
             here = None
-        if here is not None and here == self.seen and not _recent(here.ctime):
+        if here is not None and here == self.seen and not _recent(here.ctime, self.entered):
             self.inside = True
             return
         workdir = self.paths[0]
         try:
             seen = _identity(workdir)
-            if seen != self.seen or _recent(seen.ctime):
+            if seen != self.seen or _recent(seen.ctime, self.entered):
                 _empty(workdir)
                 seen = _identity(workdir)
         except OSError:  # the function removed it, or took away its permissions
