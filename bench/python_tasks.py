@@ -10,7 +10,8 @@ Dask `client.map`), submitting, scheduling, running and the completion notice:
   - Ray: `ray.init(num_cpus=2)` in this process; `ray.wait` on all refs (results not fetched).
   - Dask: `LocalCluster(n_workers=2, threads_per_worker=1, processes=True)`, `client.map(...,
     pure=False)`, `wait`; its default root-task queuing (see compare.py for why that matters).
-All systems are up at once and the runs are interleaved (Rain, Ray, Dask, Rain, ...) so that
+All systems are up at once (their clients in this process, whose start-up objects are then
+frozen out of the garbage collector's scans) and the runs are interleaved (Rain, Ray, Dask, Rain, ...) so that
 the load of other users of the machine falls on all of them alike; medians are reported, with
 the CPU time per task of each system's processes (for Rain, each run's log line also splits it
 into client, server, governors and executors). Ray and Dask come from the bench environment
@@ -20,6 +21,7 @@ into client, server, governors and executors). Ray and Dask come from the bench 
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import statistics
@@ -134,6 +136,10 @@ def main() -> None:
             log(f"starting {name}")
             systems[name] = (Rain(stack, [int(c) for c in args.rain_shape.split(",")]) if name == "rain"
                              else Ray(stack) if name == "ray" else Dask(stack))
+        # The three clients share this process: what they loaded and built at start-up is frozen,
+        # so one system's garbage collections do not scan the others' objects on every run.
+        gc.collect()
+        gc.freeze()
         for run in range(args.runs):
             for name, system in systems.items():
                 pids = system.processes()
