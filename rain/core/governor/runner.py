@@ -143,7 +143,7 @@ class TaskRunner:
         task_type = self._task_types.get(spec.task_type)
         task = RunningTask(spec, assigned, task_type, epoch=self._transfers.epoch)
         if task_type is not None and task_type.inline:
-            task.local_inputs = self._transfers.in_memory(assigned.session_id, assigned.inputs)
+            task.local_inputs = self._transfers.here(assigned.session_id, assigned.inputs, in_memory=True)
         inline = task.local_inputs is not None
         inputs_here = inline or self._transfers.all_here(assigned.session_id, assigned.inputs)
         self.handle(s.TaskAssigned(spec.id, spec.cpus, tuple(spec.outputs), task, inline, inputs_here))

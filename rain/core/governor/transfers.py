@@ -205,24 +205,15 @@ class Transfers:
                 obj = self._stored(self.store.put_bytes(spec, ObjectInfo.from_wire(sent.info), sent.data))
         return obj
 
-    def in_memory(self, session_id: int, items: list[int | SentInput]) -> list[StoredObject] | None:
-        """The inputs when every one is already stored in memory or sent inline, without
-        awaiting; None when any must come from a peer or is a file (reading it could block)."""
-        found = []
-        for item in items:
-            obj = self._present(session_id, item)
-            if obj is None or obj.data is None:
-                return None
-            found.append(obj)
-        return found
-
-    def here(self, session_id: int, items: list[int | SentInput]) -> list[StoredObject] | None:
+    def here(self, session_id: int, items: list[int | SentInput],
+             in_memory: bool = False) -> list[StoredObject] | None:
         """The inputs when every one is stored here or came with its data (stored now), without
-        awaiting; None when any must come from a peer."""
+        awaiting; None when any must come from a peer, or with `in_memory` is a file (reading
+        it could block)."""
         found = []
         for item in items:
             obj = self._present(session_id, item)
-            if obj is None:
+            if obj is None or (in_memory and obj.data is None):
                 return None
             found.append(obj)
         return found
