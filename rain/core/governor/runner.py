@@ -279,9 +279,7 @@ class TaskRunner:
             self._ended(task, ctx, None, _describe_failure(exc, ctx), None, _retry_hint(exc))
             return
         if stored is None:  # the server deleted an input meanwhile: let the fetch say so
-            task.deferred = False
-            task.ctx = None
-            self._spawn(task, granted=True)
+            self._run_awaited(task, ctx)
             return
         for inp, obj in zip(task.spec.inputs, stored, strict=True):
             ctx.inputs.append(obj.instance(), label=inp.label)
@@ -300,12 +298,17 @@ class TaskRunner:
             return
         if cancel is None:
             task.cancel = None
-            task.deferred = False
-            task.ctx = None
-            ctx.cleanup()
-            self._spawn(task, granted=True)
+            self._run_awaited(task, ctx)
             return
         task.cancel = cancel
+
+    def _run_awaited(self, task: RunningTask, ctx: GovernorTaskContext) -> None:
+        """A deferred task that cannot be started here after all runs as any other, in a trio
+        task of its own (its CPUs are taken already); it makes its own context."""
+        task.deferred = False
+        task.ctx = None
+        ctx.cleanup()
+        self._spawn(task, granted=True)
 
     def _started_done(self, task: RunningTask, ctx: GovernorTaskContext, started: float,
                       result: Sequence[DataInstance] | None, exc: Exception | None) -> None:
