@@ -196,11 +196,15 @@ def bytes_record(value: bytes) -> dict[str, Any]:
     return {"content_type": None, "user": {}, "data_type": "blob", "data": value}
 
 
+def _inline_bytes(value: Any, data_type: str, encode: str | None) -> bool:
+    """Whether `value` is plain bytes for a blob output, sent back as its record as it is."""
+    return type(value) is bytes and encode is None and data_type == "blob" and len(value) <= INLINE_RESULT_LIMIT
+
+
 def collect_outputs(ctx: Context, result: Any, call: ExecutorCall, inputs: list[DataInstance | None],
                     config: dict[str, Any]) -> list[dict[str, Any]]:
     encodes = config.get("encode")
-    if (type(result) is bytes and len(call.outputs) == 1 and call.outputs[0][2] == "blob"
-            and (not encodes or encodes[0] is None) and len(result) <= INLINE_RESULT_LIMIT):
+    if len(call.outputs) == 1 and _inline_bytes(result, call.outputs[0][2], encodes[0] if encodes else None):
         return [bytes_record(result)]  # the common case: one blob output, plain bytes returned
     labels = [o[0] for o in call.outputs]
     encodes = list(encodes or [None] * len(labels))
@@ -208,7 +212,7 @@ def collect_outputs(ctx: Context, result: Any, call: ExecutorCall, inputs: list[
     records = []
     outputs = zip(values, call.outputs, encodes, strict=False)
     for value, (label, content_type, data_type), encode in outputs:
-        if type(value) is bytes and encode is None and data_type == "blob" and len(value) <= INLINE_RESULT_LIMIT:
+        if _inline_bytes(value, data_type, encode):
             records.append(bytes_record(value))  # the common case, without a DataInstance in between
             continue
         instance = to_instance(ctx, value, label, content_type, data_type, encode)
