@@ -34,6 +34,30 @@ def test_round_trip_every_split_point():
         assert reader.pending == 0
 
 
+def test_a_read_of_exactly_one_frame_is_cut_from_the_read_buffer():
+    """`feed_read` returns a read that is one whole frame; anything else (part of a frame, two,
+    bytes already pending, a frame over the limit) goes through the reader as `feed` would."""
+    one, two = encode(m.Ok(1, {"a": 1})), encode(m.Ok(2, None))
+    buffer = bytearray(4096)
+
+    def read(reader: FrameReader, data: bytes) -> bytes | None:
+        buffer[:len(data)] = data
+        return reader.feed_read(buffer, len(data))
+
+    reader = FrameReader()
+    assert decode(read(reader, one)) == m.Ok(1, {"a": 1}) and reader.pending == 0
+    assert read(reader, one[:5]) is None and reader.next_frame() is None
+    assert read(reader, one[5:]) is None and decode(reader.next_frame()) == m.Ok(1, {"a": 1})
+    assert read(reader, one + two) is None
+    assert [decode(reader.next_frame()), decode(reader.next_frame())] == [m.Ok(1, {"a": 1}), m.Ok(2, None)]
+    assert read(reader, two[:3]) is None and read(reader, two[3:] + one) is None  # pending first
+    assert [decode(reader.next_frame()), decode(reader.next_frame())] == [m.Ok(2, None), m.Ok(1, {"a": 1})]
+    small = FrameReader(max_frame_size=len(one) - HEADER.size - 1)
+    assert read(small, one) is None
+    with pytest.raises(FrameTooLarge):
+        small.next_frame()
+
+
 def test_random_chunks_many_frames():
     rng = random.Random(1234)
     msgs = [m.Wait(i, 3, [[3, j] for j in range(i % 5)]) for i in range(500)]

@@ -74,6 +74,19 @@ class FrameReader:
             self._offset = 0
         return frame
 
+    def feed_read(self, data: bytearray, n: int) -> bytes | None:
+        """Takes the `n` bytes just read into `data`; when nothing was pending and they are
+        exactly one frame (the usual read of a request-reply peer), returns it cut straight from
+        `data`, without passing through the reader's buffer. Otherwise they are fed (then ask
+        `next_frame`) and this returns None."""
+        if not self.pending and n > HEADER.size:
+            (size,) = HEADER.unpack_from(data)
+            if size == n - HEADER.size and size <= self.max_frame_size:
+                with memoryview(data) as view:
+                    return bytes(view[HEADER.size:n])
+        self.feed(data[:n])
+        return None
+
     def take(self, limit: int) -> bytes:
         """Up to `limit` bytes received but not yet cut into frames, consumed: the start of an
         unframed body that arrived with the frame announcing it."""

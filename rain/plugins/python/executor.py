@@ -28,7 +28,7 @@ import cbor2
 from rain.common.dirtar import remove_tree
 from rain.common.rows import TASK_CONFIG
 from rain.core.protocol.codec import decode, encode
-from rain.core.protocol.framing import HEADER, FrameReader, ProtocolError, encode_frame
+from rain.core.protocol.framing import FrameReader, ProtocolError, encode_frame
 from rain.core.protocol.messages import PROTOCOL_VERSION, Hello, Message
 from rain.plugins.python.context import Context
 from rain.plugins.python.invoke import (
@@ -67,7 +67,7 @@ class Connection:
 
     def receive(self) -> Message | None:
         """The next message; a read that brings exactly one whole frame (the usual call) is
-        decoded straight from the buffer, without going through the frame reader."""
+        decoded straight from the buffer (`FrameReader.feed_read`)."""
         while True:
             frame = self.reader.next_frame()
             if frame is not None:
@@ -75,11 +75,9 @@ class Connection:
             n = self.sock.recv_into(self.buffer)
             if not n:
                 return None
-            if not self.reader.pending and n > HEADER.size and HEADER.unpack_from(self.buffer)[0] == n - HEADER.size:
-                with memoryview(self.buffer) as view:
-                    frame = bytes(view[HEADER.size:n])
+            frame = self.reader.feed_read(self.buffer, n)
+            if frame is not None:
                 return decode(frame)
-            self.reader.feed(self.buffer[:n])
 
 
 class CachedFunction(NamedTuple):

@@ -164,7 +164,9 @@ class Executor:
                 continue
             if not n:
                 return None
-            self.reader.feed(self.buffer[:n])
+            frame = self.reader.feed_read(self.buffer, n)
+            if frame is not None:
+                return decode(frame)
 
     @property
     def pid(self) -> int:
