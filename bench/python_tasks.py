@@ -7,14 +7,17 @@ all of them; the clock covers building the graph (Rain) or the calls (Ray `inc.r
 Dask `client.map`), submitting, scheduling, running and the completion notice:
   - Rain: one governor with 2 CPUs (`--rain-shape 1,1` for two 1-CPU governors),
     RAIN_DELETE_LIST_TIMEOUT=0; the function is `@remote() def inc(ctx, i)`.
-  - Ray: `ray.init(num_cpus=2)` in this process; `ray.wait` on all refs (results not fetched).
+  - Ray: `ray.init(num_cpus=2)` in the run's process; `ray.wait` on all refs (results not fetched).
   - Dask: `LocalCluster(n_workers=2, threads_per_worker=1, processes=True)`, `client.map(...,
     pure=False)`, `wait`; its default root-task queuing (see compare.py for why that matters).
-All systems are up at once (their clients in this process, whose start-up objects are then
-frozen out of the garbage collector's scans) and the runs are interleaved (Rain, Ray, Dask, Rain, ...) so that
-the load of other users of the machine falls on all of them alike; medians are reported, with
-the CPU time per task of each system's processes (for Rain, each run's log line also splits it
-into client, server, governors and executors). Ray and Dask come from the bench environment
+Each run starts one system in a process of its own (its client included), warms it up with
+one run of the same size, times the next and shuts it down; the runs are interleaved (Rain, Ray,
+Dask, Rain, ...) so that the load of other users of the machine falls on all of them alike. So
+every system has the machine's 2 CPUs to itself while it is timed: with all three up at once,
+the idle ones took a quarter of a CPU (Ray's GCS and raylet about 15%, Dask's heartbeats about
+12%) and their driver threads took the GIL from the client being timed. Medians are reported,
+with the CPU time per task of each system's processes (for Rain, each run's log line also splits
+it into client, server, governors and executors). Ray and Dask come from the bench environment
 (`make bench-env`).
 """
 
@@ -22,9 +25,11 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import logging
 import os
 import statistics
+import subprocess
 import sys
 import time
 from contextlib import ExitStack
@@ -118,6 +123,34 @@ class Dask:
         return list(self.client.run(os.getpid).values())
 
 
+def run_one(name: str, tasks: int, shape: list[int]) -> dict[str, Any]:
+    """Starts `name` in this process, warms it up with one run of `tasks`, times the next."""
+    with ExitStack() as stack:
+        system: Any = Rain(stack, shape) if name == "rain" else Ray(stack) if name == "ray" else Dask(stack)
+        gc.collect()
+        gc.freeze()  # what the client loaded and built at start-up is not scanned on every run
+        system.run(tasks)
+        pids = system.processes()
+        parts = system.parts() if name == "rain" else {}
+        cpu0, own0 = tree_cpu_seconds(pids), time.process_time()
+        parts0 = {role: tree_cpu_seconds(p) for role, p in parts.items()}
+        rate = system.run(tasks)
+        own = time.process_time() - own0
+        shares = {role: (tree_cpu_seconds(p) - parts0[role]) / tasks * 1e6 for role, p in parts.items()}
+        return {"rate": rate, "cpu": (tree_cpu_seconds(pids) - cpu0 + own) / tasks * 1e6,
+                "parts": {"client": own / tasks * 1e6, **shares} if parts else {}}
+
+
+def run_apart(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One timed run of `name` in a process of its own (see the module docstring)."""
+    out = subprocess.run([sys.executable, __file__, "--one", name, "--tasks", str(args.tasks),
+                          "--rain-shape", args.rain_shape], capture_output=True, timeout=600)
+    if out.returncode != 0:  # what it said is shown only then: Dask's workers log tracebacks as they stop
+        sys.stderr.write(out.stderr.decode(errors="replace"))
+        raise SystemExit(f"the {name} run failed (exit code {out.returncode})")
+    return json.loads(out.stdout.decode().strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=5000)
@@ -125,37 +158,23 @@ def main() -> None:
     parser.add_argument("--only", choices=["rain", "ray", "dask"], action="append")
     parser.add_argument("--rain-shape", default="2", help="governor CPUs, e.g. 2 or 1,1")
     parser.add_argument("--plot", help="draw the medians into this PNG")
+    parser.add_argument("--one", choices=["rain", "ray", "dask"], help=argparse.SUPPRESS)  # one run, as JSON
     args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one, args.tasks, [int(c) for c in args.rain_shape.split(",")])))
+        return
     names = args.only or ["rain", "ray", "dask"]
     load0 = os.getloadavg()
     rates: dict[str, list[float]] = {name: [] for name in names}
     cpus: dict[str, list[float]] = {name: [] for name in names}
-    with ExitStack() as stack:
-        systems: dict[str, Any] = {}
+    for run in range(args.runs):
         for name in names:
-            log(f"starting {name}")
-            systems[name] = (Rain(stack, [int(c) for c in args.rain_shape.split(",")]) if name == "rain"
-                             else Ray(stack) if name == "ray" else Dask(stack))
-        # The three clients share this process: what they loaded and built at start-up is frozen,
-        # so one system's garbage collections do not scan the others' objects on every run.
-        gc.collect()
-        gc.freeze()
-        for run in range(args.runs):
-            for name, system in systems.items():
-                pids = system.processes()
-                parts = system.parts() if name == "rain" else {}
-                cpu0, own0 = tree_cpu_seconds(pids), time.process_time()
-                parts0 = {role: tree_cpu_seconds(p) for role, p in parts.items()}
-                rate = system.run(args.tasks)
-                own = time.process_time() - own0
-                cpu = tree_cpu_seconds(pids) - cpu0 + own
-                rates[name].append(rate)
-                cpus[name].append(cpu / args.tasks * 1e6)
-                shares = "".join(f", {role} {(tree_cpu_seconds(p) - parts0[role]) / args.tasks * 1e6:.0f}"
-                                 for role, p in parts.items())
-                if parts:
-                    shares = f" (client {own / args.tasks * 1e6:.0f}{shares})"
-                log(f"run {run + 1} {name}: {rate:,.0f} tasks/s, {cpus[name][-1]:.0f} us CPU per task{shares}")
+            result = run_apart(name, args)
+            rates[name].append(result["rate"])
+            cpus[name].append(result["cpu"])
+            shares = ", ".join(f"{role} {us:.0f}" for role, us in result["parts"].items())
+            log(f"run {run + 1} {name}: {result['rate']:,.0f} tasks/s, {result['cpu']:.0f} us CPU per task"
+                + (f" ({shares})" if shares else ""))
     load1 = os.getloadavg()
     labels = {"rain": f"Rain (governors {args.rain_shape})", "ray": "Ray (num_cpus=2)",
               "dask": "Dask (2 workers x 1 thread)"}
