@@ -12,6 +12,7 @@ import pytest
 
 from rain.client import Input, TaskException, blob, remote
 from rain.common import TaskState
+from rain.common.collector import THRESHOLDS
 from tests.cluster import ran_at_once, ran_one_at_a_time, spans, wait_until
 
 
@@ -151,6 +152,25 @@ def test_executor_is_reused_across_sessions(client):
         with client.new_session() as s:
             pids.append(executor_pid(s))
     assert len(set(pids)) == 1
+
+
+@remote
+def collector_settings(ctx):
+    import gc
+
+    return f"{gc.get_threshold()[0]} {gc.get_freeze_count()}"
+
+
+def test_executor_collects_garbage_rarely_and_never_scans_its_start_up(client):
+    """A trivial call makes a few dozen objects: with the default gen-0 threshold every few
+    calls paid a collection, and full ones re-scanned everything the executor imported."""
+    with client.new_session() as s:
+        t = collector_settings()
+        t.output.keep()
+        s.submit()
+        threshold, frozen = map(int, t.output.fetch().get_str().split())
+    assert threshold == THRESHOLDS[0]
+    assert frozen > 1000
 
 
 def test_crashing_executor_fails_cleanly_and_is_replaced(client):

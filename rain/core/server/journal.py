@@ -100,7 +100,7 @@ def compact_outputs(outputs: list[Any]) -> Any:
 @contextlib.contextmanager
 def collector_paused() -> Iterator[None]:
     """No cyclic garbage collection while a journal is read and replayed, then the restored
-    graph frozen (`gc.freeze`), like the objects of a starting server (rain.cli.common).
+    graph frozen (`gc.freeze`), like the objects of a starting server (rain.common.collector).
 
     Reading and replaying a million-task journal allocates tens of millions of long-lived
     objects; the collector would scan them again and again as they pile up (a sixth of the

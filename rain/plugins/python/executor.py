@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import cbor2
 
+from rain.common.collector import settle_after_start_up
 from rain.common.dirtar import remove_tree
 from rain.common.rows import TASK_CONFIG
 from rain.core.protocol.codec import decode, encode
@@ -295,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cache = FunctionCache()
     dirs = ExecutorDirs(home)
+    settle_after_start_up()
     try:
         while True:
             try:
