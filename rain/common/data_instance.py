@@ -17,6 +17,7 @@ from rain.common.attributes import ObjectInfo, ObjectSpec
 from rain.common.content_types import check_content_type, decode_value, text_encoding
 from rain.common.errors import RainException
 from rain.common.ids import ID
+from rain.common.leases import Lease
 from rain.common.states import DataType
 
 _NOTHING = object()
@@ -40,6 +41,7 @@ class DataInstance:
         info: ObjectInfo | None = None,
         object_id: ID | None = None,
         data_object: Any = None,
+        lease: Lease | None = None,
     ) -> None:
         if (data is None) == (path is None):
             raise ValueError("DataInstance needs exactly one of data and path")
@@ -56,6 +58,7 @@ class DataInstance:
             object_id = spec.id
         self.object_id: ID | None = object_id
         self._load_cache: Any = _NOTHING
+        self.lease = lease  # the reading task's, where `link` leases the inodes it links
 
     @property
     def content_type(self) -> str | None:
@@ -152,7 +155,9 @@ class DataInstance:
 
         A disk-backed instance is hard-linked (a dir as a tree of new directories holding
         hard links, see `rain.common.trees.link_tree`), so the files share the stored,
-        read-only data; otherwise a read-only copy is written. `path` must not exist.
+        read-only data; otherwise a read-only copy is written. `path` must not exist. The
+        input of a task on a governor leases what it links to that task, so no other task
+        starting or ending changes the files it sees (a file held by another copied instead).
         """
         target = os.fspath(path)
         if os.path.lexists(target):
@@ -160,7 +165,7 @@ class DataInstance:
         if self._path is not None:
             if os.stat(self._path).st_mode & 0o222:  # stored data is read-only already: no tree walk
                 dirtar.make_read_only(self._path)
-            dirtar.link_tree(self._path, target)
+            dirtar.link_tree(self._path, target, self.lease)
         elif self.data_type == DataType.BLOB:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
             with open(fd, "wb") as f:

@@ -14,6 +14,7 @@ import stat
 from collections.abc import Callable
 
 from rain.common.errors import RainException
+from rain.common.leases import REGISTRY, Key, Lease
 
 StrPath = str | os.PathLike[str]
 
@@ -65,14 +66,12 @@ def copy_tree(src: StrPath, dst: StrPath) -> None:
         shutil.copy2(src_s, dst_s)
 
 
-def _link_or_copy(src: str, dst: str) -> None:
-    try:
-        os.link(src, dst, follow_symlinks=False)
-    except OSError:  # another filesystem, or a hard-link limit
+def _link_or_copy(files: list[tuple[str, str, Key]], lease: Lease | None) -> None:
+    for src, dst in REGISTRY.link(files, lease):  # leased by another reader, or not linkable
         shutil.copy2(src, dst)
 
 
-def link_tree(src: StrPath, dst: StrPath) -> None:
+def link_tree(src: StrPath, dst: StrPath, lease: Lease | None = None) -> None:
     """A read-only view of a stored tree at `dst`: real directories, files hard-linked.
 
     Tools that do not follow symlinks (find, tar, rsync) see the whole content, and the cost is
@@ -92,27 +91,36 @@ def link_tree(src: StrPath, dst: StrPath) -> None:
     which runs programs without CAP_DAC_OVERRIDE) gets EACCES when it writes one. The new
     directories are the task's own and writable by their owner: adding, renaming or removing
     entries there (`sed -i`, `tar -x` of an archive made from them) leaves the store untouched.
+
+    A reader passes its `lease` (`rain.common.leases`): the linked inodes are leased to it until
+    it releases them, after its tree is removed. While they are, no other tree links them (a
+    file another reader holds is copied instead, read-only like the stored one), so no file a
+    reader sees changes its link count or ctime because other tasks start or end. Without a
+    lease (trees that become stored objects) only inodes no reader holds are linked.
     """
     src_s, dst_s = os.fspath(src), os.fspath(dst)
     if os.path.lexists(dst_s):
         raise RainException(f"cannot link to {dst_s!r}: path exists")
-    if not os.path.isdir(src_s):
-        _link_or_copy(src_s, dst_s)
+    st = os.stat(src_s)
+    if not stat.S_ISDIR(st.st_mode):
+        _link_or_copy([(src_s, dst_s, (st.st_dev, st.st_ino))], lease)
         return
-    _link_dir(src_s, dst_s)
+    _link_dir(src_s, dst_s, st, lease)
 
 
-def _link_dir(src: str, dst: str) -> None:
-    os.mkdir(dst, stat.S_IMODE(os.stat(src).st_mode) | stat.S_IRWXU)
+def _link_dir(src: str, dst: str, st: os.stat_result, lease: Lease | None) -> None:
+    os.mkdir(dst, stat.S_IMODE(st.st_mode) | stat.S_IRWXU)
+    files = []
     with os.scandir(src) as entries:
         for entry in entries:
             target = os.path.join(dst, entry.name)
             if entry.is_symlink():
                 os.symlink(os.readlink(entry.path), target)
             elif entry.is_dir():
-                _link_dir(entry.path, target)
+                _link_dir(entry.path, target, entry.stat(), lease)
             else:
-                _link_or_copy(entry.path, target)
+                files.append((entry.path, target, (st.st_dev, entry.inode())))
+    _link_or_copy(files, lease)
 
 
 def _chmod_tree(path: str, change: Callable[[int, bool], int], files: bool = True) -> None:
@@ -125,7 +133,10 @@ def _chmod_tree(path: str, change: Callable[[int, bool], int], files: bool = Tru
     st = os.stat(path)
     is_dir = stat.S_ISDIR(st.st_mode)
     if is_dir or files:
-        os.chmod(path, change(stat.S_IMODE(st.st_mode), is_dir))
+        mode = stat.S_IMODE(st.st_mode)
+        new_mode = change(mode, is_dir)
+        if new_mode != mode:  # a chmod changes the ctime even when the mode stays: readers see it
+            os.chmod(path, new_mode)
     if not is_dir:
         return
     with os.scandir(path) as entries:

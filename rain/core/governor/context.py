@@ -17,6 +17,7 @@ from rain.common.attributes import ObjectSpec, TaskInfo, TaskSpec
 from rain.common.data_instance import DataInstance
 from rain.common.dirtar import remove_tree
 from rain.common.labeled_list import LabeledList
+from rain.common.leases import Lease
 from rain.core.governor.spawn import kill_process_group, run_program
 from rain.plugins.api import TaskContext, TaskError
 
@@ -43,6 +44,7 @@ class GovernorTaskContext(TaskContext):
         self._reuse_workdir = True
         self.output_tails: dict[str, str] | None = None
         self.task_row: Any = None  # the task's row as the server sent it (rows.TaskRow), to forward as is
+        self.lease = Lease()  # the inodes its inputs' hard-link trees hold, released in `cleanup`
 
     @property
     def workdir(self) -> str:  # type: ignore[override]
@@ -110,9 +112,13 @@ class GovernorTaskContext(TaskContext):
         return finished
 
     def cleanup(self) -> None:
-        if self._workdir is not None:
-            ScratchDirs.of(self._tasks_dir).give_back(self._workdir, self._reuse_workdir)
-            self._workdir = None
+        """Removes the scratch dir, and only then releases the inodes its input trees leased."""
+        try:
+            if self._workdir is not None:
+                ScratchDirs.of(self._tasks_dir).give_back(self._workdir, self._reuse_workdir)
+                self._workdir = None
+        finally:
+            self.lease.release()
 
 
 class ScratchDirs:

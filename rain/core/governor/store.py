@@ -1,8 +1,9 @@
 """A governor's object store: small blobs in memory, large blobs and all dirs as files.
 
 Stored files and trees are made read-only, so tasks that link them cannot change data other
-tasks may read. Objects are keyed by ID. What to delete and when is decided by the governor's
-state machine (state.py).
+tasks may read. Deleting stored data that shares files a running task reads through its own
+hard links waits for that task's end (`rain.common.leases`). Objects are keyed by ID. What to
+delete and when is decided by the governor's state machine (state.py).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import attrs
 
 from rain.common.attributes import ObjectInfo, ObjectSpec
 from rain.common.data_instance import DataInstance
-from rain.common.dirtar import check_tree, link_tree, make_read_only, remove_tree, tree_size
+from rain.common.dirtar import check_tree, link_tree, make_read_only, tree_size
 from rain.common.ids import ID
+from rain.common.leases import REGISTRY, Lease
 
 MEMORY_LIMIT = 256 * 1024
 
@@ -36,9 +38,10 @@ class StoredObject:
     def size(self) -> int:
         return self.info.size or 0
 
-    def instance(self) -> DataInstance:
+    def instance(self, lease: Lease | None = None) -> DataInstance:
+        """The data as a task reads it; with the task's `lease` its `link` leases the inodes."""
         return DataInstance(self.spec.data_type, data=self.data, path=self.path, spec=self.spec,
-                            info=self.info_copy(), object_id=self.spec.id)
+                            info=self.info_copy(), object_id=self.spec.id, lease=lease)
 
     def info_copy(self) -> ObjectInfo:
         """A copy a task may change (`info.user`) without touching the stored one."""
@@ -112,7 +115,7 @@ class ObjectStore:
         if old is not None:
             self.stored_bytes -= old.size
             if old.path and old.path != obj.path:
-                remove_tree(old.path)
+                self._remove(old.path)
         self.objects[obj.id] = obj
         self.stored_bytes += obj.size
         return obj
@@ -123,7 +126,12 @@ class ObjectStore:
             return
         self.stored_bytes -= obj.size
         if obj.path is not None:
-            remove_tree(obj.path)
+            self._remove(obj.path)
+
+    def _remove(self, path: str) -> None:
+        """Removes stored data; files a running task reads through its hard links (leased,
+        see `rain.common.leases`) are removed only once that task ends."""
+        REGISTRY.remove_tree(path, self.temp_path("deleted"))
 
     def summary(self) -> dict[str, Any]:
         return {"objects": len(self.objects)}

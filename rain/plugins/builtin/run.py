@@ -13,8 +13,9 @@ One entry per task input / output, in order. The program runs in the task's scra
 holds only its mapped inputs, so users see a clean directory; stdin (from memory), stdout and
 stderr are unnamed files (O_TMPFILE) that never appear in it (see `captures`).
 Inputs are real files and directories sharing the stored, read-only data (hard links, see
-`rain.common.trees.link_tree`), so tools that do not follow symlinks see them whole; `write`
-asks for a private writable copy instead. Outputs are moved into the store. Cancellation kills
+`rain.common.trees.link_tree`), so tools that do not follow symlinks see them whole, leased to
+the task so that other tasks starting or ending do not change them (`rain.common.leases`);
+`write` asks for a private writable copy instead. Outputs are moved into the store. Cancellation kills
 the program's process group (`ctx.run_process`).
 
 A governor may run a thousand tiny programs a second, so the common case stays on the event
