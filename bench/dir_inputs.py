@@ -3,9 +3,10 @@
     python bench/dir_inputs.py [--repeat N]
 
 Prints milliseconds per placement (median of N) for: a symlink to the stored tree (not a real
-directory: find and tar see a link), a hard-link tree (`rain.common.trees.link_tree`, what
-Execute uses), a copy, a copy made read-only, and reflinks (FICLONE; "n/a" where the
-filesystem lacks them). Trees are made in a temporary directory on the current filesystem.
+directory: find and tar see a link), a hard-link tree (`rain.common.trees.link_tree` leasing
+its inodes, released once the tree is removed: what Execute does), a copy, a copy made
+read-only, and reflinks (FICLONE; "n/a" where the filesystem lacks them). Trees are made in a
+temporary directory on the current filesystem.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import tempfile
 import time
 from collections.abc import Callable
 
+from rain.common.leases import Lease
 from rain.common.trees import copy_tree, link_tree, make_read_only, remove_tree
 
 FICLONE = 0x40049409
+LEASES: list[Lease] = []  # the reading tasks'; released after each placement, as a task's end does
 TREES = {  # name: (files, bytes per file)
     "small: 10 files x 1 KiB": (10, 1024),
     "many: 2,000 files x 50 KiB": (2000, 50 * 1024),
@@ -50,6 +53,11 @@ def reflink_tree(src: str, dst: str) -> None:
     shutil.copytree(src, dst, copy_function=clone)
 
 
+def leased_link_tree(src: str, dst: str) -> None:
+    LEASES.append(Lease())
+    link_tree(src, dst, LEASES[-1])
+
+
 def copy_read_only(src: str, dst: str) -> None:
     copy_tree(src, dst)
     make_read_only(dst)
@@ -57,7 +65,7 @@ def copy_read_only(src: str, dst: str) -> None:
 
 WAYS: dict[str, Callable[[str, str], None]] = {
     "symlink": lambda src, dst: os.symlink(src, dst),
-    "hard-link tree": link_tree,
+    "hard-link tree": leased_link_tree,
     "copy": copy_tree,
     "read-only copy": copy_read_only,
     "reflink tree": reflink_tree,
@@ -76,6 +84,8 @@ def measure(way: Callable[[str, str], None], src: str, work: str, repeat: int) -
             return "n/a"
         times.append(time.perf_counter() - start)
         remove_tree(dst)
+        while LEASES:
+            LEASES.pop().release()
     return f"{statistics.median(times) * 1000:.2f}"
 
 

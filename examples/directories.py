@@ -3,9 +3,9 @@
     python examples/directories.py [HOST:PORT]     # default localhost:7210 (rain start --simple)
 
 A directory from the client's disk becomes a data object; `find` and `tar` see it in the
-task's working directory as a real directory (read-only; tar gets a private copy). Tasks build
-new directories (`MakeDirectory`, an `OutputDir` written by a program) and cut them
-(`SliceDirectory`).
+task's working directory as a real directory (read-only, its files unchanged while a task
+reads them, so tar's checks pass). Tasks build new directories (`MakeDirectory`, an
+`OutputDir` written by a program) and cut them (`SliceDirectory`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import tempfile
 from rain.client import Client, InputDir, OutputDir, Program, blob, directory, tasks
 
 listing = Program(["find", InputDir("data"), "-type", "f"], stdout="output")
-# tar checks that no file changes while it reads: it gets a private copy, since the read-only
-# view shares its files with the other tasks reading `data` (their start changes the files' ctime)
-archive = Program(["tar", "-cf", "out.tar", "-C", InputDir("data", write=True), "."], output_paths=["out.tar"])
+# tar checks that no file changes while it reads: the read-only view guarantees it, even while
+# the other tasks reading `data` start and end
+archive = Program(["tar", "-cf", "out.tar", "-C", InputDir("data"), "."], output_paths=["out.tar"])
 unpack = Program("mkdir unpacked && tar -xf in.tar -C unpacked", shell=True, input_paths=["in.tar"],
                  output_paths=[OutputDir("unpacked")])
 
