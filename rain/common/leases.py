@@ -47,6 +47,7 @@ class Lease:
 class _Deferred:
     path: str
     blocking: set[Key]  # leased inodes in `path` when last checked
+    file: Key | None = None  # a file left in place: removed only if still that inode
 
 
 class LeaseRegistry:
@@ -83,7 +84,7 @@ class LeaseRegistry:
             return key in self._holders
 
     def release(self, lease: Lease) -> None:
-        """Ends `lease`, then removes the set-aside trees nobody holds any more."""
+        """Ends `lease`, then removes the deleted data nobody holds any more."""
         with self._lock:
             lease.ended = True
             for key in lease.keys:
@@ -95,6 +96,8 @@ class LeaseRegistry:
             waiting = []
             for deferred in self._deferred:
                 if deferred.blocking & released:
+                    if deferred.file is not None and _inode(deferred.path) != deferred.file:
+                        continue  # another object took the name meanwhile: not ours to remove
                     deferred.blocking = self._leased_in(deferred.path)
                     if not deferred.blocking:
                         _remove(deferred.path)
@@ -111,10 +114,13 @@ class LeaseRegistry:
             if not blocking:
                 _remove(path)
                 return True
-            if os.path.isdir(path) and not os.path.islink(path):
+            st = os.lstat(path)
+            if stat.S_ISDIR(st.st_mode):
+                os.chmod(path, stat.S_IMODE(st.st_mode) | stat.S_IRWXU)  # a move rewrites its '..'
                 os.rename(path, aside)
-                path = aside
-            self._deferred.append(_Deferred(path, blocking))
+                self._deferred.append(_Deferred(aside, blocking))
+            else:  # renaming a file would change its ctime; another object may take its name meanwhile
+                self._deferred.append(_Deferred(path, blocking, _inode(path)))
             return False
 
     def _leased_in(self, path: str) -> set[Key]:
@@ -141,6 +147,14 @@ class LeaseRegistry:
         """The set-aside paths still waiting for leases to end (for tests and monitoring)."""
         with self._lock:
             return [d.path for d in self._deferred]
+
+
+def _inode(path: str) -> Key | None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 def _remove(path: str) -> None:

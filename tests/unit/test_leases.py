@@ -164,3 +164,16 @@ def test_governor_store_deletes_shared_files_after_the_reading_task(tmp_path):
     lease.release()
     assert os.listdir(store.tmp_dir) == []
     assert os.stat(os.path.join(original.path or "", "a.txt")).st_nlink == 1
+
+
+def test_a_deferred_file_replaced_meanwhile_is_left_alone(stored, tmp_path):
+    lone = str(tmp_path / "lone")
+    link_tree(os.path.join(stored, "f7"), lone)
+    lease = Lease()
+    link_tree(lone, str(tmp_path / "reader"), lease)
+    assert not REGISTRY.remove_tree(lone, str(tmp_path / "unused"))
+    (tmp_path / "new").write_bytes(b"new")
+    os.replace(tmp_path / "new", lone)  # the same name stored again before the reader ends
+    lease.release()
+    assert (tmp_path / "lone").read_bytes() == b"new"
+    assert lone not in REGISTRY.deferred()
