@@ -19,6 +19,7 @@ from rain.common.leases import REGISTRY, Key, Lease
 StrPath = str | os.PathLike[str]
 
 WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+LINK_BATCH = 256  # files linked per hold of the lease lock, which the event loop also takes
 
 
 def is_inside(path: str, root: str) -> bool:
@@ -120,6 +121,9 @@ def _link_dir(src: str, dst: str, st: os.stat_result, lease: Lease | None) -> No
                 _link_dir(entry.path, target, entry.stat(), lease)
             else:
                 files.append((entry.path, target, (st.st_dev, entry.inode())))
+                if len(files) == LINK_BATCH:
+                    _link_or_copy(files, lease)
+                    files = []
     _link_or_copy(files, lease)
 
 

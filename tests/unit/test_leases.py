@@ -9,7 +9,7 @@ import pytest
 from rain.common.attributes import ObjectInfo, ObjectSpec
 from rain.common.ids import ID
 from rain.common.leases import REGISTRY, Lease
-from rain.common.trees import link_tree, make_read_only, remove_tree
+from rain.common.trees import LINK_BATCH, link_tree, make_read_only, remove_tree
 from rain.core.governor.store import ObjectStore
 from tests.files import tree_contents
 
@@ -177,3 +177,19 @@ def test_a_deferred_file_replaced_meanwhile_is_left_alone(stored, tmp_path):
     lease.release()
     assert (tmp_path / "lone").read_bytes() == b"new"
     assert lone not in REGISTRY.deferred()
+
+
+def test_large_directories_are_leased_whole(tmp_path):
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for i in range(LINK_BATCH + 10):  # more files than one hold of the lock links
+        (flat / f"f{i}").write_bytes(b"%d" % i)
+    make_read_only(str(flat))
+    first, second = Lease(), Lease()
+    link_tree(str(flat), str(tmp_path / "a"), first)
+    link_tree(str(flat), str(tmp_path / "b"), second)
+    assert _inodes(str(tmp_path / "a")) == _inodes(str(flat))
+    assert set(_inodes(str(tmp_path / "b")).values()).isdisjoint(_inodes(str(flat)).values())
+    assert tree_contents(tmp_path / "b") == tree_contents(flat)
+    first.release()
+    second.release()
