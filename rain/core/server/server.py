@@ -14,7 +14,6 @@ no handler awaits, no state is ever seen half-updated.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Collection
 from typing import Any
 
@@ -38,7 +37,6 @@ from rain.core.server.submitting import EARLY_PART, Submitting
 
 __all__ = ["EARLY_PART", "RequestError", "Server"]
 
-logger = logging.getLogger(__name__)
 
 FINISHED = DataObjectState.finished
 
