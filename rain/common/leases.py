@@ -79,10 +79,6 @@ class LeaseRegistry:
                     owner.keys.add(key)
         return refused
 
-    def leased(self, key: Key) -> bool:
-        with self._lock:
-            return key in self._holders
-
     def release(self, lease: Lease) -> None:
         """Ends `lease`, then removes the deleted data nobody holds any more."""
         with self._lock:
