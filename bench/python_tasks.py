@@ -38,6 +38,8 @@ from typing import Any
 from local import local_rain
 from peers import descendants, ray_cluster, tree_cpu_seconds
 
+SYSTEMS = ("rain", "ray", "dask")  # also the order of the runs in each round
+
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
@@ -155,15 +157,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", choices=["rain", "ray", "dask"], action="append")
+    parser.add_argument("--only", choices=SYSTEMS, action="append")
     parser.add_argument("--rain-shape", default="2", help="governor CPUs, e.g. 2 or 1,1")
     parser.add_argument("--plot", help="draw the medians into this PNG")
-    parser.add_argument("--one", choices=["rain", "ray", "dask"], help=argparse.SUPPRESS)  # one run, as JSON
+    parser.add_argument("--one", choices=SYSTEMS, help=argparse.SUPPRESS)  # one run, as JSON
     args = parser.parse_args()
     if args.one:
         print(json.dumps(run_one(args.one, args.tasks, [int(c) for c in args.rain_shape.split(",")])))
         return
-    names = args.only or ["rain", "ray", "dask"]
+    names = args.only or list(SYSTEMS)
     load0 = os.getloadavg()
     rates: dict[str, list[float]] = {name: [] for name in names}
     cpus: dict[str, list[float]] = {name: [] for name in names}
@@ -179,7 +181,7 @@ def main() -> None:
     labels = {"rain": f"Rain (governors {args.rain_shape})", "ray": "Ray (num_cpus=2)",
               "dask": "Dask (2 workers x 1 thread)"}
     print(f"\n{args.tasks:,} trivial Python tasks on 2 CPUs, median of {args.runs} interleaved runs "
-          "(CPU = all of the system's processes and this client, per task)")
+          "(CPU = all of the system's processes and its client, per task)")
     medians = {name: statistics.median(rates[name]) for name in names}
     for name in names:
         print(f"  {labels[name]:30} {medians[name]:8,.0f} tasks/s  (runs: {' '.join(f'{r:,.0f}' for r in rates[name])})"
