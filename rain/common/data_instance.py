@@ -60,6 +60,23 @@ class DataInstance:
         self._load_cache: Any = _NOTHING
         self.lease = lease  # the reading task's, where `link` leases the inodes it links
 
+    @classmethod
+    def of_stored(cls, spec: ObjectSpec, info: ObjectInfo, data: bytes | None, path: str | None,
+                  lease: Lease | None) -> DataInstance:
+        """The instance of a stored object, whose data was checked when it was stored: a
+        governor makes one for every input of every task, so `__init__`'s checks are skipped."""
+        self = cls.__new__(cls)
+        self.data_type = DataType.from_value(spec.data_type)
+        self._data = data
+        self._path = path
+        self._content_type = None
+        self.spec = spec
+        self.info = info
+        self.object_id = spec.id
+        self._load_cache = _NOTHING
+        self.lease = lease
+        return self
+
     @property
     def content_type(self) -> str | None:
         """Dynamic type (info) if set, else the static one (spec), else the given one."""

@@ -19,6 +19,7 @@ from rain.common.dirtar import remove_tree
 from rain.common.labeled_list import LabeledList
 from rain.common.leases import Lease
 from rain.core.governor.spawn import kill_process_group, run_program
+from rain.core.governor.store import StoredObject
 from rain.plugins.api import TaskContext, TaskError
 
 
@@ -44,7 +45,20 @@ class GovernorTaskContext(TaskContext):
         self._reuse_workdir = True
         self.output_tails: dict[str, str] | None = None
         self.task_row: Any = None  # the task's row as the server sent it (rows.TaskRow), to forward as is
-        self.lease = Lease()  # the inodes its inputs' hard-link trees hold, released in `cleanup`
+        self._lease: Lease | None = None
+
+    @property
+    def lease(self) -> Lease:
+        """The inodes its inputs' hard-link trees hold, released in `cleanup`; made on first use
+        (most tasks link no tree: their inputs are in memory)."""
+        if self._lease is None:
+            self._lease = Lease()
+        return self._lease
+
+    def add_input(self, stored: StoredObject, label: str | None) -> None:
+        """Appends a stored object as the next input; only data held as a file or tree can be
+        linked into one, so only that takes the task's lease."""
+        self.inputs.append(stored.instance(self.lease if stored.path is not None else None), label=label)
 
     @property
     def workdir(self) -> str:  # type: ignore[override]
@@ -118,7 +132,8 @@ class GovernorTaskContext(TaskContext):
                 ScratchDirs.of(self._tasks_dir).give_back(self._workdir, self._reuse_workdir)
                 self._workdir = None
         finally:
-            self.lease.release()
+            if self._lease is not None:
+                self._lease.release()
 
 
 class ScratchDirs:

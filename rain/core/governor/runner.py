@@ -257,7 +257,7 @@ class TaskRunner:
         ctx = self._context(task)
         outputs = error = None
         for inp, obj in zip(spec.inputs, task.local_inputs, strict=True):
-            ctx.inputs.append(obj.instance(ctx.lease), label=inp.label)
+            ctx.add_input(obj, inp.label)
         ctx.info.start_time = time.time()
         started = time.monotonic()
         try:
@@ -282,7 +282,7 @@ class TaskRunner:
             self._run_awaited(task, ctx)
             return
         for inp, obj in zip(task.spec.inputs, stored, strict=True):
-            ctx.inputs.append(obj.instance(ctx.lease), label=inp.label)
+            ctx.add_input(obj, inp.label)
         ctx.info.start_time = time.time()
         started = time.monotonic()
         task.cancel = _starting  # a `done` called within `start` still counts
@@ -342,7 +342,7 @@ class TaskRunner:
                     raise TaskError(f"task type {spec.task_type!r} is not available on governor {self._governor_id}")
                 for inp, record in zip(spec.inputs, task.assigned.inputs, strict=True):
                     stored = await self._transfers.ensure(session_id, record, task.epoch)
-                    ctx.inputs.append(stored.instance(ctx.lease), label=inp.label)
+                    ctx.add_input(stored, inp.label)
                 await self._take_cpus(task, granted)
                 ctx.info.start_time = time.time()
                 started = time.monotonic()

@@ -40,8 +40,7 @@ class StoredObject:
 
     def instance(self, lease: Lease | None = None) -> DataInstance:
         """The data as a task reads it; with the task's `lease` its `link` leases the inodes."""
-        return DataInstance(self.spec.data_type, data=self.data, path=self.path, spec=self.spec,
-                            info=self.info_copy(), object_id=self.spec.id, lease=lease)
+        return DataInstance.of_stored(self.spec, self.info_copy(), self.data, self.path, lease)
 
     def info_copy(self) -> ObjectInfo:
         """A copy a task may change (`info.user`) without touching the stored one."""
