@@ -1,7 +1,7 @@
 """A real `TaskRunner` with a real store and reporter, fed `AssignTasks` items by hand.
 
 Only the server is absent: items are built as the server builds them and reports are read
-from the reporter's channel.
+from the reporter's queue.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import trio
 
 from rain.common.attributes import ObjectSpec
 from rain.common.ids import ID
+from rain.common.rows import FinishedTask
 from rain.core.governor.reports import Reporter
 from rain.core.governor.runner import TaskRunner
 from rain.core.governor.store import ObjectStore
@@ -35,18 +36,15 @@ def constant(oid: int, data: bytes, session_id: int = 1) -> list[Any]:
 
 
 def reported(reporter: Reporter) -> list[tuple[bool, Any]]:
-    """Every report queued so far, without waiting."""
-    out = []
-    while True:
-        try:
-            out.append(reporter._receive.receive_nowait())
-        except trio.WouldBlock:
-            return out
+    """Every report queued so far, without waiting: (finished?, row)."""
+    return [(isinstance(row, FinishedTask), row) for row in reporter.take_queued()]
 
 
 async def next_report(reporter: Reporter) -> tuple[bool, Any]:
     with trio.fail_after(5):
-        return await reporter._receive.receive()
+        await reporter.wait_queued()
+    [row] = reporter.take_queued(1)
+    return isinstance(row, FinishedTask), row
 
 
 def make_runner(tmp_path: Any, nursery: trio.Nursery, task_types: list[TaskType],

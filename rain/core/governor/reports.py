@@ -1,4 +1,4 @@
-"""Batches task results to the server: one `TasksUpdated` per burst (see protocol.batching).
+"""Batches task results to the server: one `TasksUpdated` per burst (as protocol.batching does).
 
 A batch leaves the queue only once it is sent: when the server connection drops, unsent
 results wait for the next connection, and their task ids go with the new registration.
@@ -10,15 +10,13 @@ data port: one connection and two messages fewer on a single task's round trip.
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import trio
+from trio.testing import wait_all_tasks_blocked
 
-from rain.common.rows import REPORT_SESSION_ID, REPORT_TASK_ID, SMALL_OUTPUT, FailedTask, FinishedTask
+from rain.common.rows import SMALL_OUTPUT, FailedTask, FinishedTask
 from rain.core.governor.store import StoredObject
 from rain.core.protocol import messages as m
-from rain.core.protocol.batching import receive_batch
+from rain.core.protocol.batching import MAX_BATCH, MAX_DELAY
 from rain.core.protocol.stream import MessageStream
 
 
@@ -36,44 +34,72 @@ def small_output_data(stored: StoredObject) -> bytes | None:
 
 
 class Reporter:
+    """Queues the results of tasks and sends them to the server in batches.
+
+    Results are kept in a plain list, not a memory channel (one per task, thousands a second):
+    `serve` waits on an event only when it found nothing queued. It batches as
+    `rain.core.protocol.batching.receive_batch` does: after being idle it sends what woke it
+    at once (with whatever else is queued by then); results that were already waiting when it
+    comes back from a send mean a sustained burst, so it first lets the burst finish."""
+
     def __init__(self) -> None:
-        self._send, self._receive = trio.open_memory_channel[tuple[bool, Any]](math.inf)
-        self._unsent: list[tuple[bool, Any]] = []  # taken from the channel, not yet sent
-        self._queued: dict[tuple[int, int], None] = {}  # ids of every report not yet sent
+        self._queued: list[FinishedTask | FailedTask] = []  # reported, not yet taken by `serve`
+        self._unsent: list[FinishedTask | FailedTask] = []  # taken by `serve`, not yet sent
+        self._ids: dict[tuple[int, int], None] = {}  # ids of every report not yet sent
+        self._wakeup: trio.Event | None = None  # set by the next report while `serve` waits
 
     def finished(self, item: FinishedTask) -> None:
-        self._queued[(item.session_id, item.task_id)] = None
-        self._send.send_nowait((True, item))
+        self._add(item)
 
     def failed(self, item: FailedTask) -> None:
-        self._queued[(item.session_id, item.task_id)] = None
-        self._send.send_nowait((False, item))
+        self._add(item)
+
+    def _add(self, item: FinishedTask | FailedTask) -> None:
+        self._ids[(item.session_id, item.task_id)] = None
+        self._queued.append(item)
+        if self._wakeup is not None:
+            self._wakeup.set()
+            self._wakeup = None
 
     def pending_task_ids(self) -> list[list[int]]:
         """[session, task] of the results not sent yet."""
-        return [list(key) for key in self._queued]
+        return [list(key) for key in self._ids]
 
     def discard(self) -> None:
         """Forgets every unsent result (the server they were for is gone for good)."""
         self._unsent = []
-        self._queued.clear()
-        while True:
-            try:
-                self._receive.receive_nowait()
-            except trio.WouldBlock:
-                return
+        self._queued = []
+        self._ids.clear()
+
+    async def wait_queued(self) -> None:
+        """Returns once a result is queued (at once if one is)."""
+        while not self._queued:
+            self._wakeup = trio.Event()
+            await self._wakeup.wait()
+
+    def take_queued(self, limit: int = MAX_BATCH) -> list[FinishedTask | FailedTask]:
+        """The oldest queued results (at most `limit`), no longer queued."""
+        taken = self._queued
+        if len(taken) <= limit:
+            self._queued = []
+            return taken
+        self._queued = taken[limit:]
+        return taken[:limit]
 
     async def serve(self, conn: MessageStream) -> None:
         while True:
             if not self._unsent:
-                try:
-                    self._unsent = await receive_batch(self._receive)
-                except trio.EndOfChannel:
-                    return
+                if self._queued:  # queued while the last batch was sent: a burst
+                    with trio.move_on_after(MAX_DELAY):
+                        await wait_all_tasks_blocked()
+                else:
+                    await self.wait_queued()
+                self._unsent = self.take_queued()
             batch = self._unsent
-            finished = [item for ok, item in batch if ok]
-            failed = [item for ok, item in batch if not ok]
+            finished = [item for item in batch if type(item) is FinishedTask]
+            failed = [item for item in batch if type(item) is not FinishedTask] if len(finished) < len(batch) else []
             await conn.send(m.TasksUpdated(finished, failed))
             self._unsent = []
-            for _, item in batch:
-                self._queued.pop((item[REPORT_SESSION_ID], item[REPORT_TASK_ID]), None)
+            ids = self._ids
+            for item in batch:
+                ids.pop((item.session_id, item.task_id), None)
