@@ -10,6 +10,8 @@ data port: one connection and two messages fewer on a single task's round trip.
 
 from __future__ import annotations
 
+from typing import Any
+
 import trio
 from trio.testing import wait_all_tasks_blocked
 
@@ -31,6 +33,20 @@ def small_output_data(stored: StoredObject) -> bytes | None:
     with open(stored.path, "rb") as f:
         data = f.read(SMALL_OUTPUT + 1)
     return data if len(data) <= SMALL_OUTPUT else None
+
+
+def _plain_rows(batch: list[FinishedTask | FailedTask]) -> tuple[list[Any], list[Any]]:
+    """The finished and the failed rows of a batch as plain tuples: cbor2 encodes a named tuple
+    as the same array, but only after matching its class against every type it knows."""
+    finished: list[Any] = []
+    failed: list[Any] = []
+    for item in batch:
+        if type(item) is FinishedTask:
+            session_id, task_id, info, outputs = item
+            finished.append((session_id, task_id, info, [tuple(output) for output in outputs]))
+        else:
+            failed.append(tuple(item))
+    return finished, failed
 
 
 class Reporter:
@@ -96,9 +112,7 @@ class Reporter:
                     await self.wait_queued()
                 self._unsent = self.take_queued()
             batch = self._unsent
-            finished = [item for item in batch if type(item) is FinishedTask]
-            failed = [item for item in batch if type(item) is not FinishedTask] if len(finished) < len(batch) else []
-            await conn.send(m.TasksUpdated(finished, failed))
+            await conn.send(m.TasksUpdated(*_plain_rows(batch)))
             self._unsent = []
             ids = self._ids
             for item in batch:

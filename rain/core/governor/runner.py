@@ -367,7 +367,9 @@ class TaskRunner:
                error: str | None, started: float | None, hint: dict[str, Any] | None = None) -> None:
         try:
             ctx.info.duration = time.monotonic() - started if started is not None else 0.0
-            ctx.info.debug = "\n".join(filter(None, [ctx.info.debug, ctx.debug_text]))
+            debug = ctx.debug_text
+            if debug:
+                ctx.info.debug = f"{ctx.info.debug}\n{debug}" if ctx.info.debug else debug
             if error is not None or outputs is None:
                 ctx.info.error = error or s.CANCELLED
                 outputs = None

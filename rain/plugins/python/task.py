@@ -43,9 +43,9 @@ def _input_record(instance: DataInstance) -> dict[str, Any]:
 
 
 def _function_input(ctx: TaskContext) -> DataInstance:
-    for i, inp in enumerate(ctx.spec.inputs):
+    for inp, instance in zip(ctx.spec.inputs, ctx.inputs, strict=True):
         if inp.label == FUNCTION_LABEL:
-            return ctx.inputs[i]
+            return instance
     raise TaskError(f"a {TASK_TYPE} task needs its function as the input labelled {FUNCTION_LABEL!r}")
 
 
