@@ -83,10 +83,11 @@ _ONLY_FUNCTION = cbor2.dumps([None])  # the inputs of a call whose only input is
 
 
 class _CallFrames:
-    """Puts call frames together from encoded parts: the same bytes `encode` makes, for a third
-    of the CPU. The map's keys, and the values that consecutive calls mostly share (the tasks
-    dir, the function's key, the outputs' specs), are encoded once; only the spec, the
-    function's bytes and the other inputs are encoded per call."""
+    """Puts call frames together from encoded parts: the same bytes `encode` makes, for about
+    half the CPU (cbor2 spends about half a microsecond on each list). The map's keys, and the
+    values that consecutive calls mostly share (the tasks dir, the function's key, the outputs'
+    specs), are encoded once; only the spec, the function's bytes and the other inputs are
+    encoded per call."""
 
     def __init__(self) -> None:
         self._key: tuple[str, list[int]] | None = None
