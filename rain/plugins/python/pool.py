@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 EXECUTOR_MODULE = "rain.plugins.python.executor"
 START_TIMEOUT = 60.0
 REAP_TIMEOUT = 2.0  # how long the end of a run waits for its killed executors to exit
+UNWAITED_REPLIES = 4  # answers read in a row without waiting (see `Executor.read_replies`)
 
 
 ReplyCallback = Callable[[Message | None], None]
@@ -175,13 +176,13 @@ class Executor:
 
         Completing an answer usually sends the executor its next call, which it often answers
         while the governor is still busy with the rest: so after an answer that came through a
-        wait, the next one is first looked for without waiting (at most one answer per wait, so
-        that a fast executor cannot keep the rest of the governor from running)."""
+        wait, the next one is first looked for without waiting (at most `UNWAITED_REPLIES` in a
+        row, so that a fast executor cannot keep the rest of the governor from running)."""
         try:
-            waited = True
+            unwaited = 0  # answers taken since the last wait
             while True:
-                frame = self._frame_now() if waited and self.on_reply is not None else None
-                waited = frame is None
+                frame = self._frame_now() if unwaited < UNWAITED_REPLIES and self.on_reply is not None else None
+                unwaited = unwaited + 1 if frame is not None else 0
                 reply = decode_reply(frame) if frame is not None else await self._next_reply()
                 if reply is None:
                     break
