@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 import trio
 
-from rain.core.server.events import EventLog, EventQuery, QueryError
+from rain.core.server.events import ROWS_PER_INSERT, EventLog, EventQuery, QueryError
 
 
 def session_ids(events: list[dict]) -> list[int]:
@@ -81,3 +81,40 @@ def test_query_validation_names_the_problem():
         EventQuery.parse({"time": [{"value": "now", "mode": ">"}]})
     query = EventQuery.parse({"event_types": [{"value": "TaskFinished"}], "limit": 10**9})
     assert query.limit == 10_000 and query.sql()[1] == [0, "TaskFinished", 10_000]
+
+
+@pytest.mark.parametrize("on_disk", [True, False])
+async def test_a_flush_of_many_events_keeps_their_order_ids_and_fields(tmp_path, on_disk):
+    """Events go in by the hundred per INSERT statement; what is read back is what was
+    recorded, in order, numbered from 1, whatever the count modulo a statement's rows."""
+    log = EventLog(str(tmp_path) if on_disk else None)
+    count = 2 * ROWS_PER_INSERT + 7
+    for i in range(count):
+        log.record("TaskFinished" if i % 3 else "SessionNew", {"session": i, "task": i + 1})
+    await log.flush()
+    log.record("SessionNew", {"session": count})
+    await log.flush()
+    events = await log.query(EventQuery())
+    assert [e["id"] for e in events] == list(range(1, count + 2))
+    assert session_ids(events) == list(range(count + 1))
+    assert [e["event"]["type"] for e in events[:4]] == ["SessionNew", "TaskFinished", "TaskFinished", "SessionNew"]
+    assert log.written == count + 1
+    log.close()
+
+
+async def test_a_log_made_with_autoincrement_ids_is_written_on(tmp_path):
+    """A log dir from an earlier server keeps its table (ids by AUTOINCREMENT) and goes on."""
+    old = sqlite3.connect(tmp_path / "events.db")
+    old.execute("CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, "
+                "type TEXT NOT NULL, session INTEGER, event TEXT NOT NULL)")
+    old.execute("INSERT INTO events (time, type, session, event) VALUES (0, 'SessionNew', 1, '{\"session\":1}')")
+    old.commit()
+    old.close()
+    log = EventLog(str(tmp_path))
+    for session in range(2, ROWS_PER_INSERT + 3):
+        log.record("SessionNew", {"session": session})
+    await log.flush()
+    events = await log.query(EventQuery())
+    assert [e["id"] for e in events] == list(range(1, ROWS_PER_INSERT + 3))
+    assert session_ids(events) == list(range(1, ROWS_PER_INSERT + 3))
+    log.close()
