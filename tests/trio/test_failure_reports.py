@@ -4,7 +4,7 @@ elsewhere)."""
 
 from __future__ import annotations
 
-import trio
+import socket
 
 from rain.common.attributes import ObjectSpec
 from rain.common.ids import ID
@@ -19,10 +19,9 @@ def refuse(ctx):
 
 def unused_address() -> str:
     """A loopback port nobody listens on: a fetch from it is refused at once."""
-    sock = trio.socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
+    with socket.socket() as sock:  # not a trio socket: its bind is a coroutine, never awaited here
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     return f"127.0.0.1:{port}"
 
 
