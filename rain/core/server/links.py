@@ -13,8 +13,7 @@ straight while the writer still has something to send.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import trio
@@ -29,25 +28,27 @@ from rain.core.protocol.stream import MessageStream
 
 class _Handling:
     """The outboxes a running handler queued messages into (trio runs one task at a time, and
-    a handler does not await: at most one handler is running)."""
+    a handler does not await: at most one handler is running). Its own context manager: one is
+    entered per message received, where a generator-based one cost a microsecond more."""
 
     def __init__(self) -> None:
         self.active = False
         self.held: list[Outbox] = []
 
+    def __enter__(self) -> None:
+        self.active = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.active = False
+        send_held()
+
 
 _HANDLING = _Handling()
 
 
-@contextmanager
-def handling() -> Iterator[None]:
+def handling() -> _Handling:
     """Holds what the code inside queues, and writes it out when it ends."""
-    _HANDLING.active = True
-    try:
-        yield
-    finally:
-        _HANDLING.active = False
-        send_held()
+    return _HANDLING
 
 
 def send_held() -> None:
