@@ -10,7 +10,7 @@ transfer on this machine class.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from rain.core.server.state import QUEUE_AHEAD_PER_CPU, GovernorState, TaskNode
 
@@ -70,7 +70,7 @@ def local_bytes(task: TaskNode) -> dict[str, int]:
     return score
 
 
-def place(task: TaskNode, governors: Iterable[GovernorState], depth: int = 0) -> GovernorState | None:
+def place(task: TaskNode, governors: Collection[GovernorState], depth: int = 0) -> GovernorState | None:
     """The governor the task should run on now, or None when none can take it now.
 
     With a queue `depth` (tasks per CPU, see `queue_depth`), a governor whose CPUs are all busy
@@ -80,6 +80,15 @@ def place(task: TaskNode, governors: Iterable[GovernorState], depth: int = 0) ->
     """
     cpus = task.cpus
     task_type = task.task_type
+    if len(governors) == 1:  # what the rest says of one governor, without building lists
+        (gov,) = governors
+        if task_type not in gov.task_types:
+            return None
+        if gov.free_cpus >= cpus:
+            return gov
+        if depth > 0 and cpus <= gov.cpus and gov.free_cpus + min(gov.queue_capacity, depth * gov.cpus) >= cpus:
+            return gov
+        return None
     candidates = [g for g in governors if g.free_cpus >= cpus and task_type in g.task_types]
     if not candidates and depth > 0:
         def room(g: GovernorState) -> int:

@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from rain.common.rows import AssignedTask
+from rain.common.ids import ID
+from rain.common.rows import TASK_ID, AssignedTask
 from rain.common.states import TaskState
 from rain.core.server.scheduler import any_refilling, place, queue_depth, refilling
 from rain.core.server.sessions import Sessions
 from rain.core.server.state import GovernorState, TaskNode
+
+_new_tuple = tuple.__new__  # builds a named tuple without its Python-level __new__
 
 
 class Scheduling(Sessions):
@@ -68,8 +71,16 @@ class Scheduling(Sessions):
         task.state = TaskState.assigned
         task.governor = gov
         gov.free_cpus -= task.cpus
-        gov.running[task.full_id] = task
-        report_data = None
-        if self.held.has_room():  # kept outputs may be fetched: small ones come with the result
-            report_data = [o.id for o in task.outputs if o.keep] or None
-        gov.link.assign(AssignedTask(task.session.id, task.row, inputs, [o.row() for o in task.outputs], report_data))
+        session_id = task.session.id
+        gov.running[_new_tuple(ID, (session_id, task.row[TASK_ID]))] = task  # `task.full_id`
+        rows = []
+        report_data: list[int] | None = None
+        has_room = self.held.has_room()  # kept outputs may be fetched: small ones come with the result
+        for obj in task.outputs:  # a loop, not two comprehensions: this runs once per task
+            rows.append(obj.row())
+            if has_room and obj.keep:
+                if report_data is None:
+                    report_data = [obj.id]
+                else:
+                    report_data.append(obj.id)
+        gov.link.assign(_new_tuple(AssignedTask, (session_id, task.row, inputs, rows, report_data)))

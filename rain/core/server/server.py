@@ -26,6 +26,7 @@ from rain.common.rows import (
     REPORT_OUTPUTS,
     REPORT_SESSION_ID,
     REPORT_TASK_ID,
+    TASK_NAME,
 )
 from rain.common.states import DataObjectState, TaskState
 from rain.core.server.base import RequestError
@@ -39,6 +40,7 @@ __all__ = ["EARLY_PART", "RequestError", "Server"]
 
 
 FINISHED = DataObjectState.finished
+_new_tuple = tuple.__new__  # `_new_tuple(ID, (a, b))` is `ID(a, b)` without the named tuple's Python-level __new__
 
 
 class Server(Submitting, ClientQueries):
@@ -99,29 +101,41 @@ class Server(Submitting, ClientQueries):
         self.schedule()
 
     def _release_cpus(self, gov: GovernorState, session_id: int, task_id: int) -> TaskNode | None:
-        task = gov.running.pop(ID(session_id, task_id), None)
+        # A plain tuple finds the ID key it equals, without building an ID.
+        task = gov.running.pop((session_id, task_id), None)  # type: ignore[call-overload]
         if task is not None:
             gov.free_cpus += task.cpus
         return task
 
     def _task_finished(self, gov: GovernorState, item: list[Any]) -> None:
-        """`item` is a FinishedTask row."""
+        """`item` is a FinishedTask row. This runs once per task of every graph: the CPU release,
+        the check of the usual report (its one output) and the average duration are inline."""
         session_id, task_id, info = item[REPORT_SESSION_ID], item[REPORT_TASK_ID], item[REPORT_INFO]
-        task = self._release_cpus(gov, session_id, task_id)
-        if task is None or not task.session.alive:
+        task = gov.running.pop((session_id, task_id), None)  # type: ignore[call-overload]  # `_release_cpus`
+        if task is None:
+            return
+        gov.free_cpus += task.cpus
+        session = task.session
+        if session.closed or session.error is not None:  # not `session.alive`
             return
         outputs = item[REPORT_OUTPUTS]
-        if not _reported_outputs_match(outputs, task.outputs):
+        expected = task.outputs
+        if not ((len(outputs) == 1 == len(expected) and outputs[0][OUTPUT_ID] == expected[0].id)
+                or _reported_outputs_match(outputs, expected)):
             task.state = TaskState.failed
-            self.fail_session(task.session, f"governor {gov.id} reported outputs {[o[OUTPUT_ID] for o in outputs]} "
-                                            f"of task {task.describe()}, expected {[o.id for o in task.outputs]}", task)
+            self.fail_session(session, f"governor {gov.id} reported outputs {[o[OUTPUT_ID] for o in outputs]} "
+                                       f"of task {task.describe()}, expected {[o.id for o in expected]}", task)
             return
         task.set_info(info)
-        self._record_duration(task)
+        duration = task.duration
+        if duration is not None:  # a running average per task type decides which tasks may queue ahead
+            durations = self.durations
+            old = durations.get(task.task_type)
+            durations[task.task_type] = duration if old is None else 0.9 * old + 0.1 * duration
         if self.events is not None:  # the one event per task: its fields as a dict at once, no keywords
             self.events.record("TaskFinished", {"session": session_id, "task": task_id, "governor": gov.id,
-                                                "name": task.name, "task_type": task.task_type,
-                                                "start_time": task.start_time, "duration": task.duration})
+                                                "name": task.row[TASK_NAME], "task_type": task.task_type,
+                                                "start_time": task.start_time, "duration": duration})
         self.finish_task(task, outputs, gov)
 
     def finish_task(self, task: TaskNode, outputs: list[Any], gov: GovernorState | None) -> None:
@@ -137,7 +151,7 @@ class Server(Submitting, ClientQueries):
             if gov is not None:
                 if gov.id not in obj.holders:
                     obj.holders.append(gov.id)
-                gov.objects.add(ID(session.id, obj.id))
+                gov.objects.add(_new_tuple(ID, (session.id, obj.id)))
                 if len(output) > OUTPUT_DATA and output[OUTPUT_DATA] is not None:
                     self.held.offer(obj, output[OUTPUT_DATA])
             if obj.waiters:
@@ -152,10 +166,12 @@ class Server(Submitting, ClientQueries):
             if gov is not None and obj.state is FINISHED and gov.id not in obj.holders:
                 obj.holders.append(gov.id)
                 gov.objects.add(obj.full_id)
-            self._maybe_release(obj)
+            if obj.pending_consumers <= 0:  # else `_maybe_release` keeps it: a call saved per input
+                self._maybe_release(obj)
         task.inputs = []
         for obj in task.outputs:
-            self._maybe_release(obj)
+            if not obj.keep and obj.pending_consumers <= 0:
+                self._maybe_release(obj)
         session.unfinished_tasks -= 1
         if task.waiters:
             self._notify(task)
@@ -163,14 +179,6 @@ class Server(Submitting, ClientQueries):
             for waiter in session.all_waiters:
                 self._answer(session, waiter, None)
             session.all_waiters.clear()
-
-    def _record_duration(self, task: TaskNode) -> None:
-        """A running average of durations per task type decides which tasks may queue ahead."""
-        duration = task.duration
-        if duration is None:
-            return
-        old = self.durations.get(task.task_type)
-        self.durations[task.task_type] = duration if old is None else 0.9 * old + 0.1 * duration
 
     def _task_failed(self, gov: GovernorState, item: list[Any]) -> None:
         """`item` is a FailedTask row."""
