@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from rain.core.server.links import ClientSink, GovernorSink
 
 QUEUE_AHEAD_PER_CPU = 64
+_TIMES = frozenset(("start_time", "duration", "governor"))  # a task's info that is not kept as extra
 
 
 @attrs.define(eq=False)
@@ -144,10 +145,10 @@ class TaskNode:
     def set_info(self, info: dict[str, Any]) -> None:
         self.start_time = info.get("start_time")
         self.duration = info.get("duration")
-        if len(info) == 2 and "start_time" in info and "duration" in info:  # the usual report
+        if info.keys() <= _TIMES:  # the usual report: no extras to sort out
             self.extra_info = None
             return
-        extra = {k: v for k, v in info.items() if k not in ("start_time", "duration", "governor")}
+        extra = {k: v for k, v in info.items() if k not in _TIMES}
         self.extra_info = extra or None
 
     def describe(self) -> str:
