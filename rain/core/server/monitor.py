@@ -99,8 +99,8 @@ class Monitor:
 
     def record(self, kind: str, fields: dict[str, Any]) -> None:
         """The server's event hook; governor samples update counters only, the rest is logged."""
-        if kind == "TaskFinished":  # the one event per task: no table lookup
-            self._task_done(fields, False)
+        if kind == "TaskFinished":  # the one event per task: no table lookup, no flag
+            self._task_finished(fields)
         elif kind == "GovernorStats":
             self.governor_stats[fields["governor"]] = fields
             return
@@ -181,6 +181,29 @@ class Monitor:
             totals.duration_sum += duration
             if duration > totals.duration_max:
                 totals.duration_max = duration
+        self.stream_seq += 1
+        self.stream.append(fields)
+
+    def _task_finished(self, fields: dict[str, Any]) -> None:
+        """`_task_done` of a finished task, spelt out: this runs once per task of every session."""
+        task_type = fields.get("task_type") or "?"
+        duration = fields.get("duration") or 0.0
+        sid = fields["session"]
+        session = self.sessions.get(sid)
+        if session is not None:
+            self._dirty_sessions.add(sid)
+            counts = session.types.get(task_type) or session.type_counts(task_type)
+            counts.finished += 1
+            session.finished += 1
+            counts.duration_sum += duration
+            if duration > counts.duration_max:
+                counts.duration_max = duration
+        totals = self.task_types.get(task_type) or self._touch_type(task_type)
+        self._dirty_types.add(task_type)
+        totals.finished += 1
+        totals.duration_sum += duration
+        if duration > totals.duration_max:
+            totals.duration_max = duration
         self.stream_seq += 1
         self.stream.append(fields)
 

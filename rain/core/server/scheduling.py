@@ -32,6 +32,7 @@ class Scheduling(Sessions):
         if not self.governors or not self.ready or self.restoring is not None:
             return
         governors = self.governors.values()
+        ready = TaskState.ready
         if not any_refilling(governors):  # a finish under load: every queue is still full enough
             return
         for key in sorted(self.ready, key=lambda k: -k[0]):  # big tasks first, while big holes exist
@@ -41,7 +42,8 @@ class Scheduling(Sessions):
             candidates = governors if queue_ahead == 0 else refilling(governors, queue_ahead)
             while queue:
                 task = queue[0]
-                if task.state is not TaskState.ready or not task.session.alive:
+                session = task.session
+                if task.state is not ready or session.closed or session.error is not None:  # or not alive
                     queue.popleft()
                     continue
                 gov = place(task, candidates, queue_ahead)

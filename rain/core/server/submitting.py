@@ -4,6 +4,7 @@ making ready the tasks whose inputs exist."""
 from __future__ import annotations
 
 import functools
+import operator
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from rain.core.server.state import ObjectNode, SessionState, TaskNode
 from rain.core.server.submit import SubmitError, check_submit, task_cpus
 
 FINISHED = DataObjectState.finished
+_task_type = operator.itemgetter(TASK_TYPE)
 
 # A large submit's first tasks are assigned before the rest is built (`Server.submit`): its
 # first tasks go out a few milliseconds sooner, and the governors start on them meanwhile.
@@ -61,7 +63,7 @@ class Submitting(Scheduling, GarbageCollection):
             early = functools.partial(self._assign_early, send_early)
         self._apply_submit(session, tasks, objects, early)
         if self.events is not None:
-            self.record_event("TasksSubmitted", session=session.id, task_types=dict(Counter(t[1] for t in tasks)))
+            self.record_event("TasksSubmitted", session=session.id, task_types=dict(Counter(map(_task_type, tasks))))
         self.schedule()
 
     def _apply_submit(self, session: SessionState, tasks: list[Any], objects: list[Any],
