@@ -9,6 +9,7 @@ from rain.core.server.sessions import Sessions
 from rain.core.server.state import ObjectNode, SessionState
 
 FINISHED = DataObjectState.finished
+_new_tuple = tuple.__new__
 
 
 class GarbageCollection(Sessions):
@@ -21,13 +22,14 @@ class GarbageCollection(Sessions):
         obj.state = DataObjectState.removed  # a constant keeps its data: lineage may need it again
         if not obj.holders:
             return
-        full_id = obj.full_id
-        deadline = self.clock() + self.delete_timeout
+        full_id = _new_tuple(ID, (obj.session.id, obj.id))  # `obj.full_id`, without ID's Python-level __new__
+        timeout = self.delete_timeout
+        deadline = self.clock() + timeout if timeout > 0 else 0.0
         for gid in obj.holders:
             gov = self.governors.get(gid)
             if gov is None:
                 continue
-            if self.delete_timeout <= 0:
+            if timeout <= 0:
                 gov.objects.discard(full_id)
                 gov.link.delete(full_id)
             else:
