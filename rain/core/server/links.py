@@ -186,7 +186,9 @@ class GovernorLink(Outbox):
         self._deletes_waiting = trio.Event()
 
     def assign(self, task: AssignedTask) -> None:
-        self._command((_ASSIGN, task))
+        if self._deletes:  # `_command`, inline: this runs once per task
+            self._flush_deletes()
+        self._queue((_ASSIGN, task))
 
     def delete(self, object_id: ID) -> None:
         if not self._deletes:
