@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import socket
 
+import cbor2
 import pytest
 
 from rain.core.protocol.codec import decode, encode
 from rain.core.protocol.framing import ProtocolError
 from rain.core.protocol.messages import Hello
-from rain.plugins.python.executor import Connection, _encode_result
+from rain.plugins.python.executor import Connection, _decode, _encode_result
 from rain.plugins.python.invoke import bytes_record
 from rain.plugins.python.messages import INLINE_RESULT_LIMIT, ExecutorCall, ExecutorResult
 from rain.plugins.python.pool import decode_reply
@@ -98,3 +99,40 @@ def test_odd_values_in_the_common_result_are_read_as_by_the_codec():
         payload = head + middle + tail
         assert _outcome(decode_reply, payload) == _outcome(decode, payload), middle
     assert decode_reply(head + b"\x58\x03abc" + tail).outputs == [bytes_record(b"abc")]
+
+
+@pytest.mark.parametrize("body", [
+    ExecutorCall({"session_id": 1, "row": [1]}, "/tasks", [1, 1], None, [None], [["out", None, "blob"]]).to_wire(),
+    ExecutorCall({"row": []}, "/tasks", [2, 7], b"fn", [], []).to_wire(),
+    {**ExecutorCall(None, "/t", [1, 1], None, [], []).to_wire(), "fn": "not bytes"},
+    {**ExecutorCall(None, "/t", [1, 1], None, [], []).to_wire(), "tasks_dir": 3},
+    {**ExecutorCall(None, "/t", [1, 1], None, [], []).to_wire(), "inputs": {}},
+    {**ExecutorCall(None, "/t", [1, 1], None, [], []).to_wire(), "outputs": None},
+    {**ExecutorCall(None, "/t", [1, 1], None, [], []).to_wire(), "extra": 1},
+    {key: value for key, value in ExecutorCall(None, "/t", [1, 1], None, [], []).to_wire().items() if key != "fn"},
+    {**ExecutorCall(None, "/t", [1, 1], None, [], []).to_wire(), "type": "executor_result"},
+    Hello(2, "governor").to_wire(),
+    [1, 2],
+])
+def test_call_frames_decode_as_the_codec_decodes_them(body):
+    frame = cbor2.dumps(body)
+    assert _outcome(_decode, frame) == _outcome(decode, frame)
+
+
+def test_bad_cbor_is_a_protocol_error():
+    with pytest.raises(ProtocolError):
+        _decode(b"\xff\x00")
+
+
+def test_the_quick_call_decoding_checks_what_the_codec_checks():
+    """If ExecutorCall gains a field or a checked type, `_decode` must learn it too."""
+    assert ExecutorCall.field_checks == (("tasks_dir", (str,)), ("fn", (bytes, type(None))),
+                                         ("inputs", (list,)), ("outputs", (list,)))
+    assert ExecutorCall.fields == {"spec", "tasks_dir", "fn_key", "fn", "inputs", "outputs"}
+
+
+def test_the_executor_reads_the_governors_call_frames():
+    frames = _CallFrames()
+    for call in CALLS:
+        frame = frames.frame(call.spec, call.tasks_dir, call.fn_key, call.fn, call.inputs, call.outputs)
+        assert _decode(frame[4:]) == call

@@ -33,12 +33,12 @@ class Context:
                  spec_wire: dict[str, Any] | None = None) -> None:
         self._spec = spec
         self._spec_wire = spec_wire  # read into `spec` on first use: most functions never ask
-        self.info = TaskInfo()
+        self._info: TaskInfo | None = None  # made on first use too (an executor builds a Context per call)
         self.function = function
         self.workdir = workdir
         self.stage_dir = stage_dir if stage_dir is not None else os.path.dirname(os.path.abspath(workdir))
         self.debug_lines: list[str] = []
-        self._staged = itertools.count()
+        self._staged: itertools.count[int] | None = None
         self.staged = False  # a file was put into stage_dir (see executor.ExecutorDirs)
 
     @property
@@ -47,6 +47,23 @@ class Context:
             assert self._spec_wire is not None, "a Context needs a spec or its wire form"
             self._spec = TaskSpec.from_wire(self._spec_wire)
         return self._spec
+
+    @property
+    def info(self) -> TaskInfo:
+        if self._info is None:
+            self._info = TaskInfo()
+        return self._info
+
+    @info.setter
+    def info(self, info: TaskInfo) -> None:
+        self._info = info
+
+    @property
+    def user_info(self) -> dict[str, Any]:
+        """`info.user` as a plain dict, for the governor: {} when the function never asked for
+        `info` (or replaced `info.user` with something that is not a dict)."""
+        user = self._info.user if self._info is not None else None
+        return dict(user) if isinstance(user, dict) else {}
 
     def debug(self, message: str, *args: Any, **kw: Any) -> None:
         """Appends one line to the task's `info.debug`: `message.format(*args, **kw)`.
@@ -108,6 +125,8 @@ class Context:
 
     def stage_path(self, source: str | None = None) -> str:
         """A fresh private name in the staging dir, with the file or tree at `source` moved there."""
+        if self._staged is None:
+            self._staged = itertools.count()
         target = os.path.join(self.stage_dir, f"{STAGED_PREFIX}{next(self._staged)}")
         self.staged = True
         if source is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import pickle
 import traceback
 from collections.abc import Mapping
 from typing import Any
@@ -27,7 +28,7 @@ from rain.common.errors import RainException
 from rain.common.labeled_list import LabeledList
 from rain.plugins.python.context import Context
 from rain.plugins.python.messages import INLINE_RESULT_LIMIT, ExecutorCall
-from rain.plugins.python.pickling import loads_with_inputs
+from rain.plugins.python.pickling import loads_with_inputs, may_refer_to_inputs
 
 
 class CallError(Exception):
@@ -80,6 +81,9 @@ def build_arguments(ctx: Context, config: dict[str, Any], inputs: list[DataInsta
     settings = config.get("inputs") or {}
     arguments = {}
     for name, data in pickled.items():
+        if not may_refer_to_inputs(data):
+            arguments[name] = pickle.loads(data)
+            continue
         load, content_type = settings.get(name, (False, None))
         arguments[name] = loads_with_inputs(data, _resolver(inputs, name, load, content_type))
     names = tuple(arguments)
