@@ -37,9 +37,9 @@ class DataObject:
     def _init_fields(self, session: Session, label: str | None, data_type: str, content_type: str | None) -> None:
         """Sets every field from arguments already checked (by `__init__`, or once for all the
         calls of a task factory) and registers the object; `data_type` is the `DataType` value."""
+        self._num = session._add_object(self)  # first: a closed session raises before anything changes
         self._data_type = data_type
         self._content_type = content_type
-        self._num = session._new_number()
         self._label = label
         self._built_spec: ObjectSpec | None = None
         self._session = session
@@ -50,7 +50,6 @@ class DataObject:
         self._size_hint: int | None = None
         self._producer: Any = None  # the unsubmitted Task producing this object
         self._copy: DataObject | None = None
-        session._register_object(self)
 
     @classmethod
     def _from_server_row(cls, session: Session, row: list[Any]) -> DataObject:

@@ -43,16 +43,27 @@ _NOT_GIVEN = object()
 
 
 class RemoteTask(Task):
-    """A task running a Python function; `remote` is the `Remote` that created it."""
+    """A task running a Python function; `remote` is the `Remote` that created it.
+
+    Its config is made when asked for, at submit or by `spec`: until then the task keeps only
+    the pickled arguments (a dict of str -> bytes, which the cyclic GC does not track) and the
+    outputs' encodings (a list that the tasks of plain calls share), so one object less per
+    task is tracked while a big graph is built. The "inputs" settings are the `Remote`'s."""
 
     TASK_TYPE = TASK_TYPE
     _RAIN_CONFIG = True
-    __slots__ = ("remote",)  # no __dict__ per task
+    __slots__ = ("_encodes", "remote")  # no __dict__ per task
 
     def __init__(self, remote: Remote, inputs: LabeledList[DataObject], outputs: list[OutputBase],
                  config: dict[str, Any], cpus: int, name: str | None, session: Session, retries: int = 0) -> None:
+        """`config` as `_task_config` makes it: {"args": ..., "inputs": remote's, "encode": [...]}."""
         self.remote = remote
-        super().__init__(inputs, outputs, config=config, session=session, cpus=cpus, name=name, retries=retries)
+        self._encodes = config["encode"]
+        super().__init__(inputs, outputs, config=config["args"], session=session, cpus=cpus, name=name,
+                         retries=retries)
+
+    def _task_config(self) -> dict[str, Any]:
+        return {"args": self._config, "inputs": self.remote._input_settings, "encode": self._encodes}
 
 
 class Remote:
@@ -242,7 +253,8 @@ class Remote:
         if size > ARGS_INLINE_LIMIT:
             return None  # the general path moves the arguments into an input
         session = get_active_session()
-        fn_object = self._function_object(session)
+        fn_inputs = self._function_inputs(session)
+        fn_object = fn_inputs[0]
         if fn_object._state is not None and not fn_object._keep:
             return None  # submitted and unkept since: the general path sends a copy
         outputs = []
@@ -254,25 +266,30 @@ class Remote:
             outputs.append(obj)
         task = RemoteTask.__new__(RemoteTask)
         task.remote = self
-        config = {"args": pickled, "inputs": self._input_settings, "encode": self._plain_encodes}
-        task._init_fields(session, [fn_object], _FN_LABEL, outputs, self._plain_labels, TASK_TYPE, config,
+        task._encodes = self._plain_encodes
+        task._init_fields(session, fn_inputs, _FN_LABEL, outputs, self._plain_labels, TASK_TYPE, pickled,
                           self.cpus, self.retries, self._plain_name, None)
         return task
 
     def _function_object(self, session: Session) -> DataObject:
-        """The session's object holding the pickled function, made on its first call there. The
-        session keeps it (the object refers to its session, so a cache here would keep every
-        session the function was ever called in alive)."""
-        obj = session._function_objects.get(self)
-        if obj is None:
+        """The session's object holding the pickled function, made on its first call there."""
+        return self._function_inputs(session)[0]
+
+    def _function_inputs(self, session: Session) -> list[DataObject]:
+        """[the function's object in the session]: the inputs of every plain call's task, one
+        list shared by them all (a task never changes its inputs), so that the cyclic GC has one
+        object less per task to traverse. The session keeps it (the object refers to its session,
+        so a cache here would keep every session the function was ever called in alive)."""
+        inputs = session._function_objects.get(self)
+        if inputs is None:
             if self._pickled_fn is None:
                 self._pickled_fn = _checked(lambda: cloudpickle.dumps(self.fn, protocol=pickle.HIGHEST_PROTOCOL),
                                             self.fn_name)
             obj = DataObject("fn", session=session, content_type="cloudpickle")
             obj._data = self._pickled_fn
             obj.keep()
-            session._function_objects[self] = obj
-        return obj
+            inputs = session._function_objects[self] = [obj]
+        return inputs
 
     def _pickle_arguments(self, arguments: Mapping[str, Any], inputs: LabeledList[DataObject],
                           session: Session) -> dict[str, bytes]:

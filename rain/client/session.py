@@ -66,7 +66,7 @@ class Session:
         self._error: RainException | None = None
         self.keep_alive = False  # the session outlives its client's connection
         self._attached: AttachedObjects | None = None  # made by `Client.attach_session`
-        self._function_objects: dict[Remote, DataObject] = {}  # see Remote._function_object
+        self._function_objects: dict[Remote, list[DataObject]] = {}  # see Remote._function_inputs
         if default:
             _default_session = self
 
@@ -136,11 +136,20 @@ class Session:
             raise RainException(f"session {self.session_id} is closed")
         return next(self._ids)
 
-    def _register_task(self, task: Task) -> None:
+    def _add_task(self, task: Task) -> int:
+        """Registers a new unsubmitted task; its number (`_new_number`, in the same call: graph
+        building makes two of these per task)."""
+        if self.closed:
+            raise RainException(f"session {self.session_id} is closed")
         self._tasks.append(task)
+        return next(self._ids)
 
-    def _register_object(self, obj: DataObject) -> None:
+    def _add_object(self, obj: DataObject) -> int:
+        """Registers a new unsubmitted object; its number (see `_add_task`)."""
+        if self.closed:
+            raise RainException(f"session {self.session_id} is closed")
         self._objects.append(obj)
+        return next(self._ids)
 
     @property
     def task_count(self) -> int:

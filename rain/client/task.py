@@ -102,7 +102,9 @@ class Task:
             user_spec = dict(user_spec)
         input_objects, input_labels = _make_inputs(inputs, session)
         if outputs is ONE_OUTPUT or (type(outputs) is int and outputs == 1):
-            output_objects: list[DataObject] = [DataObject(None, session)]
+            output = DataObject.__new__(DataObject)  # `DataObject(None, session)`, its arguments known good
+            output._init_fields(session, None, "blob", None)
+            output_objects: list[DataObject] = [output]
             output_labels = None
         else:
             output_objects, output_labels = _make_outputs(outputs, session, input_objects)
@@ -114,12 +116,12 @@ class Task:
                      cpus: int, retries: int, name: str | None, user_spec: dict[str, Any] | None) -> None:
         """Sets every field from arguments already checked (by `__init__`, or by a task factory
         that checked them once for all its calls, see `RemoteTask`) and registers the task."""
+        self._num = session._add_task(self)  # first: a closed session raises before anything changes
         self._session = session
         self._inputs, self._input_labels = inputs, input_labels
         self._outputs, self._output_labels = outputs, output_labels
         for obj in outputs:
             obj._producer = self
-        self._num = session._new_number()
         self._task_type = task_type
         self._config = config
         self._cpus = cpus
@@ -131,7 +133,6 @@ class Task:
         self._state: TaskState | None = None
         self._info: TaskInfo | None = None
         self._sites = _creation_site()
-        session._register_task(self)
 
     def _to_row(self) -> Sequence[Any]:
         """The submit row (`TaskSpec.to_row` layout), from the spec if it was built (and maybe
@@ -149,10 +150,14 @@ class Task:
             else:
                 for obj, label in zip(objs, labels, strict=True):
                     inputs += (obj._num, label)
-        return [self._num, self._task_type, self._config, inputs,
+        return [self._num, self._task_type, self._task_config(), inputs,
                 [outs[0]._num] if len(outs) == 1 else [o._num for o in outs],
                 self._cpus if not self._retries else {"cpus": self._cpus, "retries": self._retries},
                 self._name, self._user or None]
+
+    def _task_config(self) -> Any:
+        """The config of the spec and the submit row (a subclass may keep less until then)."""
+        return self._config
 
     # --- attributes -----------------------------------------------------------------------
 
@@ -168,7 +173,7 @@ class Task:
         if spec is None:
             labels = self._input_labels or [None] * len(self._inputs)
             spec = self._built_spec = TaskSpec(
-                id=self.id, task_type=self._task_type, config=self._config,
+                id=self.id, task_type=self._task_type, config=self._task_config(),
                 inputs=[TaskSpecInput(o.id, label) for o, label in zip(self._inputs, labels, strict=True)],
                 outputs=[o.id for o in self._outputs], resources=self._resources(), name=self._name,
                 user=dict(self._user or {}))

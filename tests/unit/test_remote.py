@@ -92,6 +92,26 @@ def test_plain_calls_build_the_task_the_general_path_builds(session):
     assert not hasattr(plain, "__dict__") or not plain.__dict__
 
 
+def test_plain_calls_leave_three_objects_per_task_to_the_cyclic_gc(session):
+    """Building a big graph is bound by the cyclic GC: a plain call's task adds only the task,
+    its output and its outputs list to what the GC tracks (the inputs list is shared by the
+    function's tasks, and the config is made at submit)."""
+    @remote
+    def f(ctx, a):
+        pass
+
+    f(0)
+    gc.collect()
+    before = len(gc.get_objects())
+    built = [f(i) for i in range(100)]
+    gc.collect()
+    assert len(gc.get_objects()) - before <= 3 * len(built) + 1  # + the list `built`
+    assert built[1]._inputs is built[2]._inputs and built[1].inputs["fn"] is built[2].inputs["fn"]
+    general = f(a=7)
+    assert built[7]._to_row()[2] == general._to_row()[2] == built[7].spec.config
+    assert built[7].spec.config["args"] != built[8].spec.config["args"]
+
+
 def test_plain_calls_resend_an_unkept_function_object(session):
     @remote
     def f(ctx, a):
