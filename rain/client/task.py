@@ -23,7 +23,11 @@ from rain.common.states import TaskState
 ONE_OUTPUT: Any = type("OneOutput", (), {"__repr__": lambda self: "ONE_OUTPUT"})()  # the default: 1 blob
 _OWN_PREFIX = __name__.rsplit(".", 1)[0]
 _MAX_SITES = 4
-_is_internal: dict[Any, bool] = {}  # code object -> belongs to rain.client (graph building is hot)
+# id(code object) -> whether it belongs to rain.client (graph building is hot). Keyed by id:
+# hashing a code object hashes its constants and names every time, up to a microsecond for a big
+# function, per frame of every task built. The code objects are kept, so no id is reused.
+_is_internal: dict[int, bool] = {}
+_seen_codes: list[Any] = []
 
 
 def _creation_site() -> tuple[Any, ...]:
@@ -36,9 +40,10 @@ def _creation_site() -> tuple[Any, ...]:
     is_internal = _is_internal
     while frame is not None:
         code = frame.f_code
-        internal = is_internal.get(code)
+        internal = is_internal.get(id(code))
         if internal is None:
-            internal = is_internal[code] = frame.f_globals.get("__name__", "").startswith(_OWN_PREFIX)
+            _seen_codes.append(code)
+            internal = is_internal[id(code)] = frame.f_globals.get("__name__", "").startswith(_OWN_PREFIX)
         if not internal:
             sites += (code, frame.f_lasti)
             if len(sites) == 2 * _MAX_SITES:
