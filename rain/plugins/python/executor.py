@@ -62,6 +62,7 @@ class Connection:
         self.sock = sock
         self.reader = FrameReader()
         self.buffer = bytearray(RECEIVE_SIZE)
+        self.buffered = False  # the reader may hold bytes: ask it before reading more
 
     def send(self, msg: Message) -> None:
         self.sock.sendall(encode(msg))
@@ -70,15 +71,18 @@ class Connection:
         """The next message; a read that brings exactly one whole frame (the usual call) is
         decoded straight from the buffer (`FrameReader.feed_read`)."""
         while True:
-            frame = self.reader.next_frame()
-            if frame is not None:
-                return _decode(frame)
+            if self.buffered:
+                frame = self.reader.next_frame()
+                if frame is not None:
+                    return _decode(frame)
+                self.buffered = self.reader.pending > 0
             n = self.sock.recv_into(self.buffer)
             if not n:
                 return None
             frame = self.reader.feed_read(self.buffer, n)
             if frame is not None:
                 return _decode(frame)
+            self.buffered = True
 
 
 _CALL_KEYS = ExecutorCall.fields | {"type"}
@@ -205,10 +209,11 @@ class ExecutorDirs:
         if self.paths is None:
             return
         try:
-            here = _identity(".")
+            here = os.stat(".")  # `_identity(".")`, spelt out: this is the path of every call
         except OSError:
             here = None
-        if here is not None and here == self.seen and self.entered >= self.quiet_from:
+        if (here is not None and (here.st_dev, here.st_ino, here.st_nlink, here.st_ctime_ns) == self.seen
+                and self.entered >= self.quiet_from):
             self.inside = True
             return
         workdir = self.paths[0]
