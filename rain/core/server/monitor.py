@@ -154,38 +154,8 @@ class Monitor:
             session.submitted += count
             self._touch_type(task_type).submitted += count
 
-    def _task_done(self, fields: dict[str, Any], failed: bool) -> None:
-        """The hot path: once per task of every session."""
-        sid = fields["session"]
-        session = self.sessions.get(sid)
-        task_type = fields.get("task_type") or "?"
-        duration = fields.get("duration") or 0.0
-        if session is not None:
-            self._dirty_sessions.add(sid)
-            counts = session.types.get(task_type) or session.type_counts(task_type)
-            if failed:
-                counts.failed += 1
-                session.failed += 1
-            else:
-                counts.finished += 1
-                session.finished += 1
-                counts.duration_sum += duration
-                if duration > counts.duration_max:
-                    counts.duration_max = duration
-        totals = self.task_types.get(task_type) or self._touch_type(task_type)
-        self._dirty_types.add(task_type)
-        if failed:
-            totals.failed += 1
-        else:
-            totals.finished += 1
-            totals.duration_sum += duration
-            if duration > totals.duration_max:
-                totals.duration_max = duration
-        self.stream_seq += 1
-        self.stream.append(fields)
-
     def _task_finished(self, fields: dict[str, Any]) -> None:
-        """`_task_done` of a finished task, spelt out: this runs once per task of every session."""
+        """The hot path: once per task of every session."""
         task_type = fields.get("task_type") or "?"
         duration = fields.get("duration") or 0.0
         sid = fields["session"]
@@ -208,7 +178,16 @@ class Monitor:
         self.stream.append(fields)
 
     def _task_failed(self, fields: dict[str, Any]) -> None:
-        self._task_done(fields, True)
+        task_type = fields.get("task_type") or "?"
+        session = self.sessions.get(fields["session"])
+        if session is not None:
+            self._dirty_sessions.add(session.id)
+            (session.types.get(task_type) or session.type_counts(task_type)).failed += 1
+            session.failed += 1
+        (self.task_types.get(task_type) or self._touch_type(task_type)).failed += 1
+        self._dirty_types.add(task_type)
+        self.stream_seq += 1
+        self.stream.append(fields)
 
     def _session_failed(self, fields: dict[str, Any]) -> None:
         session = self.sessions.get(fields["session"])
