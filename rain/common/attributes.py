@@ -32,6 +32,8 @@ from rain.common.rows import (
     TaskRow,
 )
 
+_new_id = tuple.__new__  # ID(a, b) without the named tuple's Python-level `__new__`
+
 
 @attrs.define
 class TaskSpecInput:
@@ -46,7 +48,7 @@ def _resources_to_row(resources: dict[str, Any]) -> Any:
 
 
 def _resources_from_row(value: Any) -> dict[str, Any]:
-    if isinstance(value, int):
+    if isinstance(value, int):  # (`TaskSpec.from_row` makes a plain int's map itself)
         return {"cpus": value}
     if isinstance(value, dict) and isinstance(value.get("cpus", 1), int):
         return value
@@ -87,16 +89,30 @@ class TaskSpec:
 
     @classmethod
     def from_row(cls, session_id: int, row: Sequence[Any]) -> TaskSpec:
-        inputs = row[TASK_INPUTS]  # field positions, not a TaskRow view: a governor does this per task
+        """A governor does this per task, so: field positions, not a TaskRow view; ids built
+        by `tuple.__new__` (the named tuple's own `__new__` is a Python call); a task's usual
+        single input and output without a comprehension (a call of its own)."""
+        inputs = row[TASK_INPUTS]
+        if len(inputs) == 2:
+            spec_inputs = [TaskSpecInput(_new_id(ID, (session_id, inputs[0])), inputs[1])]
+        else:
+            spec_inputs = [TaskSpecInput(_new_id(ID, (session_id, inputs[i])), inputs[i + 1])
+                           for i in range(0, len(inputs), 2)]
+        outputs = row[TASK_OUTPUTS]
+        if len(outputs) == 1:
+            output_ids = [_new_id(ID, (session_id, outputs[0]))]
+        else:
+            output_ids = [_new_id(ID, (session_id, o)) for o in outputs]
+        resources = row[TASK_RESOURCES]
         return cls(
-            id=ID(session_id, row[TASK_ID]),
-            task_type=row[TASK_TYPE],
-            config=row[TASK_CONFIG],
-            inputs=[TaskSpecInput(ID(session_id, inputs[i]), inputs[i + 1]) for i in range(0, len(inputs), 2)],
-            outputs=[ID(session_id, o) for o in row[TASK_OUTPUTS]],
-            resources=_resources_from_row(row[TASK_RESOURCES]),
-            name=row[TASK_NAME],
-            user=row[TASK_USER] or {},
+            _new_id(ID, (session_id, row[TASK_ID])),
+            row[TASK_TYPE],
+            row[TASK_CONFIG],
+            spec_inputs,
+            output_ids,
+            {"cpus": resources} if type(resources) is int else _resources_from_row(resources),
+            row[TASK_NAME],
+            row[TASK_USER] or {},
         )
 
 
@@ -165,7 +181,7 @@ class ObjectSpec:
 
     @classmethod
     def from_row(cls, session_id: int, row: Sequence[Any]) -> ObjectSpec:
-        return cls(ID(session_id, row[OBJECT_ID]), row[OBJECT_LABEL], row[OBJECT_CONTENT_TYPE],
+        return cls(_new_id(ID, (session_id, row[OBJECT_ID])), row[OBJECT_LABEL], row[OBJECT_CONTENT_TYPE],
                    row[OBJECT_DATA_TYPE], row[OBJECT_USER] or {})
 
 

@@ -15,9 +15,9 @@ class ID(NamedTuple):
     def from_wire(cls, value: Any) -> ID:
         """CBOR turns tuples into lists; rebuild the named tuple explicitly."""
         session_id, id_ = value
-        if not isinstance(session_id, int) or not isinstance(id_, int):
-            raise ValueError(f"invalid ID {value!r}")
-        return cls(session_id, id_)
+        if (type(session_id) is int and type(id_) is int) or (isinstance(session_id, int) and isinstance(id_, int)):
+            return tuple.__new__(cls, (session_id, id_))  # not the named tuple's Python-level `__new__`
+        raise ValueError(f"invalid ID {value!r}")
 
     def __repr__(self) -> str:
         return f"ID({self.session_id}, {self.id})"

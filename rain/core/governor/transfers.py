@@ -26,6 +26,8 @@ from rain.core.protocol.framing import ProtocolError
 from rain.core.protocol.stream import MessageStream, open_message_stream
 from rain.plugins.api import TaskError
 
+_new_id = tuple.__new__  # ID(a, b) without the named tuple's Python-level `__new__`
+
 logger = logging.getLogger(__name__)
 
 
@@ -194,12 +196,12 @@ class Transfers:
 
     def _present(self, session_id: int, item: int | SentInput) -> StoredObject | None:
         """The input if it is stored here or came with its data (stored now); None otherwise."""
-        if isinstance(item, int):
-            return self.store.get(ID(session_id, item))
+        if type(item) is int:  # the usual input: a stored object's id (no named tuple `__new__`)
+            return self.store.objects.get(_new_id(ID, (session_id, item)))
         # A SentInput arrives as a plain list: read by position until it must be stored.
         obj = self.store.get(ID(session_id, cast(Any, item)[SENT_OBJECT][OBJECT_ID]))
         if obj is None:
-            sent = SentInput(*item)
+            sent = SentInput(*cast(Any, item))
             if sent.data is not None:
                 spec = ObjectSpec.from_row(session_id, sent.object)
                 obj = self._stored(self.store.put_bytes(spec, ObjectInfo.from_wire(sent.info), sent.data))
@@ -224,8 +226,8 @@ class Transfers:
         `ensure`, not the caller."""
         objects = self.store.objects
         for item in items:  # positions, not views: this runs for every assigned task
-            if isinstance(item, int):
-                if ID(session_id, item) not in objects:
+            if type(item) is int:
+                if _new_id(ID, (session_id, item)) not in objects:
                     return False
                 continue
             sent = cast(Any, item)
