@@ -77,6 +77,24 @@ class DataInstance:
         self.lease = lease
         return self
 
+    @classmethod
+    def of_bytes(cls, data: bytes, content_type: str | None, info: ObjectInfo) -> DataInstance:
+        """A blob in memory, as `__init__` makes it, for a governor's every Python call result
+        (without `__init__`'s checks of what is plain bytes)."""
+        if type(data) is not bytes:
+            return cls(DataType.BLOB, data=data, content_type=content_type, info=info)
+        self = cls.__new__(cls)
+        self.data_type = DataType.BLOB
+        self._data = data
+        self._path = None
+        self._content_type = check_content_type(content_type) if content_type is not None else None
+        self.spec = None
+        self.info = info
+        self.object_id = None
+        self._load_cache = _NOTHING
+        self.lease = None
+        return self
+
     @property
     def content_type(self) -> str | None:
         """Dynamic type (info) if set, else the static one (spec), else the given one."""

@@ -32,7 +32,7 @@ class LabelView(list):
 
 
 def _check_label(label: Any) -> None:
-    if label is None:
+    if label is None or type(label) is str:  # the usual labels, without the checks below
         return
     if isinstance(label, (int, slice)):
         raise TypeError(f"invalid label {label!r}: labels cannot be int or slice")
@@ -98,7 +98,7 @@ class LabeledList(MutableSequence[T], Generic[T]):
 
     def _check_new_label(self, label: Hashable | None, ignore: int | None = None) -> None:
         _check_label(label)
-        if label is None:
+        if label is None or not self._labels:
             return
         i = self._find_label(label)
         if i is not None and i != ignore:

@@ -39,8 +39,11 @@ class StoredObject:
         return self.info.size or 0
 
     def instance(self, lease: Lease | None = None) -> DataInstance:
-        """The data as a task reads it; with the task's `lease` its `link` leases the inodes."""
-        return DataInstance.of_stored(self.spec, self.info_copy(), self.data, self.path, lease)
+        """The data as a task reads it; with the task's `lease` its `link` leases the inodes.
+        Its info is a copy (`info_copy`, spelt out: a governor does this per input)."""
+        info = self.info
+        copy = ObjectInfo(info.error, info.size, info.content_type, info.debug, dict(info.user))
+        return DataInstance.of_stored(self.spec, copy, self.data, self.path, lease)
 
     def info_copy(self) -> ObjectInfo:
         """A copy a task may change (`info.user`) without touching the stored one."""
@@ -72,7 +75,7 @@ class ObjectStore:
         return os.path.join(self.tmp_dir, f"{prefix}-{self._counter}")
 
     def put_bytes(self, spec: ObjectSpec, info: ObjectInfo, data: bytes) -> StoredObject:
-        info.size = len(data)
+        info.size = size = len(data)
         if spec.data_type == "dir":
             from rain.common.dirtar import unpack_directory
 
@@ -80,7 +83,7 @@ class ObjectStore:
             unpack_directory(data, path)
             make_read_only(path)
             return self._add(StoredObject(spec, info, path=path))
-        if len(data) <= MEMORY_LIMIT:
+        if size <= MEMORY_LIMIT:
             return self._add(StoredObject(spec, info, data=data))
         path = self.path_for(spec.id)
         with open(path, "wb") as f:

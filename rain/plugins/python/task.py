@@ -64,7 +64,7 @@ def _output(ctx: TaskContext, record: dict[str, Any], label: str | None, stage_d
         if os.path.dirname(path) != os.path.realpath(stage_dir):
             raise TaskError(f"output {label!r}: {record['path']!r} is not a file staged by the task")
         return DataInstance(DataType.from_value(record["data_type"]), path=path, content_type=content_type, info=info)
-    return DataInstance("blob", data=record["data"], content_type=content_type, info=info)
+    return DataInstance.of_bytes(record["data"], content_type, info)
 
 
 def _call_parts() -> list[bytes]:
@@ -134,14 +134,14 @@ def _tasks_dir(ctx: TaskContext, pool: ExecutorPool) -> str:
 def _finish(ctx: TaskContext, pool: ExecutorPool, executor: Executor, reply: Message | None) -> list[DataInstance]:
     """The outputs of an answered call. The executor goes back to the pool first (the caller
     stores the outputs before anything else can take it), or is killed when it did not answer."""
-    if not isinstance(reply, ExecutorResult):
+    if type(reply) is not ExecutorResult and not isinstance(reply, ExecutorResult):
         pool.discard(executor)
         raise TaskCrashed(f"the Python executor (pid {executor.pid}) {executor.exit_description()} "
                           "while running the task")
     pool.release(executor)
     for line in reply.debug:
         ctx.debug("%s", line)
-    if isinstance(reply.user, dict):
+    if reply.user and isinstance(reply.user, dict):  # (an empty one changes nothing)
         ctx.info.user = reply.user
     if reply.error is not None:
         raise TaskError(reply.error)
