@@ -39,7 +39,7 @@ class GovernorTaskContext(TaskContext):
         self.output_specs = output_specs
         self.inputs = LabeledList()
         self.outputs: list[DataInstance | None] = [None] * len(output_specs)
-        self._debug: list[str] = []
+        self.debug_lines: list[str] = []  # what `debug` logged (`debug_text` joins them)
         self._tasks_dir = tasks_dir
         self._workdir: str | None = None
         self._reuse_workdir = True
@@ -69,10 +69,10 @@ class GovernorTaskContext(TaskContext):
 
     @property
     def debug_text(self) -> str:
-        return "\n".join(self._debug)
+        return "\n".join(self.debug_lines)
 
     def debug(self, message: str, *args: Any) -> None:
-        self._debug.append(message % args if args else str(message))
+        self.debug_lines.append(message % args if args else str(message))
 
     def program_output(self, stdout: str, stderr: str) -> None:
         tails = {name: text for name, text in (("stdout", stdout), ("stderr", stderr)) if text}

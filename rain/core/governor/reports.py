@@ -64,18 +64,15 @@ class Reporter:
         self._ids: dict[tuple[int, int], None] = {}  # ids of every report not yet sent
         self._wakeup: trio.Event | None = None  # set by the next report while `serve` waits
 
-    def finished(self, item: FinishedTask) -> None:
-        self._add(item)
-
-    def failed(self, item: FailedTask) -> None:
-        self._add(item)
-
-    def _add(self, item: FinishedTask | FailedTask) -> None:
+    def add(self, item: FinishedTask | FailedTask) -> None:
+        """Queues a finished or a failed task's report."""
         self._ids[(item.session_id, item.task_id)] = None
         self._queued.append(item)
         if self._wakeup is not None:
             self._wakeup.set()
             self._wakeup = None
+
+    finished = failed = add  # one call per report, not two
 
     def pending_task_ids(self) -> list[list[int]]:
         """[session, task] of the results not sent yet."""

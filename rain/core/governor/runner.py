@@ -96,14 +96,6 @@ def _retry_hint(exc: Exception) -> dict[str, Any] | None:
     return None
 
 
-def _info_wire(ctx: GovernorTaskContext) -> dict[str, Any]:
-    """The task's info for the server, with the program output tails kept for monitoring."""
-    info = ctx.info.to_wire()
-    if ctx.output_tails:
-        info["output_tails"] = ctx.output_tails
-    return info
-
-
 class TaskRunner:
     """Runs every assigned task as a child of the governor's nursery.
 
@@ -367,13 +359,15 @@ class TaskRunner:
                error: str | None, started: float | None, hint: dict[str, Any] | None = None) -> None:
         try:
             ctx.info.duration = time.monotonic() - started if started is not None else 0.0
-            debug = ctx.debug_text
-            if debug:
+            if ctx.debug_lines:
+                debug = ctx.debug_text
                 ctx.info.debug = f"{ctx.info.debug}\n{debug}" if ctx.info.debug else debug
             if error is not None or outputs is None:
                 ctx.info.error = error or s.CANCELLED
                 outputs = None
-            info = _info_wire(ctx)
+            info = ctx.info.to_wire()  # for the server, with the program output tails kept for monitoring
+            if ctx.output_tails:
+                info["output_tails"] = ctx.output_tails
             if outputs is None:
                 if hint is not None:
                     info.update(hint)
@@ -399,7 +393,7 @@ class TaskRunner:
             raise TaskError(f"task produced {len(instances)} outputs, expected {len(specs)}")
         reports = []
         for spec, inst in zip(specs, instances, strict=True):
-            if not isinstance(inst, DataInstance):
+            if type(inst) is not DataInstance and not isinstance(inst, DataInstance):
                 raise TaskError(f"output {spec.label!r} was not set")
             if inst.data_type != spec.data_type:  # a str enum: equal to its value
                 raise TaskError(f"output {spec.label!r} must be a {spec.data_type}, got a {inst.data_type.value}")

@@ -66,6 +66,7 @@ def _bytes_result_parts() -> tuple[bytes, bytes]:
 
 
 _BYTES_RESULT_HEAD, _BYTES_RESULT_TAIL = _bytes_result_parts()
+_HEAD_SIZE, _TAIL_SIZE = len(_BYTES_RESULT_HEAD), len(_BYTES_RESULT_TAIL)
 _BYTES_ITEM_SIZE_BYTES = {24: 1, 25: 2, 26: 4, 27: 8}  # CBOR's additional info -> bytes of the length
 
 
@@ -75,7 +76,7 @@ def decode_reply(payload: bytes) -> Message:
     fraction of the CPU of `decode`; anything else goes through `decode`."""
     head, tail = _BYTES_RESULT_HEAD, _BYTES_RESULT_TAIL
     if payload.startswith(head) and payload.endswith(tail):
-        start, end = len(head), len(payload) - len(tail)
+        start, end = _HEAD_SIZE, len(payload) - _TAIL_SIZE
         initial = payload[start] if start < end else 0
         size = initial & 0x1F
         if initial >> 5 == 2:  # a byte string of definite length
