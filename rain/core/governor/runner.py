@@ -399,7 +399,7 @@ class TaskRunner:
                 raise TaskError(f"output {spec.label!r} must be a {spec.data_type}, got a {inst.data_type.value}")
             info = ObjectInfo(content_type=inst.content_type or spec.content_type,
                               user=dict(inst.info.user) if inst.info else {})
-            if not is_subtype(info.content_type, spec.content_type):
+            if spec.content_type and not is_subtype(info.content_type, spec.content_type):  # none declared: any
                 raise TaskError(f"output {spec.label!r} has content type {info.content_type!r}, "
                                 f"which is not a subtype of {spec.content_type!r}")
             stored = self._store.put_instance(spec, info, inst)

@@ -49,7 +49,7 @@ def _function_input(ctx: TaskContext) -> DataInstance:
     raise TaskError(f"a {TASK_TYPE} task needs its function as the input labelled {FUNCTION_LABEL!r}")
 
 
-def _output(ctx: TaskContext, record: dict[str, Any], label: str | None, stage_dir: str) -> DataInstance:
+def _output(ctx: TaskContext, record: dict[str, Any], label: str | None, stage_dir: Callable[[], str]) -> DataInstance:
     user = record.get("user") or {}
     if "input" in record:
         instance: DataInstance = ctx.inputs[record["input"]]
@@ -61,7 +61,7 @@ def _output(ctx: TaskContext, record: dict[str, Any], label: str | None, stage_d
     content_type = record.get("content_type")
     if "path" in record:
         path = os.path.realpath(record["path"])
-        if os.path.dirname(path) != os.path.realpath(stage_dir):
+        if os.path.dirname(path) != os.path.realpath(stage_dir()):
             raise TaskError(f"output {label!r}: {record['path']!r} is not a file staged by the task")
         return DataInstance(DataType.from_value(record["data_type"]), path=path, content_type=content_type, info=info)
     return DataInstance.of_bytes(record["data"], content_type, info)
@@ -146,7 +146,9 @@ def _finish(ctx: TaskContext, pool: ExecutorPool, executor: Executor, reply: Mes
     if reply.error is not None:
         raise TaskError(reply.error)
     assert reply.outputs is not None
-    stage_dir = executor.stage_dir(pool.tasks_dir or "")
+    def stage_dir() -> str:  # only a file output needs it
+        return executor.stage_dir(pool.tasks_dir or "")
+
     return [_output(ctx, record, spec.label, stage_dir)
             for record, spec in zip(reply.outputs, ctx.output_specs, strict=True)]
 
@@ -156,7 +158,7 @@ def start_call(ctx: TaskContext, done: DoneCallback) -> Callable[[], None] | Non
     executor's reply reader completes the task. None when no executor is idle."""
     fn_input = _function_input(ctx)  # a task without its function fails before it takes an executor
     pool = get_pool()
-    tasks_dir = _tasks_dir(ctx, pool)
+    tasks_dir = pool.tasks_dir or _tasks_dir(ctx, pool)
     executor = pool.take_idle()
     if executor is None:
         return None
