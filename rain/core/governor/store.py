@@ -113,13 +113,14 @@ class ObjectStore:
         return self.put_bytes(spec, info, instance.data or b"")
 
     def _add(self, obj: StoredObject) -> StoredObject:
-        old = self.objects.pop(obj.id, None)
+        oid = obj.spec.id  # `id` and `size` spelt out: this runs for every output
+        old = self.objects.pop(oid, None)
         if old is not None:
             self.stored_bytes -= old.size
             if old.path and old.path != obj.path:
                 self._remove(old.path)
-        self.objects[obj.id] = obj
-        self.stored_bytes += obj.size
+        self.objects[oid] = obj
+        self.stored_bytes += obj.info.size or 0
         return obj
 
     def delete(self, oid: ID) -> None:
