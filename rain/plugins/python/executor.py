@@ -35,7 +35,6 @@ from rain.plugins.python.context import Context
 from rain.plugins.python.invoke import (
     CallError,
     build_arguments,
-    bytes_record,
     call_signature,
     collect_outputs,
     leading_positional,
@@ -47,6 +46,8 @@ from rain.plugins.python.messages import (
     RECEIVE_SIZE,
     ExecutorCall,
     ExecutorResult,
+    bytes_record,
+    bytes_result_parts,
     executor_dirs,
 )
 
@@ -341,15 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         dirs.remove()
 
 
-def _bytes_result_parts() -> tuple[bytes, bytes]:
-    """The CBOR of a result with one plain bytes output and nothing else, around that value."""
-    marker = b"rain-executor-result-marker"
-    payload = cbor2.dumps(ExecutorResult(None, [bytes_record(marker)], [], {}).to_wire())
-    head, tail = payload.split(cbor2.dumps(marker))
-    return head, tail
-
-
-_BYTES_RESULT_HEAD, _BYTES_RESULT_TAIL = _bytes_result_parts()
+_BYTES_RESULT_HEAD, _BYTES_RESULT_TAIL = bytes_result_parts()
 _BYTES_RECORD_KEYS = frozenset(bytes_record(b""))
 
 

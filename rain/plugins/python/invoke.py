@@ -27,7 +27,7 @@ from rain.common.data_instance import DataInstance
 from rain.common.errors import RainException
 from rain.common.labeled_list import LabeledList
 from rain.plugins.python.context import Context
-from rain.plugins.python.messages import INLINE_RESULT_LIMIT, ExecutorCall
+from rain.plugins.python.messages import INLINE_RESULT_LIMIT, ExecutorCall, bytes_record
 from rain.plugins.python.pickling import loads_with_inputs, may_refer_to_inputs
 
 
@@ -193,11 +193,6 @@ def output_record(ctx: Context, instance: DataInstance, inputs: list[DataInstanc
     else:
         record["data"] = instance.data or b""
     return record
-
-
-def bytes_record(value: bytes) -> dict[str, Any]:
-    """What `to_instance` and `output_record` make of plain bytes returned for a blob output."""
-    return {"content_type": None, "user": {}, "data_type": "blob", "data": value}
 
 
 def _inline_bytes(value: Any, data_type: str, encode: str | None) -> bool:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import cbor2
+
 from rain.core.protocol.messages import Message, message
 
 # Both sides keep the same LRU of unpickled functions, so the governor knows when it must
@@ -64,3 +66,19 @@ class ExecutorResult(Message):
     outputs: list[Any] | None
     debug: list[str]
     user: dict[str, Any]
+
+
+def bytes_record(value: bytes) -> dict[str, Any]:
+    """The output record of plain bytes returned for a blob output (what `invoke.to_instance`
+    and `invoke.output_record` make of them)."""
+    return {"content_type": None, "user": {}, "data_type": "blob", "data": value}
+
+
+def bytes_result_parts() -> tuple[bytes, bytes]:
+    """The CBOR of a result with one plain bytes output and nothing else, before and after that
+    value: the executor puts the usual result frame together from them, and the governor reads
+    it back the same way (both checked against the codec in tests/unit/test_executor_frames.py)."""
+    marker = b"rain-executor-result-marker"
+    payload = cbor2.dumps(ExecutorResult(None, [bytes_record(marker)], [], {}).to_wire())
+    head, tail = payload.split(cbor2.dumps(marker))
+    return head, tail

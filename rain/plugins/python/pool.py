@@ -24,7 +24,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-import cbor2
 import trio
 
 from rain.common.dirtar import remove_tree
@@ -32,7 +31,14 @@ from rain.core.protocol.codec import decode
 from rain.core.protocol.framing import FrameReader, ProtocolError
 from rain.core.protocol.messages import PROTOCOL_VERSION, Hello, Message
 from rain.core.protocol.stream import MessageStream
-from rain.plugins.python.messages import FUNCTION_CACHE_SIZE, RECEIVE_SIZE, ExecutorResult, executor_dirs
+from rain.plugins.python.messages import (
+    FUNCTION_CACHE_SIZE,
+    RECEIVE_SIZE,
+    ExecutorResult,
+    bytes_record,
+    bytes_result_parts,
+    executor_dirs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,20 +58,7 @@ def _deliver(on_reply: ReplyCallback, reply: Message | None) -> None:
         logger.exception("completing a Python call failed")
 
 
-def _bytes_record(data: bytes) -> dict[str, Any]:
-    """The output record of plain bytes returned for a blob (`invoke.bytes_record`)."""
-    return {"content_type": None, "user": {}, "data_type": "blob", "data": data}
-
-
-def _bytes_result_parts() -> tuple[bytes, bytes]:
-    """The CBOR of a result with one plain bytes output and nothing else, around that value."""
-    marker = b"rain-executor-result-marker"
-    payload = cbor2.dumps(ExecutorResult(None, [_bytes_record(marker)], [], {}).to_wire())
-    head, tail = payload.split(cbor2.dumps(marker))
-    return head, tail
-
-
-_BYTES_RESULT_HEAD, _BYTES_RESULT_TAIL = _bytes_result_parts()
+_BYTES_RESULT_HEAD, _BYTES_RESULT_TAIL = bytes_result_parts()
 _HEAD_SIZE, _TAIL_SIZE = len(_BYTES_RESULT_HEAD), len(_BYTES_RESULT_TAIL)
 _BYTES_ITEM_SIZE_BYTES = {24: 1, 25: 2, 26: 4, 27: 8}  # CBOR's additional info -> bytes of the length
 
@@ -86,7 +79,7 @@ def decode_reply(payload: bytes) -> Message:
             if size < 24 or width:
                 start += 1 + width
                 if start + size == end:
-                    return ExecutorResult(None, [_bytes_record(payload[start:end])], [], {})
+                    return ExecutorResult(None, [bytes_record(payload[start:end])], [], {})
     return decode(payload)
 
 
