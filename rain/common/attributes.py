@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from rain.common.ids import ID
+from rain.common.ids import ID, make_id
 from rain.common.rows import (
     OBJECT_CONTENT_TYPE,
     OBJECT_DATA_TYPE,
@@ -31,8 +31,6 @@ from rain.common.rows import (
     ObjectRow,
     TaskRow,
 )
-
-_new_id = tuple.__new__  # ID(a, b) without the named tuple's Python-level `__new__`
 
 
 @attrs.define
@@ -90,22 +88,22 @@ class TaskSpec:
     @classmethod
     def from_row(cls, session_id: int, row: Sequence[Any]) -> TaskSpec:
         """A governor does this per task, so: field positions, not a TaskRow view; ids built
-        by `tuple.__new__` (the named tuple's own `__new__` is a Python call); a task's usual
-        single input and output without a comprehension (a call of its own)."""
+        by `make_id`; a task's usual single input and output without a comprehension (a call
+        of its own)."""
         inputs = row[TASK_INPUTS]
         if len(inputs) == 2:
-            spec_inputs = [TaskSpecInput(_new_id(ID, (session_id, inputs[0])), inputs[1])]
+            spec_inputs = [TaskSpecInput(make_id((session_id, inputs[0])), inputs[1])]
         else:
-            spec_inputs = [TaskSpecInput(_new_id(ID, (session_id, inputs[i])), inputs[i + 1])
+            spec_inputs = [TaskSpecInput(make_id((session_id, inputs[i])), inputs[i + 1])
                            for i in range(0, len(inputs), 2)]
         outputs = row[TASK_OUTPUTS]
         if len(outputs) == 1:
-            output_ids = [_new_id(ID, (session_id, outputs[0]))]
+            output_ids = [make_id((session_id, outputs[0]))]
         else:
-            output_ids = [_new_id(ID, (session_id, o)) for o in outputs]
+            output_ids = [make_id((session_id, o)) for o in outputs]
         resources = row[TASK_RESOURCES]
         return cls(
-            _new_id(ID, (session_id, row[TASK_ID])),
+            make_id((session_id, row[TASK_ID])),
             row[TASK_TYPE],
             row[TASK_CONFIG],
             spec_inputs,
@@ -181,7 +179,7 @@ class ObjectSpec:
 
     @classmethod
     def from_row(cls, session_id: int, row: Sequence[Any]) -> ObjectSpec:
-        return cls(_new_id(ID, (session_id, row[OBJECT_ID])), row[OBJECT_LABEL], row[OBJECT_CONTENT_TYPE],
+        return cls(make_id((session_id, row[OBJECT_ID])), row[OBJECT_LABEL], row[OBJECT_CONTENT_TYPE],
                    row[OBJECT_DATA_TYPE], row[OBJECT_USER] or {})
 
 

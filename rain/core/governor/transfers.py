@@ -17,7 +17,7 @@ import trio
 
 from rain.common.attributes import ObjectInfo, ObjectSpec
 from rain.common.dirtar import remove_tree, unpack_directory
-from rain.common.ids import ID
+from rain.common.ids import ID, make_id
 from rain.common.rows import OBJECT_ID, ObjectRow, SentInput
 from rain.core.governor.store import MEMORY_LIMIT, ObjectStore, StoredObject
 from rain.core.protocol import messages as m
@@ -25,8 +25,6 @@ from rain.core.protocol.auth import INSECURE, Credentials
 from rain.core.protocol.framing import ProtocolError
 from rain.core.protocol.stream import MessageStream, open_message_stream
 from rain.plugins.api import TaskError
-
-_new_id = tuple.__new__  # ID(a, b) without the named tuple's Python-level `__new__`
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +195,7 @@ class Transfers:
     def _present(self, session_id: int, item: int | SentInput) -> StoredObject | None:
         """The input if it is stored here or came with its data (stored now); None otherwise."""
         if type(item) is int:  # the usual input: a stored object's id (no named tuple `__new__`)
-            return self.store.objects.get(_new_id(ID, (session_id, item)))
+            return self.store.objects.get(make_id((session_id, item)))
         # A SentInput arrives as a plain list: read by position until it must be stored.
         obj = self.store.get(ID(session_id, cast(Any, item)[SENT_OBJECT][OBJECT_ID]))
         if obj is None:
@@ -227,7 +225,7 @@ class Transfers:
         objects = self.store.objects
         for item in items:  # positions, not views: this runs for every assigned task
             if type(item) is int:
-                if _new_id(ID, (session_id, item)) not in objects:
+                if make_id((session_id, item)) not in objects:
                     return False
                 continue
             sent = cast(Any, item)

@@ -9,7 +9,6 @@ from rain.core.server.sessions import Sessions
 from rain.core.server.state import ObjectNode, SessionState
 
 FINISHED = DataObjectState.finished
-_new_tuple = tuple.__new__
 
 
 class GarbageCollection(Sessions):
@@ -22,7 +21,7 @@ class GarbageCollection(Sessions):
         obj.state = DataObjectState.removed  # a constant keeps its data: lineage may need it again
         if not obj.holders:
             return
-        full_id = _new_tuple(ID, (obj.session.id, obj.id))  # `obj.full_id`, without ID's Python-level __new__
+        full_id = obj.full_id
         timeout = self.delete_timeout
         deadline = self.clock() + timeout if timeout > 0 else 0.0
         for gid in obj.holders:

@@ -6,14 +6,11 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from rain.common.ids import ID
-from rain.common.rows import TASK_ID, AssignedTask
+from rain.common.rows import AssignedTask
 from rain.common.states import TaskState
 from rain.core.server.scheduler import any_refilling, place, queue_depth, refilling
 from rain.core.server.sessions import Sessions
 from rain.core.server.state import GovernorState, TaskNode
-
-_new_tuple = tuple.__new__  # builds a named tuple without its Python-level __new__
 
 
 class Scheduling(Sessions):
@@ -43,7 +40,7 @@ class Scheduling(Sessions):
             while queue:
                 task = queue[0]
                 session = task.session
-                if task.state is not ready or session.closed or session.error is not None:  # or not alive
+                if task.state is not ready or not session.alive:
                     queue.popleft()
                     continue
                 gov = place(task, candidates, queue_ahead)
@@ -74,7 +71,7 @@ class Scheduling(Sessions):
         task.governor = gov
         gov.free_cpus -= task.cpus
         session_id = task.session.id
-        gov.running[_new_tuple(ID, (session_id, task.row[TASK_ID]))] = task  # `task.full_id`
+        gov.running[task.full_id] = task
         rows = []
         report_data: list[int] | None = None
         has_room = self.held.has_room()  # kept outputs may be fetched: small ones come with the result
@@ -85,4 +82,5 @@ class Scheduling(Sessions):
                     report_data = [obj.id]
                 else:
                     report_data.append(obj.id)
-        gov.link.assign(_new_tuple(AssignedTask, (session_id, task.row, inputs, rows, report_data)))
+        # (not the named tuple's Python-level `__new__`: this runs once per task)
+        gov.link.assign(tuple.__new__(AssignedTask, (session_id, task.row, inputs, rows, report_data)))

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from rain.common.ids import ID
 from rain.common.rows import (
     OUTPUT_DATA,
     OUTPUT_ID,
@@ -40,7 +39,6 @@ __all__ = ["EARLY_PART", "RequestError", "Server"]
 
 
 FINISHED = DataObjectState.finished
-_new_tuple = tuple.__new__  # `_new_tuple(ID, (a, b))` is `ID(a, b)` without the named tuple's Python-level __new__
 
 
 class Server(Submitting, ClientQueries):
@@ -108,20 +106,16 @@ class Server(Submitting, ClientQueries):
         return task
 
     def _task_finished(self, gov: GovernorState, item: list[Any]) -> None:
-        """`item` is a FinishedTask row. This runs once per task of every graph: the CPU release,
-        the check of the usual report (its one output) and the average duration are inline."""
+        """`item` is a FinishedTask row. This runs once per task of every graph: the average
+        duration is kept inline."""
         session_id, task_id, info = item[REPORT_SESSION_ID], item[REPORT_TASK_ID], item[REPORT_INFO]
-        task = gov.running.pop((session_id, task_id), None)  # type: ignore[call-overload]  # `_release_cpus`
-        if task is None:
+        task = self._release_cpus(gov, session_id, task_id)
+        if task is None or not task.session.alive:
             return
-        gov.free_cpus += task.cpus
         session = task.session
-        if session.closed or session.error is not None:  # not `session.alive`
-            return
         outputs = item[REPORT_OUTPUTS]
         expected = task.outputs
-        if not ((len(outputs) == 1 == len(expected) and outputs[0][OUTPUT_ID] == expected[0].id)
-                or _reported_outputs_match(outputs, expected)):
+        if not _reported_outputs_match(outputs, expected):
             task.state = TaskState.failed
             self.fail_session(session, f"governor {gov.id} reported outputs {[o[OUTPUT_ID] for o in outputs]} "
                                        f"of task {task.describe()}, expected {[o.id for o in expected]}", task)
@@ -151,7 +145,7 @@ class Server(Submitting, ClientQueries):
             if gov is not None:
                 if gov.id not in obj.holders:
                     obj.holders.append(gov.id)
-                gov.objects.add(_new_tuple(ID, (session.id, obj.id)))
+                gov.objects.add(obj.full_id)
                 if len(output) > OUTPUT_DATA and output[OUTPUT_DATA] is not None:
                     self.held.offer(obj, output[OUTPUT_DATA])
             if obj.waiters:
@@ -166,12 +160,10 @@ class Server(Submitting, ClientQueries):
             if gov is not None and obj.state is FINISHED and gov.id not in obj.holders:
                 obj.holders.append(gov.id)
                 gov.objects.add(obj.full_id)
-            if obj.pending_consumers <= 0:  # else `_maybe_release` keeps it: a call saved per input
-                self._maybe_release(obj)
+            self._maybe_release(obj)
         task.inputs = []
         for obj in task.outputs:
-            if not obj.keep and obj.pending_consumers <= 0:
-                self._maybe_release(obj)
+            self._maybe_release(obj)
         session.unfinished_tasks -= 1
         if task.waiters:
             self._notify(task)
@@ -259,6 +251,8 @@ def _reported_outputs_match(outputs: list[Any], expected: list[ObjectNode]) -> b
     runs for every finished task)."""
     if len(outputs) != len(expected):
         return False
+    if len(outputs) == 1:  # the usual task
+        return bool(outputs[0][OUTPUT_ID] == expected[0].id)
     for out, obj in zip(outputs, expected, strict=True):  # noqa: SIM110 (all() + a generator costs more)
         if out[OUTPUT_ID] != obj.id:
             return False

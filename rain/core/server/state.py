@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from rain.common.ids import ID
+from rain.common.ids import ID, make_id
 from rain.common.rows import TASK_ID, TASK_NAME
 from rain.common.states import DataObjectState, TaskState
 
@@ -55,7 +55,7 @@ class ObjectNode:
 
     @property
     def full_id(self) -> ID:
-        return ID(self.session.id, self.id)
+        return make_id((self.session.id, self.id))
 
     @property
     def available(self) -> bool:
@@ -116,7 +116,7 @@ class TaskNode:
 
     @property
     def full_id(self) -> ID:
-        return ID(self.session.id, self.row[TASK_ID])
+        return make_id((self.session.id, self.row[TASK_ID]))
 
     @property
     def name(self) -> str | None:

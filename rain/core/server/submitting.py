@@ -84,8 +84,7 @@ class Submitting(Scheduling, GarbageCollection):
         new_objects += self._add_objects(session, objects)
         self._add_tasks(session, tasks)
         for obj in new_objects:
-            if obj.state is FINISHED:  # a constant no task needs (else `_maybe_release` keeps it)
-                self._maybe_release(obj)
+            self._maybe_release(obj)
 
     def _assign_early(self, send: Callable[[], None]) -> None:
         self.schedule()
