@@ -61,38 +61,20 @@ class DataInstance:
         self.lease = lease  # the reading task's, where `link` leases the inodes it links
 
     @classmethod
-    def of_stored(cls, spec: ObjectSpec, info: ObjectInfo, data: bytes | None, path: str | None,
-                  lease: Lease | None) -> DataInstance:
-        """The instance of a stored object, whose data was checked when it was stored: a
-        governor makes one for every input of every task, so `__init__`'s checks are skipped."""
+    def unchecked(cls, data_type: DataType, data: bytes | None, path: str | None, content_type: str | None,
+                  spec: ObjectSpec | None, info: ObjectInfo, lease: Lease | None) -> DataInstance:
+        """The instance `__init__` would make of values the caller already checked (a stored
+        object, bytes an executor returned): a governor makes several per task."""
         self = cls.__new__(cls)
-        self.data_type = DataType.from_value(spec.data_type)
+        self.data_type = data_type
         self._data = data
         self._path = path
-        self._content_type = None
+        self._content_type = content_type
         self.spec = spec
         self.info = info
-        self.object_id = spec.id
+        self.object_id = spec.id if spec is not None else None
         self._load_cache = _NOTHING
         self.lease = lease
-        return self
-
-    @classmethod
-    def of_bytes(cls, data: bytes, content_type: str | None, info: ObjectInfo) -> DataInstance:
-        """A blob in memory, as `__init__` makes it, for a governor's every Python call result
-        (without `__init__`'s checks of what is plain bytes)."""
-        if type(data) is not bytes:
-            return cls(DataType.BLOB, data=data, content_type=content_type, info=info)
-        self = cls.__new__(cls)
-        self.data_type = DataType.BLOB
-        self._data = data
-        self._path = None
-        self._content_type = check_content_type(content_type) if content_type is not None else None
-        self.spec = None
-        self.info = info
-        self.object_id = None
-        self._load_cache = _NOTHING
-        self.lease = None
         return self
 
     @property

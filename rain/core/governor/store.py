@@ -19,6 +19,7 @@ from rain.common.data_instance import DataInstance
 from rain.common.dirtar import check_tree, link_tree, make_read_only, tree_size
 from rain.common.ids import ID
 from rain.common.leases import REGISTRY, Lease
+from rain.common.states import DataType
 
 MEMORY_LIMIT = 256 * 1024
 
@@ -39,11 +40,9 @@ class StoredObject:
         return self.info.size or 0
 
     def instance(self, lease: Lease | None = None) -> DataInstance:
-        """The data as a task reads it; with the task's `lease` its `link` leases the inodes.
-        Its info is a copy (`info_copy`, spelt out: a governor does this per input)."""
-        info = self.info
-        copy = ObjectInfo(info.error, info.size, info.content_type, info.debug, dict(info.user))
-        return DataInstance.of_stored(self.spec, copy, self.data, self.path, lease)
+        """The data as a task reads it; with the task's `lease` its `link` leases the inodes."""
+        return DataInstance.unchecked(DataType.from_value(self.spec.data_type), self.data, self.path, None,
+                                      self.spec, self.info_copy(), lease)
 
     def info_copy(self) -> ObjectInfo:
         """A copy a task may change (`info.user`) without touching the stored one."""
@@ -113,14 +112,13 @@ class ObjectStore:
         return self.put_bytes(spec, info, instance.data or b"")
 
     def _add(self, obj: StoredObject) -> StoredObject:
-        oid = obj.spec.id  # `id` and `size` spelt out: this runs for every output
-        old = self.objects.pop(oid, None)
+        old = self.objects.pop(obj.id, None)
         if old is not None:
             self.stored_bytes -= old.size
             if old.path and old.path != obj.path:
                 self._remove(old.path)
-        self.objects[oid] = obj
-        self.stored_bytes += obj.info.size or 0
+        self.objects[obj.id] = obj
+        self.stored_bytes += obj.size
         return obj
 
     def delete(self, oid: ID) -> None:

@@ -23,6 +23,7 @@ import cbor2
 import trio
 
 from rain.common.attributes import ObjectInfo
+from rain.common.content_types import check_content_type
 from rain.common.data_instance import DataInstance
 from rain.common.states import DataType
 from rain.core.protocol.framing import encode_frame
@@ -64,7 +65,10 @@ def _output(ctx: TaskContext, record: dict[str, Any], label: str | None, stage_d
         if os.path.dirname(path) != os.path.realpath(stage_dir()):
             raise TaskError(f"output {label!r}: {record['path']!r} is not a file staged by the task")
         return DataInstance(DataType.from_value(record["data_type"]), path=path, content_type=content_type, info=info)
-    return DataInstance.of_bytes(record["data"], content_type, info)
+    data = record["data"]
+    if type(data) is bytes:  # the usual result: checked here, not again in `__init__`
+        return DataInstance.unchecked(DataType.BLOB, data, None, check_content_type(content_type), None, info, None)
+    return DataInstance(DataType.BLOB, data=data, content_type=content_type, info=info)
 
 
 def _call_parts() -> list[bytes]:
