@@ -70,6 +70,11 @@ def local_bytes(task: TaskNode) -> dict[str, int]:
     return score
 
 
+def _room(gov: GovernorState, depth: int) -> int:
+    """The CPUs a governor can take tasks for now: its free ones, plus its local queue's room."""
+    return gov.free_cpus + min(gov.queue_capacity, depth * gov.cpus)
+
+
 def place(task: TaskNode, governors: Collection[GovernorState], depth: int = 0) -> GovernorState | None:
     """The governor the task should run on now, or None when none can take it now.
 
@@ -86,20 +91,17 @@ def place(task: TaskNode, governors: Collection[GovernorState], depth: int = 0) 
             return None
         if gov.free_cpus >= cpus:
             return gov
-        if depth > 0 and cpus <= gov.cpus and gov.free_cpus + min(gov.queue_capacity, depth * gov.cpus) >= cpus:
+        if depth > 0 and cpus <= gov.cpus and _room(gov, depth) >= cpus:
             return gov
         return None
     candidates = [g for g in governors if g.free_cpus >= cpus and task_type in g.task_types]
     if not candidates and depth > 0:
-        def room(g: GovernorState) -> int:
-            return g.free_cpus + min(g.queue_capacity, depth * g.cpus)
-
-        candidates = [g for g in governors if room(g) >= cpus and task_type in g.task_types and cpus <= g.cpus]
+        candidates = [g for g in governors if _room(g, depth) >= cpus and task_type in g.task_types and cpus <= g.cpus]
         if len(candidates) == 1:
             return candidates[0]
         if candidates:
             score = local_bytes(task) if task.inputs else {}
-            return max(candidates, key=lambda g: (room(g), score.get(g.id, 0)))
+            return max(candidates, key=lambda g: (_room(g, depth), score.get(g.id, 0)))
     if not candidates:
         return None
     if len(candidates) == 1:
