@@ -210,11 +210,10 @@ class ExecutorDirs:
         if self.paths is None:
             return
         try:
-            here = os.stat(".")  # `_identity(".")`, spelt out: this is the path of every call
+            here: Identity | None = _identity(".")
         except OSError:
             here = None
-        if (here is not None and (here.st_dev, here.st_ino, here.st_nlink, here.st_ctime_ns) == self.seen
-                and self.entered >= self.quiet_from):
+        if here is not None and here == self.seen and self.entered >= self.quiet_from:
             self.inside = True
             return
         workdir = self.paths[0]
@@ -247,8 +246,10 @@ class Identity(NamedTuple):
 
 
 def _identity(path: str) -> Identity:
+    """(Built by `tuple.__new__`, not the named tuple's Python-level `__new__`: every call
+    ends with one.)"""
     stat = os.stat(path)
-    return Identity(stat.st_dev, stat.st_ino, stat.st_nlink, stat.st_ctime_ns)
+    return tuple.__new__(Identity, (stat.st_dev, stat.st_ino, stat.st_nlink, stat.st_ctime_ns))
 
 
 def _empty(path: str) -> None:
