@@ -126,19 +126,10 @@ class Session:
 
     # --- graph construction ---------------------------------------------------------------
 
-    def _new_id(self) -> ID:
-        return ID(self.session_id, self._new_number())
-
-    def _new_number(self) -> int:
-        """The next id within the session (tasks and objects keep only this int: an `ID`, a
-        tuple subclass, would stay tracked by the cyclic GC for as long as the graph lives)."""
-        if self.closed:
-            raise RainException(f"session {self.session_id} is closed")
-        return next(self._ids)
-
     def _add_task(self, task: Task) -> int:
-        """Registers a new unsubmitted task; its number (`_new_number`, in the same call: graph
-        building makes two of these per task)."""
+        """Registers a new unsubmitted task; its id within the session. Tasks and objects keep
+        only this int: an `ID`, a tuple subclass, would stay tracked by the cyclic GC for as
+        long as the graph lives."""
         if self.closed:
             raise RainException(f"session {self.session_id} is closed")
         self._tasks.append(task)
